@@ -1,0 +1,38 @@
+# Chat+ — every entry point a user or CI needs. Only Node 20 and npm are assumed;
+# `install` fetches the dev tools (typescript, tsx, c8) the first time.
+.PHONY: install build typecheck test test-unit sim run-cluster bench clean
+
+NODE_MODULES_STAMP := node_modules/.package-lock.json
+TESTS := $(shell find test -name '*.test.ts' 2>/dev/null | sort)
+# Coverage threshold: only ever raise it.
+COVERAGE_LINES ?= 80
+SEEDS ?= 1000
+
+install: $(NODE_MODULES_STAMP)
+
+$(NODE_MODULES_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+typecheck: install
+	npx tsc -p . --noEmit
+
+build: install
+	npx tsc -p .
+
+test: typecheck
+	npx c8 --check-coverage --lines $(COVERAGE_LINES) --reporter=text-summary --reporter=text \
+		--include 'lib/**' --include 'bin/**' \
+		node --import tsx --test --test-reporter=spec $(TESTS)
+
+run-cluster: build
+	node dist/bin/cluster.js
+
+sim: install
+	node --import tsx test/sim/run.ts --seeds $(SEEDS)
+
+bench: build
+	node dist/test/bench/bench.js
+
+clean:
+	rm -rf dist coverage .tmp

@@ -1,0 +1,96 @@
+// Password login without the password on the wire: a SCRAM-SHA-256-style challenge-response
+// (RFC 5802, RFC 7677), reduced to what Chat+ needs.
+//
+//   create:  the client draws a salt, derives SaltedPassword = PBKDF2(password, salt, i) and
+//            sends only StoredKey = H(HMAC(SaltedPassword, "Client Key")) and
+//            ServerKey = HMAC(SaltedPassword, "Server Key"). The server can check proofs with
+//            these but cannot log in as the user: it never holds ClientKey.
+//   login 1: client → name + client nonce; server → salt, iterations, client nonce + server nonce.
+//   login 2: client → ClientProof = ClientKey XOR HMAC(StoredKey, AuthMessage);
+//            server recomputes ClientKey = proof XOR HMAC(StoredKey, AuthMessage) and checks
+//            H(ClientKey) = StoredKey; its answer ServerSignature = HMAC(ServerKey, AuthMessage)
+//            proves to the client that the server knew the verifier.
+// The server nonce makes every AuthMessage new, so a recorded proof is useless later.
+
+import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Verifier } from '../chat/types.js';
+
+export const DEFAULT_ITERATIONS = 4096;
+const SALT_BYTES = 16;
+const NONCE_BYTES = 18;
+
+const hmac = (key: Buffer, text: string): Buffer => createHmac('sha256', key).update(text).digest();
+const sha256 = (data: Buffer): Buffer => createHash('sha256').update(data).digest();
+
+function xor(a: Buffer, b: Buffer): Buffer {
+  const out = Buffer.alloc(a.length);
+  for (let i = 0; i < a.length; i++) out[i] = a[i]! ^ b[i]!;
+  return out;
+}
+
+/** The string both sides sign. It binds the proof to this account, this exchange's nonce and
+ *  the verifier parameters the server announced. */
+export function authMessage(name: string, nonce: string, salt: string, iterations: number): string {
+  return `n=${name},r=${nonce},s=${salt},i=${iterations}`;
+}
+
+function saltedPassword(password: string, salt: string, iterations: number): Buffer {
+  return pbkdf2Sync(password.normalize('NFKC'), Buffer.from(salt, 'base64'), iterations, 32, 'sha256');
+}
+
+/** Client side of account creation: the verifier to send instead of the password. */
+export function makeVerifier(password: string, iterations = DEFAULT_ITERATIONS, salt = randomBytes(SALT_BYTES)): Verifier {
+  const saltText = salt.toString('base64');
+  const salted = saltedPassword(password, saltText, iterations);
+  const clientKey = hmac(salted, 'Client Key');
+  return {
+    salt: saltText,
+    iterations,
+    storedKey: sha256(clientKey).toString('base64'),
+    serverKey: hmac(salted, 'Server Key').toString('base64'),
+  };
+}
+
+/** Client side of login step 2: the proof to send and the server signature to expect back. */
+export function clientProof(
+  password: string,
+  challenge: { name: string; nonce: string; salt: string; iterations: number },
+): { proof: string; serverSignature: string } {
+  const salted = saltedPassword(password, challenge.salt, challenge.iterations);
+  const clientKey = hmac(salted, 'Client Key');
+  const storedKey = sha256(clientKey);
+  const message = authMessage(challenge.name, challenge.nonce, challenge.salt, challenge.iterations);
+  return {
+    proof: xor(clientKey, hmac(storedKey, message)).toString('base64'),
+    serverSignature: hmac(hmac(salted, 'Server Key'), message).toString('base64'),
+  };
+}
+
+/** Server side of login step 2. Pure and deterministic, so every replica reaches the same
+ *  verdict when the login is executed from the log. */
+export function verifyProof(
+  verifier: Verifier,
+  name: string,
+  nonce: string,
+  proof: string,
+): { ok: true; serverSignature: string } | { ok: false } {
+  const storedKey = Buffer.from(verifier.storedKey, 'base64');
+  const proofBytes = Buffer.from(proof, 'base64');
+  if (proofBytes.length !== storedKey.length) return { ok: false };
+  const message = authMessage(name, nonce, verifier.salt, verifier.iterations);
+  const clientKey = xor(proofBytes, hmac(storedKey, message));
+  if (!timingSafeEqual(sha256(clientKey), storedKey)) return { ok: false };
+  const serverSignature = hmac(Buffer.from(verifier.serverKey, 'base64'), message).toString('base64');
+  return { ok: true, serverSignature };
+}
+
+/** A fresh random nonce (base64url, no ',' or '='), for either side of the exchange. */
+export function newNonce(): string {
+  return randomBytes(NONCE_BYTES).toString('base64url');
+}
+
+/** A plausible salt for a name that has no account, so that login step 1 does not reveal
+ *  which names exist: derived from a per-process secret, stable for the same name. */
+export function decoySalt(secret: Buffer, name: string): string {
+  return hmac(secret, `decoy:${name}`).subarray(0, SALT_BYTES).toString('base64');
+}

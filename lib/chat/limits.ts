@@ -1,0 +1,28 @@
+// Every limit of the chat service, named in one place and documented in docs/protocol.md.
+// Each exists so that one client cannot grow a replica's memory, disk or a reply without bound.
+
+/** Account names: lower-case letter first, then letters, digits, '_', '-', '.'; case-folded. */
+export const NAME_PATTERN = /^[a-z][a-z0-9_.-]*$/;
+export const NAME_LENGTH_MAX = 32;
+
+/** Wildcard patterns for `list`: name characters plus '*' and '?'. */
+export const LIST_PATTERN_CHARS = /^[a-z0-9_.*?-]*$/;
+export const LIST_PATTERN_LENGTH_MAX = 64;
+export const LIST_PAGE_SIZE = 20;
+
+/** A message body, measured in UTF-8 bytes. */
+export const MESSAGE_BYTES_MAX = 4096;
+/** Unread and read messages kept per mailbox; a send to a full mailbox is refused. */
+export const MAILBOX_MESSAGES_MAX = 10_000;
+
+export const READ_COUNT_DEFAULT = 10;
+export const READ_COUNT_MAX = 100;
+/** Message ids in one `delete` or `ack`. */
+export const IDS_PER_REQUEST_MAX = 100;
+
+/** Live login sessions per account; the oldest is revoked when a new login would exceed it. */
+export const SESSIONS_PER_ACCOUNT_MAX = 16;
+
+/** PBKDF2 iterations a verifier must have at least (RFC 7677 recommends 4096 or more). */
+export const VERIFIER_ITERATIONS_MIN = 4096;
+export const VERIFIER_ITERATIONS_MAX = 1_000_000;

@@ -1,0 +1,93 @@
+// The chat state machine's vocabulary: the commands that enter the replicated log and the
+// results they produce. Everything here is plain JSON so that a command can be logged,
+// replicated and replayed byte for byte.
+//
+// Determinism rule: a command carries every value the state machine would otherwise have to
+// invent — the time (`at`, chosen by the primary when it admits the request) and the caller's
+// session (`session`, the hash of the token the connection logged in with). The state machine
+// reads no clock, draws no random number and does no I/O.
+
+/** The verifier a client derives from its password at account creation (SCRAM, RFC 5802 §3).
+ *  The server keeps only this; the password itself never crosses the wire. Binary values are
+ *  base64. */
+export interface Verifier {
+  salt: string;
+  iterations: number;
+  storedKey: string;
+  serverKey: string;
+}
+
+/** A command as the client asks for it (validated by lib/wire/codec). */
+export type ClientCommand =
+  | { kind: 'create'; name: string; verifier: Verifier }
+  | { kind: 'login'; name: string; nonce: string; proof: string; tokenHash: string }
+  | { kind: 'logout' }
+  | { kind: 'list'; pattern: string; page: number }
+  | { kind: 'send'; to: string; text: string }
+  | { kind: 'read'; count: number }
+  | { kind: 'delete'; ids: number[] }
+  | { kind: 'delete-account' }
+  | { kind: 'ack'; ids: number[] };
+
+/** What the primary puts in the log: the client's command plus the values the primary chose.
+ *  `session` is the token hash the connection is bound to, or null before login. */
+export type ChatCommand = ClientCommand & { at: number; session: string | null };
+
+export interface StoredMessage {
+  id: number;
+  from: string;
+  to: string;
+  text: string;
+  /** Milliseconds since the epoch, as chosen by the primary that admitted the send. */
+  at: number;
+}
+
+/** The successful result of each command kind. */
+export interface ChatResults {
+  create: { name: string };
+  login: { name: string; unread: number; serverSignature: string };
+  logout: Record<string, never>;
+  list: { names: string[]; page: number; pages: number; total: number };
+  send: { id: number; to: string; at: number };
+  read: { messages: StoredMessage[]; remaining: number };
+  delete: { deleted: number[] };
+  'delete-account': { name: string };
+  ack: { acked: number[] };
+}
+
+export type ChatErrorCode =
+  | 'BAD_NAME' // name breaks the naming rules
+  | 'NAME_TAKEN' // account exists (or existed: names are never reused)
+  | 'BAD_VERIFIER' // verifier fields malformed or too weak
+  | 'AUTH_FAILED' // unknown user or wrong proof: deliberately the same error
+  | 'NOT_LOGGED_IN' // command needs a session and the connection has none (or it was revoked)
+  | 'ALREADY_LOGGED_IN'
+  | 'UNKNOWN_USER' // recipient does not exist
+  | 'BAD_MESSAGE' // empty or too long
+  | 'BAD_PATTERN'
+  | 'BAD_ARGUMENT'
+  | 'NOT_FOUND' // message id not in the caller's mailbox
+  | 'MAILBOX_FULL';
+
+export interface ChatError {
+  code: ChatErrorCode;
+  message: string;
+}
+
+/** The reply the state machine computes for a command: saved in the client table and sent to
+ *  the client, so it must be the same on every replica. */
+export type ChatReply =
+  | { ok: true; result: ChatResults[keyof ChatResults] }
+  | { ok: false; error: ChatError };
+
+/** Side effects for the I/O shell, never saved: messages to push to recipients that are
+ *  online, sessions whose connections must be unbound. Computed identically everywhere, used
+ *  only by the primary. */
+export type ChatEvent =
+  | { kind: 'deliver'; message: StoredMessage }
+  | { kind: 'session-ended'; session: string };
+
+export interface ChatOutcome {
+  reply: ChatReply;
+  events: ChatEvent[];
+}

@@ -1,0 +1,128 @@
+// The contract between the pure replication core (lib/replication) and whoever drives it: the
+// I/O shell in lib/server, or the deterministic simulator in test/sim. The core never touches a
+// socket, a file, a timer or a clock; it receives inputs (a peer message, a client request, a
+// persistence completion, a tick) and answers each with a list of effects to carry out.
+//
+// Duties of the driver (numbered so code and docs can cite them):
+//   1. Carry out effects in the order returned.
+//   2. `persist` effects form one ordered stream: write each record durably (fsync; for small
+//      files temp + fsync + rename + fsync dir) in `seq` order, then call `onPersisted(seq)` with
+//      the highest seq whose record — and every earlier one — is durable. Never report a seq
+//      durable early: the core sends PREPARE-OK and votes on the strength of it (VR-NOTES D1–D3).
+//   3. A persistence failure (EIO, ENOSPC) is fatal for the replica: stop feeding it inputs and
+//      stop the process; never call onPersisted for a record that may not be on disk.
+//   4. Deliver `send` effects best-effort: the network may drop, delay, reorder or duplicate
+//      them; the core tolerates all of that. Messages from peers go to `onMessage` unchanged.
+//   5. Route `reply` and `reject` effects to the client connection waiting for that
+//      (clientId, requestNumber), if this process has one; otherwise drop them.
+//   6. Call `tick()` at a steady rate (lib/server: every TICK_MS). All timeouts count ticks.
+//   7. Call `flush()` after each burst of inputs (lib/server: once per event-loop turn), so that
+//      requests admitted in the burst leave as one PREPARE (batching, VRR §6.2 / BRIEF).
+//   8. On start-up, rebuild DurableState from the journal with `recover()` and construct the
+//      replica from it; a missing or empty data directory is an error, not a new replica (D7).
+
+/** Replica ids are 0 .. replicaCount-1; the primary of view v is v mod replicaCount. */
+export type ReplicaId = number;
+
+export type Status = 'normal' | 'view-change' | 'recovering';
+
+/** A client request as the core sees it. `requestNumber` 0 registers the client in the client
+ *  table (VRR §4, VR-NOTES "Client table"); later requests number 1, 2, ... and carry a command. */
+export type ClientRequest<C> =
+  | { clientId: string; requestNumber: 0; command: null }
+  | { clientId: string; requestNumber: number; command: C };
+
+/** One slot of the replicated log. (view, op) is its viewstamp. */
+export interface LogEntry<C> {
+  /** Position in the log, starting at 1; ops are dense (no gaps). */
+  op: number;
+  /** The view in which the primary assigned this op. */
+  view: number;
+  clientId: string;
+  /** 0 = register `clientId`; otherwise the client's request number. */
+  requestNumber: number;
+  /** The command as the primary admitted it (timestamps already chosen); null for a register. */
+  command: C | null;
+}
+
+/** The deterministic application the log drives (lib/chat for Chat+, a toy in some tests). */
+export interface StateMachine<C, R, E> {
+  /** Executes one committed command. Must be deterministic: same state + command → same result. */
+  apply(command: C, context: { op: number; clientId: string }): { reply: R; events: E[] };
+  /** A JSON-serialisable copy of the whole state. */
+  snapshot(): unknown;
+}
+
+/** Builds a state machine, empty or from a snapshot's `machine` field. */
+export type StateMachineFactory<C, R, E> = (snapshot: unknown | null) => StateMachine<C, R, E>;
+
+/** One client's row in the replicated client table (VRR §4). */
+export interface ClientTableRow<R> {
+  /** The latest request number admitted for this client. */
+  requestNumber: number;
+  /** The reply to that request once executed; null while it is still in the log uncommitted. */
+  reply: R | null;
+  /** The op at which that request committed; eviction picks the smallest (decided by the log). */
+  op: number;
+}
+
+/** Everything committed up to and including `op`, so the log before it can be dropped. */
+export interface Snapshot<R> {
+  op: number;
+  /** The view of the entry at `op` (its viewstamp), so logs can be compared after compaction. */
+  view: number;
+  clientTable: Record<string, ClientTableRow<R>>;
+  machine: unknown;
+}
+
+/** What the core asks the driver to make durable, in order. */
+export type JournalRecord<C, R> =
+  /** Append entries (ops continue the log without a gap). */
+  | { kind: 'entries'; entries: LogEntry<C>[] }
+  /** Atomically drop every op above `after` and append `entries` (a view change or state
+   *  transfer replacing an uncommitted suffix; D3: never drop before the replacement is durable). */
+  | { kind: 'replace'; after: number; entries: LogEntry<C>[] }
+  /** The view this replica is in and the view whose log it holds (v', "log view", D2/D3). */
+  | { kind: 'view'; view: number; logView: number }
+  /** A snapshot; once durable, journal records wholly at or below `snapshot.op` may be deleted. */
+  | { kind: 'snapshot'; snapshot: Snapshot<R> };
+
+/** A replica's durable state, rebuilt from its journal at start-up (driver duty 8). */
+export interface DurableState<C, R> {
+  view: number;
+  logView: number;
+  snapshot: Snapshot<R> | null;
+  /** Log entries after the snapshot (or from op 1), dense and in order. */
+  entries: LogEntry<C>[];
+}
+
+export type RejectCode = 'NOT_PRIMARY' | 'VIEW_CHANGE' | 'SESSION_EXPIRED' | 'STALE_REQUEST' | 'BUSY';
+
+export type Effect<C, R, E, M> =
+  | { type: 'send'; to: ReplicaId; message: M }
+  | { type: 'persist'; seq: number; record: JournalRecord<C, R> }
+  /** The answer to a committed request (reply is null for a register). Only the primary emits it. */
+  | { type: 'reply'; clientId: string; requestNumber: number; op: number; reply: R | null }
+  /** The request was not admitted; `primary` is the replica this one believes is primary. */
+  | { type: 'reject'; clientId: string; requestNumber: number; code: RejectCode; view: number; primary: ReplicaId }
+  /** An op was executed on this replica; every replica emits it, the primary's driver uses the
+   *  events (chat pushes). */
+  | { type: 'applied'; op: number; clientId: string; requestNumber: number; events: E[] }
+  /** A line for the operator's log, with the reason for anything ignored. */
+  | { type: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; event: string; fields?: Record<string, unknown> };
+
+/** A snapshot of the replica's state for logs, the cluster console and the simulator checkers. */
+export interface ReplicaStatusReport {
+  replica: ReplicaId;
+  status: Status;
+  view: number;
+  logView: number;
+  primary: ReplicaId;
+  isPrimary: boolean;
+  /** Highest op in the log. */
+  op: number;
+  /** Highest committed op known here. */
+  commit: number;
+  /** Highest op executed on this replica's state machine. */
+  executed: number;
+}

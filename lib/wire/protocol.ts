@@ -1,0 +1,85 @@
+// The client protocol: every frame a client and a replica exchange. Each frame is one JSON
+// object inside a length-prefixed frame (lib/wire/frame.ts). docs/protocol.md describes each
+// one for people; lib/wire/codec.ts checks each one for machines.
+//
+// Every request has a numeric `id` chosen by the client; the reply names the same id. Pushes
+// (`type: 'push'`) are sent by the replica unasked and carry no id.
+
+import type { ChatReply, ClientCommand, StoredMessage } from '../chat/types.js';
+
+export const PROTOCOL_VERSION = 1;
+
+/** Largest frame a client may send or receive. Checked before the body is buffered. */
+export const CLIENT_FRAME_BYTES_MAX = 64 * 1024;
+
+export type ClientFrame =
+  /** First frame on a connection: checks the version and learns who the primary is. */
+  | { type: 'hello'; id: number; version: number }
+  /** Registers a client session in the replicated client table (VR §4). `clientId` is 32 hex
+   *  digits the client drew at random; its request numbers then start at 1. */
+  | { type: 'register'; id: number; clientId: string }
+  /** Step 1 of login: asks for the account's salt and iteration count and a server nonce.
+   *  Answered by the primary from its state, not through the log. */
+  | { type: 'login-start'; id: number; name: string; clientNonce: string }
+  /** Binds this connection to an existing login session (after a reconnect or failover) and
+   *  asks for pushes of unread messages with an id above `lastSeen`. */
+  | { type: 'resume'; id: number; token: string; lastSeen: number }
+  /** A command that goes through the replicated log, exactly once per (clientId, requestNumber). */
+  | { type: 'call'; id: number; clientId: string; requestNumber: number; command: ClientCommand };
+
+export type ErrorCode =
+  // Framing and shape: the frame was not a valid request.
+  | 'BAD_FRAME'
+  | 'BAD_REQUEST'
+  | 'UNKNOWN_TYPE'
+  | 'UNKNOWN_COMMAND'
+  | 'BAD_VERSION'
+  // Replication: the request did not reach a primary that could order it.
+  | 'NOT_PRIMARY' // try `primary` (a replica id and its client address) instead
+  | 'VIEW_CHANGE' // no primary right now; retry shortly
+  | 'SESSION_EXPIRED' // clientId unknown to the client table (never registered, or evicted)
+  | 'STALE_REQUEST' // requestNumber below the latest one the client table has for this client
+  | 'BUSY' // too many requests in flight; retry shortly
+  | 'UNAVAILABLE' // the replica cannot persist (disk error) and will not acknowledge anything
+  // Session binding.
+  | 'BAD_TOKEN'
+  // The chat state machine's own errors (lib/chat/types.ts ChatErrorCode).
+  | import('../chat/types.js').ChatErrorCode;
+
+export interface ErrorBody {
+  code: ErrorCode;
+  message: string;
+}
+
+/** Where the primary is, as far as the answering replica knows. */
+export interface PrimaryHint {
+  replica: number;
+  view: number;
+  /** "host:port" of the primary's client listener, or null if unknown. */
+  address: string | null;
+}
+
+export type ServerFrame =
+  | { type: 'reply'; id: number; ok: true; result: HelloResult | RegisterResult | LoginStartResult | ResumeResult | CallResult }
+  | { type: 'reply'; id: number; ok: false; error: ErrorBody; primary?: PrimaryHint }
+  | { type: 'push'; message: StoredMessage };
+
+export interface HelloResult {
+  version: number;
+  replica: number;
+  view: number;
+  primary: PrimaryHint;
+}
+export type RegisterResult = Record<string, never>;
+export interface LoginStartResult {
+  salt: string;
+  iterations: number;
+  /** The client's nonce followed by the server's (RFC 5802 §5.1 "r="). */
+  nonce: string;
+}
+export interface ResumeResult {
+  name: string;
+  unread: number;
+}
+/** A `call` reply carries the chat state machine's reply unchanged. */
+export type CallResult = Extract<ChatReply, { ok: true }>['result'];

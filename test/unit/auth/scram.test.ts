@@ -1,0 +1,66 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { authMessage, clientProof, decoySalt, makeVerifier, newNonce, verifyProof } from '../../../lib/auth/scram.js';
+import { hashToken, newToken, TOKEN_HASH_PATTERN, TOKEN_PATTERN } from '../../../lib/auth/tokens.js';
+
+const ITERATIONS = 4096;
+
+function login(password: string, verifierPassword: string, nonce = newNonce()) {
+  const verifier = makeVerifier(verifierPassword, ITERATIONS);
+  const { proof, serverSignature } = clientProof(password, { name: 'alice', nonce, salt: verifier.salt, iterations: verifier.iterations });
+  return { verifier, nonce, proof, serverSignature, verdict: verifyProof(verifier, 'alice', nonce, proof) };
+}
+
+test('the right password proves itself and the server signature matches what the client expects', () => {
+  const { verdict, serverSignature } = login('correct horse', 'correct horse');
+  assert.equal(verdict.ok, true);
+  assert.equal(verdict.ok && verdict.serverSignature, serverSignature);
+});
+
+test('a wrong password is refused', () => {
+  assert.equal(login('wrong', 'correct horse').verdict.ok, false);
+});
+
+test('the verifier does not contain the password and differs per salt', () => {
+  const a = makeVerifier('secret', ITERATIONS);
+  const b = makeVerifier('secret', ITERATIONS);
+  assert.ok(!JSON.stringify(a).includes('secret'));
+  assert.notEqual(a.storedKey, b.storedKey);
+});
+
+test('a replayed proof fails against a new server nonce', () => {
+  const first = login('pw', 'pw');
+  assert.equal(first.verdict.ok, true);
+  const replay = verifyProof(first.verifier, 'alice', newNonce(), first.proof);
+  assert.equal(replay.ok, false);
+});
+
+test('a proof is bound to the account name', () => {
+  const { verifier, nonce, proof } = login('pw', 'pw');
+  assert.equal(verifyProof(verifier, 'mallory', nonce, proof).ok, false);
+});
+
+test('a malformed proof is refused, not thrown', () => {
+  const { verifier, nonce } = login('pw', 'pw');
+  assert.equal(verifyProof(verifier, 'alice', nonce, 'short').ok, false);
+  assert.equal(verifyProof(verifier, 'alice', nonce, '').ok, false);
+});
+
+test('the auth message names every parameter', () => {
+  assert.equal(authMessage('bob', 'n1', 's1', 4096), 'n=bob,r=n1,s=s1,i=4096');
+});
+
+test('decoy salts are stable per name and differ between names', () => {
+  const secret = Buffer.alloc(32, 7);
+  assert.equal(decoySalt(secret, 'ghost'), decoySalt(secret, 'ghost'));
+  assert.notEqual(decoySalt(secret, 'ghost'), decoySalt(secret, 'phantom'));
+});
+
+test('tokens are random 256-bit hex and hash to 64 hex digits', () => {
+  const t1 = newToken();
+  const t2 = newToken();
+  assert.match(t1, TOKEN_PATTERN);
+  assert.notEqual(t1, t2);
+  assert.match(hashToken(t1), TOKEN_HASH_PATTERN);
+  assert.equal(hashToken(t1), hashToken(t1));
+});
