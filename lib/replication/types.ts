@@ -126,3 +126,12 @@ export interface ReplicaStatusReport {
   /** Highest op executed on this replica's state machine. */
   executed: number;
 }
+
+/** What the storage layer hands back at start-up, for `recover()` to turn into DurableState:
+ *  the latest durable view record, the latest durable snapshot, and every log record written
+ *  after the segments that snapshot made deletable, in the order they were written. */
+export interface LoadedJournal<C, R> {
+  view: { view: number; logView: number } | null;
+  snapshot: Snapshot<R> | null;
+  log: Array<Extract<JournalRecord<C, R>, { kind: 'entries' | 'replace' }>>;
+}
