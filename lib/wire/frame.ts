@@ -1,0 +1,195 @@
+// Length-prefixed framing: how one byte stream (a TCP connection) carries separate messages.
+//
+//   frame = [u32 big-endian length][body of `length` bytes]
+//
+// TCP delivers bytes, not messages: one `data` event may hold half a header, or ten thousand
+// frames. FrameDecoder is a pure state machine over the chunks it is fed (the shape of ws's
+// lib/receiver.js): each step returns early when too few bytes are buffered, and the length is
+// checked against the maximum the moment the header is complete — before a single body byte is
+// kept — so a peer cannot make us buffer more than one maximum frame by announcing a huge one.
+//
+// The body of a Chat+ frame is UTF-8 JSON; encodeJsonFrame and decodeJson are that layer.
+
+import assert from 'node:assert/strict';
+
+/** Bytes in the length prefix. */
+export const FRAME_HEADER_BYTES = 4;
+/** The largest length a u32 prefix can state. */
+const FRAME_LENGTH_LIMIT = 0xffff_ffff;
+
+export type FrameErrorCode = 'FRAME_TOO_LARGE' | 'FRAME_EMPTY' | 'BAD_UTF8' | 'BAD_JSON';
+
+/** Untrusted bytes that are not a valid frame. The owner closes the connection they came from. */
+export class FrameError extends Error {
+  readonly code: FrameErrorCode;
+
+  constructor(code: FrameErrorCode, message: string) {
+    super(message);
+    this.name = 'FrameError';
+    this.code = code;
+  }
+}
+
+export class FrameDecoder {
+  readonly #maxFrameBytes: number;
+  /** Bytes pushed but not yet consumed, oldest first. Only #chunks[0] is partly consumed. */
+  #chunks: Buffer[] = [];
+  /** How many bytes of #chunks[0] are already consumed. Invariant: < #chunks[0].length. */
+  #offset = 0;
+  /** Unconsumed bytes over all chunks: the sum of their lengths minus #offset. */
+  #buffered = 0;
+  /** Length of the body being awaited, or null while awaiting a header. Once set it is always
+   *  within 1..#maxFrameBytes: it is checked before it is stored. */
+  #bodyLength: number | null = null;
+  /** Set once push has thrown: the stream is out of step and nothing after it means anything. */
+  #failed = false;
+
+  constructor(maxFrameBytes: number) {
+    assert.ok(Number.isSafeInteger(maxFrameBytes), 'maxFrameBytes must be an integer');
+    assert.ok(maxFrameBytes >= 1 && maxFrameBytes <= FRAME_LENGTH_LIMIT, 'maxFrameBytes must fit a u32 length');
+    this.#maxFrameBytes = maxFrameBytes;
+  }
+
+  /** Bytes held waiting for the rest of a frame. After push returns it is below
+   *  FRAME_HEADER_BYTES + maxFrameBytes: more would have completed a frame. */
+  get bufferedBytes(): number {
+    return this.#buffered;
+  }
+
+  /** Feeds bytes; returns the complete frame bodies they finish (zero or more), in order.
+   *  Throws FrameError as soon as a header announces a length of 0 or above the maximum; the
+   *  decoder then drops what it holds and must not be fed again.
+   *  The bodies may share memory with the chunks pushed: copy one before keeping it long. */
+  push(chunk: Buffer): Buffer[] {
+    assert.ok(!this.#failed, 'FrameDecoder.push after a FrameError');
+    if (chunk.length > 0) {
+      this.#chunks.push(chunk);
+      this.#buffered += chunk.length;
+    }
+    const bodies: Buffer[] = [];
+    for (;;) {
+      if (this.#bodyLength === null) {
+        if (this.#buffered < FRAME_HEADER_BYTES) break;
+        this.#bodyLength = this.#checkLength(this.#readLength());
+      }
+      if (this.#buffered < this.#bodyLength) break;
+      bodies.push(this.#consume(this.#bodyLength));
+      this.#bodyLength = null;
+    }
+    assert.ok(this.#buffered < FRAME_HEADER_BYTES + this.#maxFrameBytes, 'decoder holds more than one frame');
+    return bodies;
+  }
+
+  #checkLength(length: number): number {
+    if (length === 0) this.#fail(new FrameError('FRAME_EMPTY', 'frame length is 0'));
+    if (length > this.#maxFrameBytes) {
+      this.#fail(new FrameError('FRAME_TOO_LARGE', `frame length ${length} exceeds the maximum ${this.#maxFrameBytes}`));
+    }
+    return length;
+  }
+
+  #fail(error: FrameError): never {
+    this.#failed = true;
+    this.#chunks = [];
+    this.#offset = 0;
+    this.#buffered = 0;
+    throw error;
+  }
+
+  /** Reads the u32 length prefix, without copying when the head chunk holds all of it. */
+  #readLength(): number {
+    const head = this.#chunks[0]!;
+    if (head.length - this.#offset >= FRAME_HEADER_BYTES) {
+      const length = head.readUInt32BE(this.#offset);
+      this.#advance(FRAME_HEADER_BYTES);
+      return length;
+    }
+    return this.#consume(FRAME_HEADER_BYTES).readUInt32BE(0);
+  }
+
+  /** Takes the next `n` buffered bytes. A view into the head chunk when it holds them all (the
+   *  common case, and what keeps 10,000 frames in one chunk linear); otherwise one copy. */
+  #consume(n: number): Buffer {
+    assert.ok(n >= 1 && n <= this.#buffered, 'consume within the buffered bytes');
+    const head = this.#chunks[0]!;
+    if (head.length - this.#offset >= n) {
+      const view = head.subarray(this.#offset, this.#offset + n);
+      this.#advance(n);
+      return view;
+    }
+    const out = Buffer.allocUnsafe(n);
+    let copied = 0;
+    let index = 0;
+    let offset = this.#offset;
+    while (copied < n) {
+      const chunk = this.#chunks[index]!;
+      const take = Math.min(chunk.length - offset, n - copied);
+      chunk.copy(out, copied, offset, offset + take);
+      copied += take;
+      offset += take;
+      if (offset === chunk.length) {
+        index += 1;
+        offset = 0;
+      }
+    }
+    // One splice for all the chunks used up: shifting them one by one would be quadratic when
+    // a large frame arrives in many small chunks.
+    this.#chunks.splice(0, index);
+    this.#offset = offset;
+    this.#buffered -= n;
+    return out;
+  }
+
+  /** Marks `n` bytes of the head chunk consumed (n never exceeds what it has left). */
+  #advance(n: number): void {
+    this.#offset += n;
+    this.#buffered -= n;
+    if (this.#offset === this.#chunks[0]!.length) {
+      this.#chunks.shift();
+      this.#offset = 0;
+    }
+  }
+}
+
+/** Header and body in one buffer, so that they leave in one write. */
+export function encodeFrame(body: Buffer): Buffer {
+  assert.ok(body.length >= 1, 'an empty frame is refused by every decoder');
+  assert.ok(body.length <= FRAME_LENGTH_LIMIT, 'frame body too long for a u32 length');
+  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + body.length);
+  frame.writeUInt32BE(body.length, 0);
+  body.copy(frame, FRAME_HEADER_BYTES);
+  return frame;
+}
+
+/** JSON.stringify → UTF-8 → frame, writing the text straight after the header (one copy).
+ *  JSON.stringify escapes lone surrogates, so the body is always valid UTF-8. */
+export function encodeJsonFrame(value: unknown): Buffer {
+  const json = JSON.stringify(value);
+  assert.equal(typeof json, 'string', 'value has no JSON form (undefined or a function)');
+  const length = Buffer.byteLength(json, 'utf8');
+  assert.ok(length <= FRAME_LENGTH_LIMIT, 'frame body too long for a u32 length');
+  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + length);
+  frame.writeUInt32BE(length, 0);
+  frame.write(json, FRAME_HEADER_BYTES, 'utf8');
+  return frame;
+}
+
+// `fatal` makes malformed UTF-8 an error instead of silently becoming U+FFFD; `ignoreBOM` keeps
+// a byte-order mark in the text, where JSON.parse refuses it, instead of quietly dropping it.
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** Strict UTF-8 then JSON.parse. Any failure is a FrameError (BAD_UTF8 or BAD_JSON). */
+export function decodeJson(body: Buffer): unknown {
+  let text: string;
+  try {
+    text = strictUtf8.decode(body);
+  } catch {
+    throw new FrameError('BAD_UTF8', 'frame body is not valid UTF-8');
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    // V8's parse messages quote a short excerpt of the input; that is useful, and bounded.
+    throw new FrameError('BAD_JSON', `frame body is not JSON: ${(error as Error).message}`);
+  }
+}
