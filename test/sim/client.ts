@@ -1,0 +1,176 @@
+// A simulated client, behaving as the real connector (lib/client) will: it registers
+// (request number 0), then sends requests with increasing numbers, one outstanding at a time
+// (VRR §4). A NOT_PRIMARY answer sends it to the replica named in the hint; a timeout sends the
+// same request — same number, same command — to the next replica, with a backoff. Because the
+// client table deduplicates by (client id, request number), a retry never runs twice (§4.1),
+// and the client's record of what was acknowledged is what the checkers hold the cluster to.
+
+import assert from 'node:assert/strict';
+import type { ClientRequest, Effect, ReplicaId } from '../../lib/replication/types.js';
+import { SafetyViolation } from './checkers.js';
+import type { Prng } from './prng.js';
+import type { ClientScript } from './workload.js';
+
+export type ReplyAnswer<R> = Extract<Effect<never, R, never, never>, { type: 'reply' }>;
+export type RejectAnswer = Extract<Effect<never, never, never, never>, { type: 'reject' }>;
+export type Answer<R> = ReplyAnswer<R> | RejectAnswer;
+
+/** A request this client had acknowledged: the op it committed at and the reply it got. */
+export interface Acknowledged<C, R> {
+  clientId: string;
+  requestNumber: number;
+  command: C | null;
+  op: number;
+  reply: R | null;
+}
+
+export interface ClientTiming {
+  /** Virtual ms before an unanswered request is sent again, to another replica. */
+  requestTimeoutMs: number;
+  /** Upper bound of the backoff that grows with consecutive failed attempts. */
+  backoffMaxMs: number;
+  /** Pause between an answer and the next request, inclusive bounds. */
+  thinkMinMs: number;
+  thinkMaxMs: number;
+}
+
+interface Outstanding<C> {
+  request: ClientRequest<C>;
+  attempts: number;
+}
+
+export class SimClient<C, R> {
+  readonly clientId: string;
+  /** Every request sent, by request number: the command is fixed at first send. */
+  readonly sent = new Map<number, C | null>();
+  readonly acknowledged: Acknowledged<C, R>[] = [];
+  /** When the client next acts (sends or retries); Infinity when it is idle for good. */
+  wakeAt: number;
+  /** In the liveness phase clients finish what they started and send nothing new. */
+  stopping = false;
+  /** Scenarios hold a client still: it sends nothing (not even retries) until resumed. */
+  private paused = false;
+
+  private outstanding: Outstanding<C> | null = null;
+  private nextRequestNumber = 0;
+  private target: ReplicaId;
+
+  constructor(
+    readonly index: number,
+    private readonly replicaCount: number,
+    private readonly script: ClientScript<C, R>,
+    private readonly prng: Prng,
+    private readonly timing: ClientTiming,
+    now: number,
+  ) {
+    this.clientId = prng.hex(32);
+    this.target = prng.int(0, replicaCount - 1);
+    this.wakeAt = now + prng.int(0, timing.thinkMaxMs);
+  }
+
+  get busy(): boolean {
+    return this.outstanding !== null;
+  }
+
+  /** The request number of the outstanding request, or null. */
+  get outstandingNumber(): number | null {
+    return this.outstanding?.request.requestNumber ?? null;
+  }
+
+  pause(): void {
+    this.paused = true;
+    this.wakeAt = Infinity;
+  }
+
+  resume(now: number): void {
+    this.paused = false;
+    this.wakeAt = now;
+  }
+
+  /** The timer fired: send the next request, or resend the one that went unanswered. */
+  wake(now: number): { to: ReplicaId; request: ClientRequest<C> } | null {
+    assert.ok(now >= this.wakeAt, 'client woken early');
+    if (this.paused) {
+      this.wakeAt = Infinity;
+      return null;
+    }
+    if (this.outstanding === null) {
+      if (this.stopping) {
+        this.wakeAt = Infinity;
+        return null;
+      }
+      this.outstanding = { request: this.newRequest(), attempts: 0 };
+    } else {
+      // Timed out (or told to retry): the connector moves on to another replica.
+      this.target = (this.target + 1) % this.replicaCount;
+    }
+    this.outstanding.attempts++;
+    this.wakeAt = now + this.timing.requestTimeoutMs + this.backoff();
+    return { to: this.target, request: this.outstanding.request };
+  }
+
+  /** An answer arrived from `from`. Returns what the client acknowledged, if anything. */
+  onAnswer(answer: Answer<R>, from: ReplicaId, now: number): Acknowledged<C, R> | null {
+    const current = this.outstanding;
+    if (current === null || answer.requestNumber !== current.request.requestNumber) return null; // late or duplicate
+    if (answer.type === 'reply') return this.acknowledge(current.request, answer, now);
+    switch (answer.code) {
+      case 'NOT_PRIMARY':
+        // Follow the hint at once, unless it points back here (then the timeout moves us on).
+        if (answer.primary !== from) this.retrySoon(answer.primary, now);
+        return null;
+      case 'VIEW_CHANGE':
+      case 'BUSY':
+        this.retrySoon(answer.primary, now + this.backoff());
+        return null;
+      case 'SESSION_EXPIRED':
+      case 'STALE_REQUEST':
+        // The simulator keeps the client table larger than its client count and sends numbers
+        // in order, so neither can be a legitimate answer to the outstanding request.
+        throw new SafetyViolation(
+          '(d) client table',
+          `client ${this.index} got ${answer.code} for its outstanding request #${answer.requestNumber} from replica ${from}`,
+        );
+    }
+  }
+
+  private newRequest(): ClientRequest<C> {
+    const requestNumber = this.nextRequestNumber++;
+    if (requestNumber === 0) {
+      this.sent.set(0, null);
+      return { clientId: this.clientId, requestNumber: 0, command: null };
+    }
+    const command = this.script.next();
+    this.sent.set(requestNumber, command);
+    return { clientId: this.clientId, requestNumber, command };
+  }
+
+  private acknowledge(request: ClientRequest<C>, answer: ReplyAnswer<R>, now: number): Acknowledged<C, R> {
+    assert.equal(answer.clientId, this.clientId, 'reply routed to the wrong client');
+    const acked: Acknowledged<C, R> = {
+      clientId: this.clientId,
+      requestNumber: request.requestNumber,
+      command: request.command,
+      op: answer.op,
+      reply: answer.reply,
+    };
+    this.acknowledged.push(acked);
+    if (request.command !== null) this.script.onReply(request.command, answer.reply as R);
+    this.outstanding = null;
+    this.wakeAt = this.paused ? Infinity : now + this.prng.int(this.timing.thinkMinMs, this.timing.thinkMaxMs);
+    return acked;
+  }
+
+  private retrySoon(replica: ReplicaId, at: number): void {
+    // wake() moves to target + 1, so aim one before the replica we want.
+    this.target = (replica + this.replicaCount - 1) % this.replicaCount;
+    this.wakeAt = this.paused ? Infinity : at + this.prng.int(1, 5);
+  }
+
+  /** Exponential in consecutive attempts, capped, with jitter so clients do not move in step. */
+  private backoff(): number {
+    const attempts = this.outstanding?.attempts ?? 0;
+    const ceiling = Math.min(this.timing.backoffMaxMs, 10 * 2 ** Math.min(attempts, 10));
+    return this.prng.int(0, ceiling);
+  }
+}

@@ -1,0 +1,146 @@
+// Tests of the simulator's own parts: if the PRNG, the network or the disk model were wrong,
+// every simulation built on them would be testing something other than it claims.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { JournalRecord, LogEntry } from '../../lib/replication/types.js';
+import { SimDisk } from './disk.js';
+import { TimedHeap } from './heap.js';
+import { Network } from './network.js';
+import { Prng } from './prng.js';
+
+type Record = JournalRecord<string, string>;
+
+const entry = (op: number, view = 0): LogEntry<string> => ({ op, view, clientId: 'c', requestNumber: op, command: `x${op}` });
+const entries = (from: number, to: number, view = 0): Record => ({
+  kind: 'entries',
+  entries: Array.from({ length: to - from + 1 }, (_, i) => entry(from + i, view)),
+});
+const snapshotAt = (op: number): Record => ({ kind: 'snapshot', snapshot: { op, view: 0, clientTable: {}, machine: { upTo: op } } });
+
+test('prng: a seed replays the same stream, and different seeds give different streams', () => {
+  const draw = (seed: number): number[] => {
+    const prng = new Prng(seed);
+    return Array.from({ length: 8 }, () => prng.nextUint32());
+  };
+  assert.deepEqual(draw(42), draw(42));
+  assert.notDeepEqual(draw(42), draw(43));
+  assert.notDeepEqual(draw(1), draw(2 ** 32 + 1));
+});
+
+test('prng: int stays within its inclusive bounds and reaches both ends', () => {
+  const prng = new Prng(7);
+  const seen = new Set<number>();
+  for (let i = 0; i < 2000; i++) {
+    const value = prng.int(-2, 2);
+    assert.ok(value >= -2 && value <= 2, `int(-2, 2) drew ${value}`);
+    seen.add(value);
+  }
+  assert.deepEqual([...seen].sort(), [-1, -2, 0, 1, 2].sort());
+  assert.deepEqual(prng.shuffle([1, 2, 3, 4]).sort(), [1, 2, 3, 4]);
+});
+
+test('heap: items come out by time, ties in insertion order', () => {
+  const heap = new TimedHeap<string>();
+  for (const [at, item] of [[5, 'e'], [1, 'a'], [3, 'c1'], [3, 'c2'], [2, 'b'], [3, 'c3']] as const) heap.push(at, item);
+  assert.equal(heap.peekTime(), 1);
+  assert.deepEqual(heap.popDue(3).map((t) => t.item), ['a', 'b', 'c1', 'c2', 'c3']);
+  assert.deepEqual(heap.popDue(10).map((t) => t.item), ['e']);
+  assert.equal(heap.peekTime(), Infinity);
+});
+
+test('network: delivers JSON copies, never the sender\'s object', () => {
+  const network = new Network<{ list: number[]; map?: unknown }>(new Prng(1), { dropRate: 0, duplicateRate: 0, latencyMin: 1, latencyMax: 1 });
+  const payload = { list: [1], map: new Map([[1, 2]]) };
+  network.send(0, 1, payload, 0);
+  payload.list.push(2);
+  const [delivered] = network.deliverDue(1);
+  assert.deepEqual(delivered!.payload.list, [1]);
+  assert.deepEqual(delivered!.payload.map, {}, 'a Map does not survive the wire, and must not here either');
+});
+
+test('network: drops, duplicates and reorders as configured', () => {
+  const lossy = new Network<number>(new Prng(2), { dropRate: 1, duplicateRate: 0, latencyMin: 1, latencyMax: 5 });
+  for (let i = 0; i < 10; i++) lossy.send(0, 1, i, 0);
+  assert.equal(lossy.deliverDue(100).length, 0);
+
+  const doubling = new Network<number>(new Prng(3), { dropRate: 0, duplicateRate: 1, latencyMin: 1, latencyMax: 50 });
+  for (let i = 0; i < 50; i++) doubling.send(0, 1, i, 0);
+  const arrived = doubling.deliverDue(100).map((e) => e.payload);
+  assert.equal(arrived.length, 100);
+  const firsts = arrived.filter((value, index) => arrived.indexOf(value) === index);
+  assert.notDeepEqual(firsts, [...Array(50).keys()], 'with 1..50 ms of latency, some messages must overtake others');
+});
+
+test('network: partitions cut links between groups both ways, one-way cuts one direction, heal restores', () => {
+  const network = new Network<string>(new Prng(4), { dropRate: 0, duplicateRate: 0, latencyMin: 1, latencyMax: 1 });
+  network.send(0, 2, 'in flight when the partition starts', 0);
+  network.partition([[0, 1], [2]], 3);
+  const links = (): string[] => {
+    for (const [from, to] of [[0, 1], [1, 0], [0, 2], [2, 0], [1, 2], [2, 1]] as const) network.send(from, to, `${from}>${to}`, 10);
+    return network.deliverDue(11).map((e) => e.payload).sort();
+  };
+  assert.deepEqual(links(), ['0>1', '1>0']);
+  network.heal();
+  network.cut(0, 1);
+  assert.deepEqual(links(), ['0>2', '1>0', '1>2', '2>0', '2>1']);
+  network.heal();
+  assert.equal(links().length, 6);
+});
+
+test('disk: fsyncs complete in seq order and report the highest durable seq', () => {
+  const disk = new SimDisk<string, string>(new Prng(5), { fsyncMin: 1, fsyncMax: 30 });
+  disk.format({ view: 0, logView: 0, snapshot: null, entries: [] });
+  for (let seq = 1; seq <= 20; seq++) disk.write(seq, entries(seq, seq), 0);
+  let last = 0;
+  for (let now = 0; now <= 40; now++) {
+    const seq = disk.syncDue(now);
+    if (seq !== null) {
+      assert.ok(seq > last, 'durable seqs only grow');
+      last = seq;
+    }
+  }
+  assert.equal(last, 20);
+  assert.throws(() => disk.write(20, entries(21, 21), 50), /not above the last one/);
+});
+
+test('disk: a crash keeps the durable records and a prefix of the unsynced ones, sometimes none and sometimes all', () => {
+  const outcomes = new Set<string>();
+  for (let seed = 1; seed <= 60; seed++) {
+    const disk = new SimDisk<string, string>(new Prng(seed), { fsyncMin: 5, fsyncMax: 5 });
+    disk.format({ view: 0, logView: 0, snapshot: null, entries: [] });
+    for (let seq = 1; seq <= 6; seq++) disk.write(seq, entries(seq, seq), seq <= 2 ? 0 : 10);
+    assert.equal(disk.syncDue(5), 2);
+    const crash = disk.crash();
+    disk.reopen();
+    const ops = disk.load().log.flatMap((record) => record.entries.map((e) => e.op));
+    assert.deepEqual(ops, Array.from({ length: 2 + crash.kept }, (_, i) => i + 1), 'what survives is a prefix of what was written');
+    outcomes.add(crash.kept === 0 ? 'none' : crash.kept === 4 ? 'all' : 'some');
+  }
+  assert.deepEqual([...outcomes].sort(), ['all', 'none', 'some']);
+});
+
+test('disk: load gives the latest view and snapshot, and compacts only what the snapshot covers, for good', () => {
+  let droppedSometimes = false;
+  for (let seed = 1; seed <= 40; seed++) {
+    const disk = new SimDisk<string, string>(new Prng(seed), { fsyncMin: 1, fsyncMax: 1 });
+    disk.format({ view: 0, logView: 0, snapshot: null, entries: [] });
+    const records: Record[] = [entries(1, 5), { kind: 'view', view: 2, logView: 1 }, entries(6, 9), entries(10, 12), snapshotAt(9), entries(13, 13)];
+    records.forEach((record, i) => disk.write(i + 1, record, 0));
+    disk.syncDue(1);
+    disk.crash();
+    disk.reopen();
+    const first = disk.load();
+    assert.deepEqual(first.view, { view: 2, logView: 1 });
+    assert.equal(first.snapshot?.op, 9);
+    const firstOps = first.log.map((r) => r.entries[0]!.op);
+    // 1-5 and 6-9 lie wholly at or below op 9 and before the snapshot; 10-12 does not.
+    assert.ok([[1, 6, 10, 13], [6, 10, 13], [10, 13]].some((allowed) => allowed.join() === firstOps.join()), `kept ${firstOps}`);
+    if (firstOps[0] !== 1) droppedSometimes = true;
+    disk.crash();
+    disk.reopen();
+    const secondOps = disk.load().log.map((r) => r.entries[0]!.op);
+    assert.ok(secondOps.every((op) => firstOps.includes(op)), 'a deleted segment never comes back');
+  }
+  assert.ok(droppedSometimes, 'some seeds must exercise compaction');
+});
