@@ -1,0 +1,123 @@
+// Starts and stops the replica processes of a local cluster and keeps the latest status each one
+// reports. Each replica is a child process of its own (a real kill -9 kills only it), with an IPC
+// channel for status reports and partition commands, and its log written to <data>/replica-<id>.log.
+
+import { fork, type ChildProcess } from 'node:child_process';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { EventEmitter } from 'node:events';
+import type { ReplicaStatusReport } from '../replication/types.js';
+
+export type ReplicaStatus = ReplicaStatusReport & { peersUp: number[]; clients: number };
+
+export interface ReplicaSlot {
+  id: number;
+  process: ChildProcess | null;
+  /** The latest status the replica reported, or null while it is down or starting. */
+  status: ReplicaStatus | null;
+  partitioned: boolean;
+  /** How the last incarnation ended, for the console. */
+  exit: string | null;
+}
+
+/** Where bin/server lives: next to this module in the build, or the TypeScript source under tsx. */
+function serverEntry(): { script: string; execArgv: string[] } {
+  const here = fileURLToPath(import.meta.url);
+  const typescript = here.endsWith('.ts');
+  const script = join(dirname(here), '..', '..', 'bin', typescript ? 'server.ts' : 'server.js');
+  return { script, execArgv: typescript ? ['--import', 'tsx'] : [] };
+}
+
+export class ClusterLauncher extends EventEmitter {
+  readonly slots: ReplicaSlot[];
+  private readonly logs = new Map<number, WriteStream>();
+
+  constructor(
+    private readonly configPath: string,
+    private readonly dataDir: string,
+    replicaCount: number,
+    private readonly extraArgs: string[] = [],
+  ) {
+    super();
+    this.slots = Array.from({ length: replicaCount }, (_, id) => ({ id, process: null, status: null, partitioned: false, exit: null }));
+  }
+
+  start(id: number): void {
+    const slot = this.slot(id);
+    if (slot.process) return;
+    const { script, execArgv } = serverEntry();
+    const child = fork(script, ['--config', this.configPath, '--id', String(id), ...this.extraArgs], {
+      execArgv,
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    });
+    slot.process = child;
+    slot.status = null;
+    slot.exit = null;
+    slot.partitioned = false;
+    const log = this.logFor(id);
+    child.stdout?.pipe(log, { end: false });
+    child.stderr?.pipe(log, { end: false });
+    child.on('message', (message: { type?: string; status?: ReplicaStatus }) => {
+      if (message?.type === 'status' && message.status) {
+        slot.status = message.status;
+        this.emit('status', id, message.status);
+      }
+    });
+    child.on('exit', (code, signal) => {
+      if (slot.process !== child) return;
+      slot.process = null;
+      slot.status = null;
+      slot.exit = signal ? `killed by ${signal}` : `exited with code ${code}`;
+      this.emit('exit', id, slot.exit);
+    });
+    this.emit('start', id, child.pid);
+  }
+
+  /** kill -9: the replica gets no chance to flush or say goodbye, as in a power cut. */
+  kill(id: number): boolean {
+    const child = this.slot(id).process;
+    if (!child) return false;
+    child.kill('SIGKILL');
+    return true;
+  }
+
+  setPartitioned(id: number, partitioned: boolean): boolean {
+    const slot = this.slot(id);
+    if (!slot.process?.connected) return false;
+    slot.partitioned = partitioned;
+    slot.process.send({ type: 'partition', partitioned });
+    return true;
+  }
+
+  /** Stops every replica with SIGTERM, then SIGKILL for any still running after `graceMs`. */
+  async stopAll(graceMs = 5000): Promise<void> {
+    const running = this.slots.map((s) => s.process).filter((p): p is ChildProcess => p !== null);
+    await Promise.all(running.map((child) => new Promise<void>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      child.once('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      child.kill('SIGTERM');
+    })));
+    for (const log of this.logs.values()) log.end();
+    this.logs.clear();
+  }
+
+  private slot(id: number): ReplicaSlot {
+    const slot = this.slots[id];
+    if (!slot) throw new RangeError(`no replica ${id} (ids are 0..${this.slots.length - 1})`);
+    return slot;
+  }
+
+  private logFor(id: number): WriteStream {
+    let log = this.logs.get(id);
+    if (!log) {
+      log = createWriteStream(join(this.dataDir, `replica-${id}.log`), { flags: 'a' });
+      this.logs.set(id, log);
+    }
+    return log;
+  }
+}
