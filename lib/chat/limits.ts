@@ -23,6 +23,12 @@ export const IDS_PER_REQUEST_MAX = 100;
 /** Live login sessions per account; the oldest is revoked when a new login would exceed it. */
 export const SESSIONS_PER_ACCOUNT_MAX = 16;
 
+/** A verifier's salt, in bytes once base64-decoded: at least 128 random bits (RFC 5802 leaves the
+ *  size open; 16 bytes is what lib/auth draws), and small enough that one account cannot make a
+ *  replica keep and replicate kilobytes of salt. */
+export const VERIFIER_SALT_BYTES_MIN = 16;
+export const VERIFIER_SALT_BYTES_MAX = 64;
+
 /** PBKDF2 iterations a verifier must have at least (RFC 7677 recommends 4096 or more). */
 export const VERIFIER_ITERATIONS_MIN = 4096;
 export const VERIFIER_ITERATIONS_MAX = 1_000_000;

@@ -1,0 +1,121 @@
+// One account's mailbox: the messages sent to it, read and unread.
+//
+// The whole service may hold a million messages, so each is one small fixed-shape object (a
+// Letter) and the mailbox adds only two hash-table entries per message. Ordering comes free:
+// message ids are global and increasing, and a message enters a mailbox exactly once, when it is
+// sent — so insertion order is id order. JavaScript's Map and Set iterate in insertion order,
+// which makes "the oldest unread" the first entry of a Set, with no sorting and no tree.
+
+import assert from 'node:assert/strict';
+import type { StoredMessage } from './types.js';
+
+/** A stored message without its recipient, which is the mailbox's owner. */
+export class Letter {
+  constructor(
+    readonly id: number,
+    readonly from: string,
+    readonly at: number,
+    readonly text: string,
+  ) {}
+
+  /** A fresh plain object for replies and events: they are saved in the client table and
+   *  compared across replicas, so they must not share structure with the live state. */
+  toStored(to: string): StoredMessage {
+    return { id: this.id, from: this.from, to, text: this.text, at: this.at };
+  }
+}
+
+export class Mailbox {
+  /** Every message in the mailbox, by id. Invariant: insertion order is ascending id order. */
+  readonly #letters = new Map<number, Letter>();
+  /** Ids of the unread letters. Invariant: a subset of #letters' keys, in ascending order (a
+   *  letter is unread from the moment it arrives and never becomes unread again). */
+  readonly #unread = new Set<number>();
+  /** The highest id ever added, so that add() can assert ids only grow. */
+  #lastId = 0;
+
+  get size(): number {
+    return this.#letters.size;
+  }
+
+  get unreadCount(): number {
+    return this.#unread.size;
+  }
+
+  has(id: number): boolean {
+    return this.#letters.has(id);
+  }
+
+  add(letter: Letter, unread: boolean): void {
+    assert.ok(letter.id > this.#lastId, `message ids must grow: ${letter.id} after ${this.#lastId}`);
+    this.#lastId = letter.id;
+    this.#letters.set(letter.id, letter);
+    if (unread) this.#unread.add(letter.id);
+  }
+
+  /** Takes the `count` oldest unread letters and marks them read. O(count). */
+  takeOldestUnread(count: number): Letter[] {
+    const taken: Letter[] = [];
+    for (const id of this.#unread) {
+      if (taken.length === count) break;
+      taken.push(this.#letter(id));
+    }
+    for (const letter of taken) this.#unread.delete(letter.id);
+    return taken;
+  }
+
+  /** Marks one letter read; false if it was not an unread letter of this mailbox. O(1). */
+  markRead(id: number): boolean {
+    return this.#unread.delete(id);
+  }
+
+  /** Removes one letter, read or unread; false if it was not here. O(1). */
+  remove(id: number): boolean {
+    this.#unread.delete(id);
+    return this.#letters.delete(id);
+  }
+
+  /** Up to `limit` unread letters with an id above `lastSeen`, oldest first. The walk skips the
+   *  unread letters at or below `lastSeen`: a client that resumes has normally acknowledged
+   *  what it saw, so that prefix is short, and it can never exceed the mailbox limit. */
+  unreadAfter(lastSeen: number, limit: number): Letter[] {
+    const found: Letter[] = [];
+    for (const id of this.#unread) {
+      if (found.length === limit) break;
+      if (id > lastSeen) found.push(this.#letter(id));
+    }
+    return found;
+  }
+
+  isUnread(id: number): boolean {
+    return this.#unread.has(id);
+  }
+
+  /** Every letter, read or unread, in ascending id order (for the snapshot). */
+  letters(): IterableIterator<Letter> {
+    return this.#letters.values();
+  }
+
+  /** Throws if a field invariant is broken. O(size): for tests and checkers, not every step. */
+  invariants(): void {
+    let previous = 0;
+    for (const [id, letter] of this.#letters) {
+      assert.equal(letter.id, id);
+      assert.ok(id > previous, `mailbox ids out of order: ${id} after ${previous}`);
+      previous = id;
+    }
+    assert.ok(previous <= this.#lastId);
+    previous = 0;
+    for (const id of this.#unread) {
+      assert.ok(this.#letters.has(id), `unread id ${id} is not in the mailbox`);
+      assert.ok(id > previous, `unread ids out of order: ${id} after ${previous}`);
+      previous = id;
+    }
+  }
+
+  #letter(id: number): Letter {
+    const letter = this.#letters.get(id);
+    assert.ok(letter !== undefined, `unread id ${id} is not in the mailbox`);
+    return letter;
+  }
+}

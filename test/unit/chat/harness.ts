@@ -1,0 +1,86 @@
+// A small driver for the chat state machine in tests: numbers ops, advances the primary's
+// clock, and builds real SCRAM verifiers and proofs with lib/auth/scram.ts.
+
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { clientProof, makeVerifier } from '../../../lib/auth/scram.js';
+import { ChatMachine } from '../../../lib/chat/machine.js';
+import type { ChatErrorCode, ChatEvent, ChatOutcome, ChatResults, ClientCommand, Verifier } from '../../../lib/chat/types.js';
+
+export const ITERATIONS = 4096;
+export const T0 = 1_700_000_000_000;
+
+// PBKDF2 at 4096 iterations takes milliseconds, so each password's verifier is made once per
+// test file (node --test runs each file in its own process).
+const verifiers = new Map<string, Verifier>();
+
+export function verifierFor(password: string): Verifier {
+  let verifier = verifiers.get(password);
+  if (verifier === undefined) {
+    verifier = makeVerifier(password, ITERATIONS, createHash('sha256').update(password).digest().subarray(0, 16));
+    verifiers.set(password, verifier);
+  }
+  return verifier;
+}
+
+/** A valid token hash, distinct per label. */
+export function tokenHash(label: string): string {
+  return createHash('sha256').update(`token:${label}`).digest('hex');
+}
+
+/** The proof a client with `password` sends to log in as `name` (already folded). */
+export function proofFor(name: string, password: string, nonce: string, verifier = verifierFor(password)): string {
+  return clientProof(password, { name, nonce, salt: verifier.salt, iterations: verifier.iterations }).proof;
+}
+
+export class Harness {
+  machine = ChatMachine.fromSnapshot(null);
+  op = 0;
+  at = T0;
+  #tokens = 0;
+
+  apply(command: ClientCommand, session: string | null = null): ChatOutcome {
+    this.op += 1;
+    this.at += 1000;
+    return this.machine.apply({ ...command, at: this.at, session }, { op: this.op, clientId: 'c'.repeat(32) });
+  }
+
+  /** Applies a command that must succeed and returns its result and events. */
+  ok<K extends keyof ChatResults>(command: ClientCommand & { kind: K }, session: string | null = null): { result: ChatResults[K]; events: ChatEvent[] } {
+    const { reply, events } = this.apply(command, session);
+    assert.ok(reply.ok, `expected success, got ${JSON.stringify(reply)}`);
+    return { result: reply.result as ChatResults[K], events };
+  }
+
+  /** Applies a command that must fail with `code`; returns the error message. */
+  fails(code: ChatErrorCode, command: ClientCommand, session: string | null = null): string {
+    const { reply, events } = this.apply(command, session);
+    assert.ok(!reply.ok, `expected ${code}, got ${JSON.stringify(reply)}`);
+    assert.equal(reply.error.code, code, reply.error.message);
+    assert.deepEqual(events, [], 'a refused command has no events');
+    return reply.error.message;
+  }
+
+  create(name: string, password = 'pw'): void {
+    this.ok({ kind: 'create', name, verifier: verifierFor(password) });
+  }
+
+  /** Logs in and returns the new session's token hash. */
+  login(name: string, password = 'pw'): string {
+    const session = tokenHash(`${name}#${++this.#tokens}`);
+    const nonce = `nonce${this.#tokens}`;
+    const folded = name.toLowerCase();
+    this.ok({ kind: 'login', name, nonce, proof: proofFor(folded, password, nonce), tokenHash: session });
+    return session;
+  }
+
+  /** Creates an account and logs it in. */
+  join(name: string, password = 'pw'): string {
+    this.create(name, password);
+    return this.login(name, password);
+  }
+
+  send(session: string, to: string, text: string): number {
+    return this.ok({ kind: 'send', to, text }, session).result.id;
+  }
+}

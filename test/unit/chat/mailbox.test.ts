@@ -1,0 +1,58 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Letter, Mailbox } from '../../../lib/chat/mailbox.js';
+
+function mailboxWith(ids: number[]): Mailbox {
+  const mailbox = new Mailbox();
+  for (const id of ids) mailbox.add(new Letter(id, 'bob', 1000 + id, `text ${id}`), true);
+  return mailbox;
+}
+
+const idsOf = (letters: Letter[]) => letters.map((letter) => letter.id);
+
+test('letters are taken oldest first and then count as read', () => {
+  const mailbox = mailboxWith([3, 5, 9]);
+  assert.equal(mailbox.unreadCount, 3);
+  assert.deepEqual(idsOf(mailbox.takeOldestUnread(2)), [3, 5]);
+  assert.equal(mailbox.unreadCount, 1);
+  assert.equal(mailbox.size, 3);
+  assert.deepEqual(idsOf(mailbox.takeOldestUnread(5)), [9]);
+  assert.deepEqual(idsOf(mailbox.takeOldestUnread(5)), []);
+  mailbox.invariants();
+});
+
+test('marking and removing keep the unread order', () => {
+  const mailbox = mailboxWith([1, 2, 3, 4]);
+  assert.equal(mailbox.markRead(2), true);
+  assert.equal(mailbox.markRead(2), false, 'already read');
+  assert.equal(mailbox.markRead(99), false, 'not here');
+  assert.equal(mailbox.remove(3), true);
+  assert.equal(mailbox.remove(3), false);
+  assert.equal(mailbox.has(2), true);
+  assert.equal(mailbox.isUnread(2), false);
+  assert.deepEqual(idsOf(mailbox.takeOldestUnread(10)), [1, 4]);
+  assert.deepEqual(idsOf([...mailbox.letters()]), [1, 2, 4]);
+  mailbox.invariants();
+});
+
+test('unreadAfter skips what the client has seen and stops at the limit', () => {
+  const mailbox = mailboxWith([1, 2, 3, 4, 5]);
+  mailbox.markRead(4);
+  assert.deepEqual(idsOf(mailbox.unreadAfter(0, 10)), [1, 2, 3, 5]);
+  assert.deepEqual(idsOf(mailbox.unreadAfter(2, 10)), [3, 5]);
+  assert.deepEqual(idsOf(mailbox.unreadAfter(2, 1)), [3]);
+  assert.deepEqual(idsOf(mailbox.unreadAfter(5, 10)), []);
+  assert.equal(mailbox.unreadCount, 4, 'looking does not read');
+});
+
+test('a letter whose id does not grow is a bug', () => {
+  const mailbox = mailboxWith([5]);
+  assert.throws(() => mailbox.add(new Letter(5, 'bob', 0, 'again'), true), /ids must grow/);
+  assert.throws(() => mailbox.add(new Letter(4, 'bob', 0, 'older'), true), /ids must grow/);
+});
+
+test('a letter becomes a fresh plain message with its recipient', () => {
+  const letter = new Letter(7, 'bob', 1234, 'hi');
+  assert.deepEqual(letter.toStored('alice'), { id: 7, from: 'bob', to: 'alice', text: 'hi', at: 1234 });
+  assert.equal(Object.getPrototypeOf(letter.toStored('alice')), Object.prototype);
+});
