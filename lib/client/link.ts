@@ -1,0 +1,124 @@
+// One connection to one replica. It numbers the requests sent on it, matches each reply to its
+// request by id, and hands pushes on. Whatever goes wrong — the socket closes, a reply is late,
+// the replica sends a frame that is not valid — ends the link: every request still waiting on
+// it fails with LinkLost and 'lost' is emitted once. Deciding what to do next (which replica,
+// how long to wait, whether a retry is safe) is the connector's business, not the link's.
+
+import { EventEmitter } from 'node:events';
+import { connect } from 'node:net';
+import type { StoredMessage } from '../chat/types.js';
+import { parseServerFrame } from '../wire/codec.js';
+import { FramedConnection } from '../wire/connection.js';
+import { CLIENT_FRAME_BYTES_MAX, type ClientFrame, type ServerFrame } from '../wire/protocol.js';
+import { parseAddress } from './servers.js';
+
+type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
+/** A client frame before the link gives it an id. */
+export type Request = WithoutId<ClientFrame>;
+export type Reply = Extract<ServerFrame, { type: 'reply' }>;
+
+/** The link ended before the request was answered; `message` says why. */
+export class LinkLost extends Error {
+  override readonly name = 'LinkLost';
+}
+
+interface Waiting {
+  resolve: (reply: Reply) => void;
+  reject: (error: LinkLost) => void;
+  timer: NodeJS.Timeout;
+}
+
+export interface LinkEvents {
+  push: [message: StoredMessage];
+  lost: [reason: string];
+}
+
+export class Link extends EventEmitter<LinkEvents> {
+  /** The id the next request gets. Ids are never reused on a link, so a reply names one request. */
+  private nextId = 1;
+  /** Requests sent and not yet answered, by id. Empty once the link has ended. */
+  private readonly waiting = new Map<number, Waiting>();
+  /** Why the link ended; null while it is up. Set once, never cleared. */
+  private endReason: string | null = null;
+
+  private constructor(
+    /** "host:port" this link was opened to, as given (not as resolved). */
+    readonly address: string,
+    private readonly connection: FramedConnection,
+  ) {
+    super();
+    connection.on('frame', (value) => this.onFrame(value));
+    connection.on('error', (error) => this.end(`${(error as Error & { code?: string }).code ?? 'error'}: ${error.message}`));
+    connection.on('close', () => this.end('connection closed'));
+  }
+
+  /** Connects to `address`. Rejects with LinkLost if the connection is refused or is not up
+   *  within `timeoutMs`. */
+  static open(address: string, timeoutMs: number): Promise<Link> {
+    const { host, port } = parseAddress(address);
+    const socket = connect({ host, port });
+    const link = new Link(address, new FramedConnection(socket, { maxFrameBytes: CLIENT_FRAME_BYTES_MAX }));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => link.close(`not connected within ${timeoutMs} ms`), timeoutMs);
+      const onLost = (reason: string): void => {
+        clearTimeout(timer);
+        reject(new LinkLost(reason));
+      };
+      link.once('lost', onLost);
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        link.off('lost', onLost);
+        resolve(link);
+      });
+    });
+  }
+
+  get ended(): boolean {
+    return this.endReason !== null;
+  }
+
+  /** Sends `request` and resolves with its reply. A reply that takes longer than `timeoutMs`
+   *  ends the link: a replica that does not answer is treated as gone. */
+  request(request: Request, timeoutMs: number): Promise<Reply> {
+    if (this.endReason !== null) return Promise.reject(new LinkLost(this.endReason));
+    const id = this.nextId++;
+    // Throws FrameError if the frame is over the limit; the connector checks sizes first.
+    this.connection.send({ ...request, id });
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => this.end(`no reply to ${request.type} within ${timeoutMs} ms`), timeoutMs);
+      this.waiting.set(id, { resolve, reject, timer });
+    });
+  }
+
+  /** Ends the link on purpose. */
+  close(reason = 'closed by the client'): void {
+    this.end(reason);
+  }
+
+  private onFrame(value: unknown): void {
+    const parsed = parseServerFrame(value);
+    if (!parsed.ok) return this.end(`bad frame from the replica: ${parsed.error.code}: ${parsed.error.message}`);
+    const frame = parsed.value;
+    if (frame.type === 'push') {
+      this.emit('push', frame.message);
+      return;
+    }
+    const waiting = this.waiting.get(frame.id);
+    if (waiting === undefined) return this.end(`reply to request ${frame.id}, which is not waiting`);
+    this.waiting.delete(frame.id);
+    clearTimeout(waiting.timer);
+    waiting.resolve(frame);
+  }
+
+  private end(reason: string): void {
+    if (this.endReason !== null) return;
+    this.endReason = reason;
+    this.connection.destroy();
+    for (const waiting of this.waiting.values()) {
+      clearTimeout(waiting.timer);
+      waiting.reject(new LinkLost(reason));
+    }
+    this.waiting.clear();
+    this.emit('lost', reason);
+  }
+}

@@ -1,0 +1,340 @@
+// The connector against a fake cluster on real sockets: finding the primary, exactly-once
+// retries, login, session resume, pushes, and giving up. Scenario names follow the fault.
+
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer, type AddressInfo } from 'node:net';
+import { test, type TestContext } from 'node:test';
+import { hashToken } from '../../../lib/auth/tokens.js';
+import type { Connector } from '../../../lib/client/connector.js';
+import { ClientError } from '../../../lib/client/errors.js';
+import type { StoredMessage } from '../../../lib/chat/types.js';
+import type { ClientFrame } from '../../../lib/wire/protocol.js';
+import type { FakeCluster, Interception, Received } from './fake-cluster.js';
+import { makeConnector, startCluster, TEST_TIMEOUT_MS, waitFor, waitForFrame } from './helpers.js';
+
+const isCall = (kind: string) => (frame: ClientFrame) => frame.type === 'call' && frame.command.kind === kind;
+
+/** Intercepts the first frame that matches, once; everything else is handled normally. */
+function interceptOnce(cluster: FakeCluster, matches: (received: Received) => boolean, interception: Interception | ((r: Received) => Interception)): void {
+  let done = false;
+  cluster.intercept = (received) => {
+    if (done || !matches(received)) return undefined;
+    done = true;
+    return typeof interception === 'function' ? interception(received) : interception;
+  };
+}
+
+async function loggedIn(t: TestContext, cluster: FakeCluster, name: string, options = {}): Promise<Connector> {
+  const connector = makeConnector(t, cluster.addresses, options);
+  assert.equal((await connector.createAccount(name, `${name}-password`)).ok, true);
+  const reply = await connector.login(name, `${name}-password`);
+  assert.equal(reply.ok, true, `login of ${name}`);
+  return connector;
+}
+
+async function rejectsWith(promise: Promise<unknown>, code: string): Promise<ClientError> {
+  try {
+    await promise;
+  } catch (error) {
+    assert.ok(error instanceof ClientError, `expected a ClientError, got ${String(error)}`);
+    assert.equal(error.code, code, error.message);
+    return error;
+  }
+  assert.fail(`expected a rejection with ${code}`);
+}
+
+async function closedPort(): Promise<string> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as AddressInfo).port;
+  await new Promise((resolve) => server.close(resolve));
+  return `127.0.0.1:${port}`;
+}
+
+test('finding the primary: a backup greeted first is left for the address in its hint', { timeout: TEST_TIMEOUT_MS }, async (t) => {
+  const cluster = await startCluster(t, 3);
+  cluster.primary = 2;
+  cluster.view = 2;
+  const connector = makeConnector(t, [cluster.addresses[0]!]);
+  await connector.connect();
+  assert.deepEqual(connector.status(), { ...connector.status(), replica: 2, view: 2, address: cluster.addresses[2] });
+  assert.equal(cluster.frames('hello', 0).length, 1);
+  assert.equal(cluster.frames('register', 0).length, 0, 'nothing but hello goes to a backup');
+  assert.equal(cluster.frames('register', 2).length, 1);
+});
+
+test('finding the primary: a NOT_PRIMARY answer is followed, with the same request number', { timeout: TEST_TIMEOUT_MS }, async (t) => {
+  const cluster = await startCluster(t, 2);
+  const connector = makeConnector(t, cluster.addresses);
+  await connector.connect();
+  const failovers: unknown[] = [];
+  connector.on('failover', (primary) => failovers.push(primary));
+  cluster.primary = 1;
+  cluster.view = 1;
+  const reply = await connector.call({ kind: 'list', pattern: '*', page: 1 });
+  assert.equal(reply.ok, false, 'not logged in, but answered by the new primary');
+  const calls = cluster.frames('call');
+  assert.deepEqual(cluster.received.filter((r) => r.frame.type === 'call').map((r) => r.replica), [0, 1]);
+  assert.equal(calls[0]!.requestNumber, calls[1]!.requestNumber);
+  assert.equal(calls[0]!.clientId, calls[1]!.clientId);
+  assert.deepEqual(failovers, [{ replica: 1, view: 1, address: cluster.addresses[1] }]);
+});
+
+test('finding the primary: hints without an address send the connector round the list', { timeout: TEST_TIMEOUT_MS }, async (t) => {
+  const cluster = await startCluster(t, 3);
+  cluster.primary = 2;
+  cluster.view = 5;
+  cluster.hintAddresses = false;
+  const connector = makeConnector(t, cluster.addresses);
+  await connector.connect();
+  assert.equal(connector.status().replica, 2);
+  assert.deepEqual(cluster.received.filter((r) => r.frame.type === 'hello').map((r) => r.replica), [0, 1, 2]);
+});
+
+test('exactly once: a call whose connection dies after it ran is retried with the same numbers and not run again', { timeout: TEST_TIMEOUT_MS }, async (t) => {
+  const cluster = await startCluster(t, 1);
+  const alice = await loggedIn(t, cluster, 'alice');
+  cluster.accounts.set('bob', cluster.accounts.get('alice')!);
+  interceptOnce(cluster, (r) => isCall('send')(r.frame), { action: 'drop-after' });
+  const reply = await alice.call({ kind: 'send', to: 'bob', text: 'hello' });
+  assert.ok(reply.ok);
+  const sends = cluster.frames('call').filter((f) => f.command.kind === 'send');
+  assert.equal(sends.length, 2, 'sent, connection lost, sent again');
+  assert.equal(sends[1]!.clientId, sends[0]!.clientId);
+  assert.equal(sends[1]!.requestNumber, sends[0]!.requestNumber);
+  assert.equal(cluster.executions.get(`${sends[0]!.clientId}#${sends[0]!.requestNumber}`), 1);
+  assert.equal(cluster.mailbox('bob').length, 1);
+  assert.equal(reply.result.id, cluster.mailbox('bob')[0]!.id);
+});
+
+test('exactly once: after a failover the retry reaches the new primary, resumes the session and gets the saved reply', { timeout: TEST_TIMEOUT_MS }, async (t) => {
+  const cluster = await startCluster(t, 2);
+  const alice = await loggedIn(t, cluster, 'alice');
+  cluster.accounts.set('bob', cluster.accounts.get('alice')!);
+  const failover = waitFor(alice, 'failover', 'the failover event');
+  interceptOnce(cluster, (r) => isCall('send')(r.frame), () => {
+    // The primary commits the send and dies before answering; replica 1 takes over.
+    cluster.primary = 1;
+    cluster.view = 1;
+    return { action: 'drop-after' };
+  });
+  const reply = await alice.call({ kind: 'send', to: 'bob', text: 'across a failover' });
+  assert.ok(reply.ok);
+  assert.deepEqual(await failover, [{ replica: 1, view: 1, address: cluster.addresses[1] }]);
+  const resumes = cluster.frames('resume', 1);
+  assert.equal(resumes.length, 1);
+  assert.equal(cluster.sessions.get(hashToken(resumes[0]!.token)), 'alice', 'resumed with the token of the login');
+  assert.equal(cluster.mailbox('bob').length, 1, 'the message is there exactly once');
+  assert.equal(alice.status().replica, 1);
+});
+
+test('exactly once: calls are numbered 1, 2, 3 and queued one at a time', { timeout: TEST_TIMEOUT_MS }, async (t) => {
+  const cluster = await startCluster(t, 1);
+  const connector = makeConnector(t, cluster.addresses);
+  const replies = await Promise.all([1, 2, 3].map((page) => connector.call({ kind: 'list', pattern: '*', page })));
+  assert.equal(replies.length, 3);
+  assert.deepEqual(cluster.frames('call').map((f) => [f.requestNumber, (f.command as { page: number }).page]), [[1, 1], [2, 2], [3, 3]]);
+});
+
+test('exactly once: VIEW_CHANGE and BUSY are retried after a pause with the same numbers', { timeout: TEST_TIMEOUT_MS }, async (t) => {
+  const cluster = await startCluster(t, 1);
+  const connector = makeConnector(t, cluster.addresses);
+  await connector.connect();
+  let refusals = 0;
+  cluster.intercept = ({ frame }) => {
+    if (frame.type !== 'call' || refusals >= 2) return undefined;
+    const code = refusals++ === 0 ? 'VIEW_CHANGE' : 'BUSY';
+    return { action: 'reply', frame: { type: 'reply', id: frame.id, ok: false, error: { code, message: 'not now' } } };
+  };
+  await connector.call({ kind: 'list', pattern: '*', page: 1 });
+  const calls = cluster.frames('call');
+  assert.equal(calls.length, 3);
+  assert.ok(calls.every((f) => f.requestNumber === 1 && f.clientId === calls[0]!.clientId));
+});
+
+test('session expired: a first send the cluster refused is sent again under a new client id', { timeout: TEST_TIMEOUT_MS }, async (t) => {
+  const cluster = await startCluster(t, 1);
+  const connector = makeConnector(t, cluster.addresses);
+  await connector.connect();
+  const first = connector.status().clientId;
+  cluster.clientTable.clear(); // evicted (or the register was lost in a failover)
+  const reply = await connector.call({ kind: 'list', pattern: '*', page: 1 });
+  assert.equal(reply.ok, false);
+  const registers = cluster.frames('register');
+  assert.deepEqual(registers.map((f) => f.clientId), [first, connector.status().clientId]);
+  assert.notEqual(registers[0]!.clientId, registers[1]!.clientId);
+  const calls = cluster.frames('call');
+  assert.deepEqual(calls.map((f) => [f.clientId, f.requestNumber]), [[first, 1], [registers[1]!.clientId, 1]]);
+});
+
+test('session expired: when an earlier send may have run, the outcome is reported unknown, not retried', { timeout: TEST_TIMEOUT_MS }, async (t) => {
+  const cluster = await startCluster(t, 1);
+  const alice = await loggedIn(t, cluster, 'alice');
+  cluster.accounts.set('bob', cluster.accounts.get('alice')!);
+  interceptOnce(cluster, (r) => isCall('send')(r.frame), () => {
+    cluster.clientTable.clear();
+    return { action: 'drop-before' };
+  });
+  const error = await rejectsWith(alice.call({ kind: 'send', to: 'bob', text: 'maybe' }), 'SESSION_EXPIRED');
+  assert.match(error.message, /outcome of this request is unknown/);
+  assert.equal(cluster.frames('call').filter((f) => f.command.kind === 'send').length, 2, 'not sent a third time');
+  // The connector has registered again and carries on.
+  const reply = await alice.call({ kind: 'send', to: 'bob', text: 'again' });
+  assert.ok(reply.ok);
+  assert.equal(cluster.frames('register').length, 2);
+});
+
+test('login: the proof checks out against the verifier and the name is folded', { timeout: TEST_TIMEOUT_MS }, async (t) => {
+  const cluster = await startCluster(t, 1);
+  const connector = makeConnector(t, cluster.addresses);
+  assert.deepEqual(await connector.createAccount('alice', 'secret'), { ok: true, result: { name: 'alice' } });
+  const wrong = await connector.login('alice', 'not the secret');
+  assert.deepEqual(wrong.ok ? null : wrong.error.code, 'AUTH_FAILED');
+  const reply = await connector.login('Alice', 'secret');
+  assert.ok(reply.ok);
+  assert.equal(reply.result.name, 'alice');
+  assert.equal(connector.status().name, 'alice');
+  const login = cluster.frames('call').map((f) => f.command).filter((c) => c.kind === 'login').at(-1)!;
+  assert.equal(cluster.sessions.get(login.kind === 'login' ? login.tokenHash : ''), 'alice');
+  assert.ok(cluster.received.every((r) => !JSON.stringify(r.frame).includes('secret')), 'the password never crosses the wire');
+});
+
+test('login: a server signature that does not match is refused as an impostor', { timeout: TEST_TIMEOUT_MS }, async (t) => {
+  const cluster = await startCluster(t, 1);
+  const connector = makeConnector(t, cluster.addresses);
+  await connector.createAccount('alice', 'secret');
+  interceptOnce(cluster, (r) => isCall('login')(r.frame), ({ frame }) => ({
+    action: 'reply',
+    frame: { type: 'reply', id: frame.id, ok: true, result: { name: 'alice', unread: 0, serverSignature: Buffer.alloc(32).toString('base64') } },
+  }));
+  await rejectsWith(connector.login('alice', 'secret'), 'BAD_SERVER_SIGNATURE');
+  assert.equal(connector.status().name, null);
+});
+
+test('login: a challenge that does not extend our nonce is refused', { timeout: TEST_TIMEOUT_MS }, async (t) => {
+  const cluster = await startCluster(t, 1);
+  const connector = makeConnector(t, cluster.addresses);
+  interceptOnce(cluster, (r) => r.frame.type === 'login-start', ({ frame }) => ({
+    action: 'reply',
+    frame: { type: 'reply', id: frame.id, ok: true, result: { salt: 'c2FsdA==', iterations: 4096, nonce: 'someone-elses-nonce' } },
+  }));
+  await rejectsWith(connector.login('alice', 'secret'), 'BAD_CHALLENGE');
+  assert.equal(cluster.frames('call').length, 0, 'no proof was sent');
+});
+
+test('login: interrupted by a lost connection, it starts again once with a new challenge', { timeout: TEST_TIMEOUT_MS }, async (t) => {
+  const cluster = await startCluster(t, 1);
+  const connector = makeConnector(t, cluster.addresses);
+  await connector.createAccount('alice', 'secret');
+  interceptOnce(cluster, (r) => isCall('login')(r.frame), { action: 'drop-before' });
+  const reply = await connector.login('alice', 'secret');
+  assert.ok(reply.ok, 'logged in after all');
+  assert.equal(cluster.frames('login-start').length, 2);
+  assert.equal(connector.status().name, 'alice');
+});
+
+test('pushes: a message pushed twice is shown once, and acked', { timeout: TEST_TIMEOUT_MS }, async (t) => {
+  const cluster = await startCluster(t, 1);
+  const bob = await loggedIn(t, cluster, 'bob');
+  const shown: StoredMessage[] = [];
+  bob.on('push', (message) => shown.push(message));
+  const message = cluster.deliver('alice', 'bob', 'hi');
+  cluster.replicas[0]!.sendToAll({ type: 'push', message });
+  await waitForFrame(cluster, 'an ack of the message', (f) => f.type === 'call' && f.command.kind === 'ack' && f.command.ids.includes(message.id));
+  const second = cluster.deliver('alice', 'bob', 'and again');
+  await waitFor(bob, 'push', 'the second message', (m: StoredMessage) => m.id === second.id);
+  assert.deepEqual(shown.map((m) => m.text), ['hi', 'and again']);
+  await waitForFrame(cluster, 'an ack of the second message', (f) => f.type === 'call' && f.command.kind === 'ack' && f.command.ids.includes(second.id));
+  assert.equal(cluster.mailbox('bob').length, 0, 'everything acked is no longer unread');
+});
+
+test('pushes: a burst is acked in batches, each id once', { timeout: TEST_TIMEOUT_MS }, async (t) => {
+  const cluster = await startCluster(t, 1);
+  const bob = await loggedIn(t, cluster, 'bob');
+  const ids = [1, 2, 3, 4, 5].map((n) => cluster.deliver('alice', 'bob', `message ${n}`).id);
+  await waitFor(bob, 'push', 'the last message of the burst', (m: StoredMessage) => m.id === ids.at(-1));
+  const ackedIds = (): number[] => cluster.frames('call').flatMap((f) => (f.command.kind === 'ack' ? f.command.ids : []));
+  if (!ids.every((id) => ackedIds().includes(id))) {
+    await waitFor(cluster, 'received', 'acks of every message in the burst', () => ids.every((id) => ackedIds().includes(id)));
+  }
+  assert.deepEqual(ackedIds().sort((x, y) => x - y), ids, 'each id acked once');
+});
+
+test('resume: after the connection drops while idle, the session resumes and what arrived meanwhile is pushed', { timeout: TEST_TIMEOUT_MS }, async (t) => {
+  const cluster = await startCluster(t, 1);
+  const bob = await loggedIn(t, cluster, 'bob');
+  const before = cluster.deliver('alice', 'bob', 'before');
+  await waitForFrame(cluster, 'the ack of the first message', (f) => f.type === 'call' && f.command.kind === 'ack');
+  cluster.replicas[0]!.dropConnections();
+  const meanwhile = cluster.deliver('alice', 'bob', 'meanwhile');
+  const [pushed] = await waitFor(bob, 'push', 'the message that arrived while disconnected', (m: StoredMessage) => m.id === meanwhile.id);
+  assert.equal(pushed.text, 'meanwhile');
+  const resumes = cluster.frames('resume');
+  assert.equal(resumes.length, 1);
+  assert.equal(resumes[0]!.lastSeen, before.id, 'lastSeen is the highest id shown');
+});
+
+test('resume: a session ended elsewhere is reported as lost', { timeout: TEST_TIMEOUT_MS }, async (t) => {
+  const cluster = await startCluster(t, 1);
+  const bob = await loggedIn(t, cluster, 'bob');
+  const lost = waitFor(bob, 'session-lost', 'the session-lost event');
+  cluster.sessions.clear(); // logged out from another client
+  cluster.replicas[0]!.dropConnections();
+  const [reason] = await lost;
+  assert.match(String(reason), /BAD_TOKEN/);
+  assert.equal(bob.status().name, null);
+});
+
+test('bad frames: a reply to a request never sent ends that connection, and the request is retried', { timeout: TEST_TIMEOUT_MS }, async (t) => {
+  const cluster = await startCluster(t, 1);
+  const connector = makeConnector(t, cluster.addresses);
+  await connector.connect();
+  interceptOnce(cluster, (r) => r.frame.type === 'call', { action: 'reply', frame: { type: 'reply', id: 9999, ok: true, result: {} } });
+  await connector.call({ kind: 'list', pattern: '*', page: 1 });
+  assert.equal(cluster.frames('hello').length, 2, 'a second connection');
+  assert.equal(cluster.frames('call').length, 2);
+});
+
+test('bad frames: a result of the wrong shape is an error, not a value', { timeout: TEST_TIMEOUT_MS }, async (t) => {
+  const cluster = await startCluster(t, 1);
+  const connector = makeConnector(t, cluster.addresses);
+  await connector.connect();
+  interceptOnce(cluster, (r) => r.frame.type === 'call', ({ frame }) => ({
+    action: 'reply',
+    frame: { type: 'reply', id: frame.id, ok: true, result: { names: 'alice', page: 1, pages: 1, total: 1 } },
+  }));
+  await rejectsWith(connector.call({ kind: 'list', pattern: '*', page: 1 }), 'BAD_FRAME');
+});
+
+test('limits: a call too big for a frame is refused before it takes a request number', { timeout: TEST_TIMEOUT_MS }, async (t) => {
+  const cluster = await startCluster(t, 1);
+  const connector = makeConnector(t, cluster.addresses);
+  await rejectsWith(connector.call({ kind: 'send', to: 'bob', text: 'x'.repeat(70_000) }), 'BAD_REQUEST');
+  await connector.call({ kind: 'list', pattern: '*', page: 1 });
+  assert.equal(cluster.frames('call')[0]!.requestNumber, 1);
+});
+
+test('giving up: nothing listening means UNAVAILABLE after giveUpMs', { timeout: TEST_TIMEOUT_MS }, async (t) => {
+  const connector = makeConnector(t, [await closedPort(), await closedPort()], { giveUpMs: 300 });
+  const error = await rejectsWith(connector.connect(), 'UNAVAILABLE');
+  assert.match(error.message, /ECONNREFUSED/);
+});
+
+test('giving up: a replica that never answers times out each request, then UNAVAILABLE', { timeout: TEST_TIMEOUT_MS }, async (t) => {
+  const cluster = await startCluster(t, 1);
+  cluster.intercept = () => ({ action: 'ignore' });
+  const connector = makeConnector(t, cluster.addresses, { requestTimeoutMs: 50, giveUpMs: 400 });
+  const error = await rejectsWith(connector.call({ kind: 'list', pattern: '*', page: 1 }), 'UNAVAILABLE');
+  assert.match(error.message, /no reply to hello within/);
+  assert.ok(cluster.frames('hello').length >= 2, 'it kept trying until it gave up');
+});
+
+test('closing: a call retrying against a dead cluster fails with CLOSED at once, and later calls too', { timeout: TEST_TIMEOUT_MS }, async (t) => {
+  const connector = makeConnector(t, [await closedPort()], { giveUpMs: 60_000, backoffBaseMs: 1_000, backoffMaxMs: 1_000 });
+  const call = connector.call({ kind: 'list', pattern: '*', page: 1 });
+  const closed = connector.close();
+  await rejectsWith(call, 'CLOSED');
+  await closed;
+  await rejectsWith(connector.call({ kind: 'list', pattern: '*', page: 1 }), 'CLOSED');
+});
