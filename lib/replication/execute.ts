@@ -1,0 +1,53 @@
+// Committed ops become effects: the state machine runs them in op order, the client table records
+// their replies, the primary answers the clients (VRR §4.1 steps 4 and 6), and every
+// snapshotEveryOps ops a snapshot is taken so the log can be trimmed.
+
+import assert from 'node:assert/strict';
+import type { ReplicaState } from './state.js';
+
+/** Raises the commit number to what this replica has learnt is committed (never above its log:
+ *  a replica only executes ops it holds, and fetches the rest first, §4.1 step 6), then executes. */
+export function learnCommit<C, R, E>(s: ReplicaState<C, R, E>, commit: number): void {
+  const reachable = Math.min(commit, s.log.op);
+  if (reachable > s.commit) s.commit = reachable;
+  executeCommitted(s);
+}
+
+/** Executes every committed op not executed yet, in order. */
+export function executeCommitted<C, R, E>(s: ReplicaState<C, R, E>): void {
+  while (s.executed < s.commit) {
+    executeOne(s, s.executed + 1);
+    const every = s.settings.snapshotEveryOps;
+    if (every > 0 && s.executed - s.snapshotOp >= every) takeSnapshot(s);
+  }
+}
+
+function executeOne<C, R, E>(s: ReplicaState<C, R, E>, op: number): void {
+  const entry = s.log.entry(op);
+  assert.ok(op === s.executed + 1 && op <= s.commit, 'ops execute once, in order, only when committed');
+  let reply: R | null = null;
+  let events: E[] = [];
+  if (entry.command !== null) ({ reply, events } = s.machine.apply(entry.command, { op, clientId: entry.clientId }));
+  s.executed = op;
+  const evicted = s.clientTable.recordExecuted(entry.clientId, entry.requestNumber, reply, op);
+  if (evicted !== null) s.logLine('debug', 'client table: evicted the client executed longest ago', { client: evicted, op });
+  if (s.inFlight.get(entry.clientId) === entry.requestNumber) s.inFlight.delete(entry.clientId);
+  s.out.push({ type: 'applied', op, clientId: entry.clientId, requestNumber: entry.requestNumber, events });
+  if (s.primary !== null) s.out.push({ type: 'reply', clientId: entry.clientId, requestNumber: entry.requestNumber, op, reply });
+}
+
+/** Persists the state at the executed op. The log below it is trimmed once it is durable. */
+function takeSnapshot<C, R, E>(s: ReplicaState<C, R, E>): void {
+  const snapshot = { op: s.executed, view: s.log.viewAt(s.executed), clientTable: s.clientTable.toSnapshot(), machine: s.machine.snapshot() };
+  s.snapshotOp = snapshot.op;
+  s.disk.noteSnapshot(s.persist({ kind: 'snapshot', snapshot }), snapshot);
+}
+
+/** A snapshot is durable: the log at or below it is no longer needed in memory. Only committed,
+ *  executed ops are ever at or below a snapshot, so nothing a view change needs is lost. */
+export function onSnapshotDurable<C, R, E>(s: ReplicaState<C, R, E>, snapshot: NonNullable<ReplicaState<C, R, E>['snapshot']>): void {
+  if (snapshot.op <= s.log.base) return; // A state transfer already moved the base past it.
+  assert.ok(snapshot.op <= s.executed);
+  s.log.compact(snapshot.op);
+  s.snapshot = snapshot;
+}

@@ -1,0 +1,40 @@
+// From what the storage layer read back at start-up (LoadedJournal) to the replica's durable
+// state (driver duty 8). Replays the log records in the order they were written — appends and
+// replaces — on top of the latest durable snapshot; entries at or below the snapshot are already
+// folded into it. The journal is this replica's own disk, checksummed by lib/storage, so anything
+// inconsistent here is a bug or undetected corruption: it throws, naming what is wrong, rather
+// than start a replica that would vote with a damaged log (VR-NOTES D6).
+
+import assert from 'node:assert/strict';
+import type { DurableState, LoadedJournal, LogEntry } from './types.js';
+
+/** What a freshly formatted replica holds (the explicit format step of D7): view 0, empty log. */
+export function emptyDurableState<C, R>(): DurableState<C, R> {
+  return { view: 0, logView: 0, snapshot: null, entries: [] };
+}
+
+export function recover<C, R>(loaded: LoadedJournal<C, R>): DurableState<C, R> {
+  const view = loaded.view?.view ?? 0;
+  const logView = loaded.view?.logView ?? 0;
+  assert.ok(logView <= view, `journal: log view ${logView} is ahead of view ${view}`);
+  const base = loaded.snapshot?.op ?? 0;
+  // `end` is the newest op of the log as written so far; `kept` its entries above the base.
+  let end = base;
+  const kept: LogEntry<C>[] = [];
+  for (const record of loaded.log) {
+    if (record.kind === 'replace') {
+      // A replace written before the snapshot may cut below it; the snapshot covers that part.
+      end = Math.max(record.after, base);
+      kept.length = end - base;
+    }
+    for (const entry of record.entries) {
+      if (entry.op <= base) continue;
+      assert.equal(entry.op, end + 1, `journal: op ${entry.op} does not continue the log at ${end}`);
+      assert.ok(entry.view <= view, `journal: op ${entry.op} is from view ${entry.view}, after view ${view}`);
+      assert.ok(entry.view >= (kept.at(-1)?.view ?? loaded.snapshot?.view ?? 0), `journal: op ${entry.op} has a lower view than the op before it`);
+      kept.push(entry);
+      end = entry.op;
+    }
+  }
+  return { view, logView, snapshot: loaded.snapshot, entries: kept };
+}

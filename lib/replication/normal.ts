@@ -1,0 +1,168 @@
+// Normal operation (VRR §4.1): the primary orders client requests into the log, backups append
+// and acknowledge them once durable, the primary commits what f + 1 replicas hold durably and
+// tells the backups, everyone executes committed ops in order. Batching (§6.2): requests
+// admitted in one burst leave as one PREPARE and one persist record when the driver calls flush().
+
+import assert from 'node:assert/strict';
+import { admit } from './client-table.js';
+import { executeCommitted, learnCommit } from './execute.js';
+import type { Commit, Prepare, PrepareOk } from './messages.js';
+import { quorumOp } from './quorum.js';
+import type { ReplicaState } from './state.js';
+import { requestState } from './state-transfer.js';
+import { enterRecovering, startViewChange } from './transitions.js';
+import type { ClientRequest, RejectCode, ReplicaId } from './types.js';
+
+/** §4.1 steps 1–2: a client request reaches this replica. */
+export function onRequest<C, R, E>(s: ReplicaState<C, R, E>, request: ClientRequest<C>): void {
+  const { clientId, requestNumber } = request;
+  if (typeof clientId !== 'string' || !Number.isSafeInteger(requestNumber) || requestNumber < 0 || (requestNumber === 0) !== (request.command === null)) {
+    s.logLine('warn', 'ignoring request', { reason: 'malformed request', client: clientId });
+    return;
+  }
+  if (s.status !== 'normal') return reject(s, request, 'VIEW_CHANGE');
+  if (s.primary === null) return reject(s, request, 'NOT_PRIMARY');
+  const admission = admit(s.clientTable.row(clientId), s.inFlight.get(clientId), requestNumber);
+  switch (admission.action) {
+    case 'reject':
+      return reject(s, request, admission.code);
+    case 'drop':
+      return s.ignore('request', admission.reason, { client: clientId, requestNumber });
+    case 'reply':
+      s.out.push({ type: 'reply', clientId, requestNumber, op: admission.op, reply: admission.reply });
+      return;
+    case 'append':
+      break;
+  }
+  const p = s.primary;
+  if (s.log.op + p.pending.length - s.commit >= s.settings.pipelineOpsMax) return reject(s, request, 'BUSY');
+  const op = s.log.op + p.pending.length + 1;
+  p.pending.push({ op, view: s.view, clientId, requestNumber, command: request.command });
+  s.inFlight.set(clientId, requestNumber);
+}
+
+function reject<C, R, E>(s: ReplicaState<C, R, E>, request: ClientRequest<C>, code: RejectCode): void {
+  s.out.push({ type: 'reject', clientId: request.clientId, requestNumber: request.requestNumber, code, view: s.view, primary: s.primaryOf(s.view) });
+}
+
+/** §4.1 step 2 with batching (§6.2): the pending batch becomes PREPAREs and persist records. The
+ *  PREPARE may go before our own fsync (D1); we count ourselves toward a commit only after it. */
+export function flush<C, R, E>(s: ReplicaState<C, R, E>): void {
+  const p = s.primary;
+  if (p === null || p.pending.length === 0) return;
+  if (!p.startViewSent) return; // D2: nothing is prepared in a view before its START-VIEW.
+  while (p.pending.length > 0) {
+    const entries = p.pending.splice(0, s.settings.batchEntriesMax);
+    s.appendEntries(entries);
+    s.broadcast({ type: 'prepare', view: s.view, from: s.id, entries, commit: s.commit });
+  }
+  p.commitTimeout.reset(); // A PREPARE carries the commit number: it is a heartbeat too.
+}
+
+/** §4.1 step 3: a backup receives entries from its primary. */
+export function onPrepare<C, R, E>(s: ReplicaState<C, R, E>, m: Prepare<C>): void {
+  if (!followPrimary(s, m)) return;
+  const b = s.backup;
+  assert.ok(b !== null && s.logView === s.view);
+  const first = m.entries[0]!.op;
+  const last = m.entries.at(-1)!.op;
+  if (first > s.log.op + 1) {
+    // Never skip an op: fetch the gap first, and buffer nothing meanwhile (§4.1 step 3).
+    requestState(s);
+  } else if (last > s.log.op) {
+    const fresh = m.entries.slice(s.log.op + 1 - first);
+    if (fresh[0]!.view < s.log.lastView) return s.logLine('warn', 'ignoring prepare', { reason: 'entry views would decrease', from: m.from });
+    s.appendEntries(fresh);
+  } else {
+    // A resend: the primary may have lost our PREPARE-OK, so send it again once durable.
+    b.ackedOp = Math.min(b.ackedOp, last - 1);
+  }
+  learnCommit(s, m.commit);
+  if (m.commit > s.log.op) requestState(s);
+}
+
+/** §4.1 step 5: the primary's commit number, when it has nothing to prepare (the heartbeat). */
+export function onCommit<C, R, E>(s: ReplicaState<C, R, E>, m: Commit): void {
+  if (!followPrimary(s, m)) return;
+  learnCommit(s, m.commit);
+  if (m.commit > s.log.op) requestState(s);
+}
+
+/** The guards PREPARE and COMMIT share (VRR §4, §5.2): true if this replica is a backup in the
+ *  message's view and should act on it. A newer view, or our own view started without us, means
+ *  we must fetch that view's log first. */
+function followPrimary<C, R, E>(s: ReplicaState<C, R, E>, m: Prepare<C> | Commit): boolean {
+  if (m.view < s.view) {
+    s.ignore(m.type, 'older view', { from: m.from, messageView: m.view });
+    return false;
+  }
+  if (m.view > s.view || s.status === 'view-change') {
+    enterRecovering(s, m.view, `${m.type} from the primary of view ${m.view}`);
+    requestState(s);
+    return false;
+  }
+  if (s.status === 'recovering') {
+    s.transfer!.primaryTimeout.reset();
+    s.ignore(m.type, 'catching up by state transfer first', { from: m.from });
+    return false;
+  }
+  assert.ok(s.backup !== null, 'a message from the primary of our view reached a replica that is not its backup');
+  s.backup.primaryTimeout.reset();
+  return true;
+}
+
+/** §4.1 step 4: a backup holds our log durably up to `op`. */
+export function onPrepareOk<C, R, E>(s: ReplicaState<C, R, E>, m: PrepareOk): void {
+  if (m.view !== s.view) return s.ignore('prepare-ok', m.view < s.view ? 'older view' : 'newer view', { from: m.from });
+  if (s.primary === null) return s.ignore('prepare-ok', 'not the primary in status normal', { from: m.from });
+  if (m.op > s.log.op) return s.logLine('warn', 'ignoring prepare-ok', { reason: 'acknowledges an op we never prepared', from: m.from, op: m.op });
+  s.primary.acks.set(m.from, Math.max(s.primary.acks.get(m.from) ?? 0, m.op));
+}
+
+/** §4.1 step 4: commit what f + 1 replicas hold durably in this view — ourselves only once our
+ *  own copy is on disk (D1). Run after every step; cheap when nothing changed. */
+export function commitAsPrimary<C, R, E>(s: ReplicaState<C, R, E>): void {
+  const p = s.primary;
+  if (p === null || !p.startViewSent) return;
+  assert.ok(s.viewDurable(), 'START-VIEW went out, so the view record is durable');
+  const op = quorumOp([Math.min(s.disk.op, s.log.op), ...p.acks.values()], s.quorum);
+  if (op <= s.commit) return;
+  s.commit = op;
+  executeCommitted(s);
+}
+
+/** §4.1 step 3: acknowledge what is durable, once the view record is durable too (D1, D2). */
+export function sendPrepareOk<C, R, E>(s: ReplicaState<C, R, E>): void {
+  const b = s.backup;
+  if (b === null || !s.viewDurable()) return;
+  const op = Math.min(s.disk.op, s.log.op);
+  if (op <= b.ackedOp) return;
+  b.ackedOp = op;
+  s.send(s.primaryOf(s.view), { type: 'prepare-ok', view: s.view, from: s.id, op });
+}
+
+/** Primary heartbeat (§4.1 step 5): COMMIT to each backup — or, to a backup whose acknowledgement
+ *  has not moved for a whole heartbeat, the entries after it again (the PREPARE or its PREPARE-OK
+ *  may have been lost). */
+export function onCommitTimeout<C, R, E>(s: ReplicaState<C, R, E>): void {
+  const p = s.primary;
+  assert.ok(p !== null);
+  if (!p.startViewSent) return;
+  for (let backup: ReplicaId = 0; backup < s.replicaCount; backup++) {
+    if (backup === s.id) continue;
+    const acked = p.acks.get(backup);
+    const stalled = acked !== undefined && acked < s.log.op && acked >= s.log.base && p.acksAtHeartbeat.get(backup) === acked;
+    if (stalled) {
+      const entries = s.log.after(acked, { entriesMax: s.settings.batchEntriesMax, bytesMax: s.settings.messageBytesMax });
+      s.send(backup, { type: 'prepare', view: s.view, from: s.id, entries, commit: s.commit });
+    } else {
+      s.send(backup, { type: 'commit', view: s.view, from: s.id, commit: s.commit });
+    }
+  }
+  p.acksAtHeartbeat = new Map(p.acks);
+}
+
+/** §4.2 step 1: the primary has been silent for the timeout; try the next view. */
+export function onPrimaryTimeout<C, R, E>(s: ReplicaState<C, R, E>): void {
+  startViewChange(s, s.view + 1, `no word from primary ${s.primaryOf(s.view)} for ${s.viewChangeTimeoutTicks} ticks`);
+}

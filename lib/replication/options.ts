@@ -1,0 +1,64 @@
+// The replica's tunables, with defaults for a 10 ms tick (lib/server's TICK_MS). Failover target:
+// median ≤ 500 ms from a primary's death to the next committed op, so a backup gives up on a
+// silent primary after ~200 ms, and a view change that stalls (the next primary is dead too)
+// gives way to the next view after as long again.
+
+import assert from 'node:assert/strict';
+import type { MessageLimit } from './log.js';
+import type { ReplicaId } from './types.js';
+
+export interface ReplicaOptions {
+  /** This replica's id, 0 .. replicaCount-1. */
+  replica: ReplicaId;
+  /** N = 2f + 1 (1, 3, 5, 7 all work; N = 1 commits on its own fsync). */
+  replicaCount: number;
+  /** The primary sends COMMIT (the heartbeat) this often; view-change messages are resent this
+   *  often too. Default 5 ticks. */
+  heartbeatTicks?: number;
+  /** A backup starts a view change after this many ticks without hearing from its primary, and a
+   *  view change that has not completed after this many ticks moves on to the next view. Each
+   *  replica waits `replica` ticks longer than this, so backups do not all fire at once. Default 20. */
+  viewChangeTimeoutTicks?: number;
+  /** Entries per PREPARE (and per `entries` persist record). Default 256. */
+  batchEntriesMax?: number;
+  /** Ops admitted but not yet committed before the primary answers BUSY. Default 1024. */
+  pipelineOpsMax?: number;
+  /** Rows in the client table before the one executed longest ago is evicted. Default 10 000. */
+  clientTableMax?: number;
+  /** Take a snapshot after this many newly executed ops (0 = never). Default 10 000. */
+  snapshotEveryOps?: number;
+  /** Entries in one DO-VIEW-CHANGE, START-VIEW or NEW-STATE. Default 2000. */
+  messageEntriesMax?: number;
+  /** Estimated JSON bytes of entries in one such message (at least one entry is always sent).
+   *  Default 4 MiB. */
+  messageBytesMax?: number;
+}
+
+export type Settings = Required<ReplicaOptions> & { messageLimit: MessageLimit };
+
+export function settingsFrom(options: ReplicaOptions): Settings {
+  const settings = {
+    heartbeatTicks: 5,
+    viewChangeTimeoutTicks: 20,
+    batchEntriesMax: 256,
+    pipelineOpsMax: 1024,
+    clientTableMax: 10_000,
+    snapshotEveryOps: 10_000,
+    messageEntriesMax: 2000,
+    messageBytesMax: 4 * 1024 * 1024,
+    ...withoutUndefined(options),
+  };
+  const { replica, replicaCount } = settings;
+  assert.ok(Number.isInteger(replicaCount) && replicaCount >= 1 && replicaCount % 2 === 1, 'replicaCount must be odd: N = 2f + 1');
+  assert.ok(Number.isInteger(replica) && replica >= 0 && replica < replicaCount, 'replica must be in 0 .. replicaCount-1');
+  for (const name of ['heartbeatTicks', 'viewChangeTimeoutTicks', 'batchEntriesMax', 'pipelineOpsMax', 'clientTableMax', 'messageEntriesMax', 'messageBytesMax'] as const) {
+    assert.ok(Number.isInteger(settings[name]) && settings[name] >= 1, `${name} must be a positive integer`);
+  }
+  assert.ok(Number.isInteger(settings.snapshotEveryOps) && settings.snapshotEveryOps >= 0, 'snapshotEveryOps must be 0 or more');
+  assert.ok(settings.heartbeatTicks < settings.viewChangeTimeoutTicks, 'heartbeats must come more often than the view-change timeout');
+  return { ...settings, messageLimit: { entriesMax: settings.messageEntriesMax, bytesMax: settings.messageBytesMax } };
+}
+
+function withoutUndefined(options: ReplicaOptions): ReplicaOptions {
+  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as unknown as ReplicaOptions;
+}

@@ -1,0 +1,215 @@
+// A replica's whole state (VRR §4: "the state of a replica"), plus the few helpers every
+// sub-protocol uses to act: send, persist, log. Handlers live in normal.ts, view-change.ts and
+// state-transfer.ts; status changes in transitions.ts; execution in execute.ts. Each field says
+// what it means and what must hold of it; invariants.ts checks those after every step.
+
+import type { ClientTable } from './client-table.js';
+import type { Durability } from './durability.js';
+import type { Log } from './log.js';
+import type { DoViewChange, ReplicationMessage } from './messages.js';
+import type { Settings } from './options.js';
+import { faultsTolerated, primaryOf, quorumSize } from './quorum.js';
+import type { Timeout } from './timeout.js';
+import type { Effect, JournalRecord, LogEntry, ReplicaId, Snapshot, StateMachine, StateMachineFactory, Status } from './types.js';
+
+export type CoreEffect<C, R, E> = Effect<C, R, E, ReplicationMessage<C, R>>;
+
+/** Exists exactly while this replica is the primary of its view in status normal. */
+export interface PrimaryState<C> {
+  /** Requests admitted since the last flush(), numbered log.op + 1, log.op + 2, ... (the batch). */
+  pending: LogEntry<C>[];
+  /** Per backup, the highest op it acknowledged durably in this view (PREPARE-OK is cumulative). */
+  acks: Map<ReplicaId, number>;
+  /** `acks` as they were at the previous heartbeat: a backup whose ack has not moved since, while
+   *  behind, gets its missing entries resent. */
+  acksAtHeartbeat: Map<ReplicaId, number>;
+  /** START-VIEW has gone out. It waits for the durable view record (D2/D3), and no PREPARE of
+   *  this view may precede it. */
+  startViewSent: boolean;
+  /** Heartbeat: send COMMIT (or resend PREPAREs) when it fires (§4.1 step 5). */
+  commitTimeout: Timeout;
+}
+
+/** Exists exactly while this replica is a backup in status normal. */
+export interface BackupState {
+  /** The highest op this replica has acknowledged to the primary in this view. */
+  ackedOp: number;
+  /** Fires when the primary has been silent too long: start a view change (§4.2 step 1). */
+  primaryTimeout: Timeout;
+  /** Running while a GET-STATE for a gap in this view is unanswered; stops more being sent. */
+  repairTimeout: Timeout | null;
+}
+
+/** Exists exactly while status is view-change. */
+export interface ViewChangeState<C> {
+  /** Other replicas that sent START-VIEW-CHANGE for this view (§4.2 step 2 waits for f). */
+  startViewChangeFrom: Set<ReplicaId>;
+  /** Our START-VIEW-CHANGE went out (only once the view record is durable, D2). */
+  startViewChangeSent: boolean;
+  /** The DO-VIEW-CHANGE we sent for this view (to resend it), or null. */
+  doViewChangeSent: DoViewChange<C> | null;
+  /** The new primary's collection of DO-VIEW-CHANGE messages, by sender (ours included). */
+  doViewChanges: Map<ReplicaId, DoViewChange<C>>;
+  /** The new primary found itself too far behind the chosen log to lead (logged once). */
+  cannotLead: boolean;
+  /** Fires if this view change takes too long: the next primary may be dead too, try the next. */
+  viewChangeTimeout: Timeout;
+  /** Resend our START-VIEW-CHANGE / DO-VIEW-CHANGE in case the network lost them. */
+  resendTimeout: Timeout;
+}
+
+/** Exists exactly while status is recovering: this replica knows view `view` started without it
+ *  and fetches that view's log from its primary before acting in it (§5.2, with the fix: the old
+ *  log and log view stay untouched until the answer is complete). */
+export interface TransferState<C, R> {
+  /** Our commit number when the transfer began: the log up to it is committed and kept. */
+  after: number;
+  /** A snapshot the primary sent because its log no longer reaches back to `after`. */
+  snapshot: Snapshot<R> | null;
+  /** Entries received so far, continuing `snapshot?.op ?? after` densely. */
+  staged: LogEntry<C>[];
+  /** Fires when the primary has been silent too long: start a view change. */
+  primaryTimeout: Timeout;
+  /** Resend GET-STATE. */
+  resendTimeout: Timeout;
+}
+
+export class ReplicaState<C, R, E> {
+  /** Every status's effects, in order, until the step returns them (driver duty 1). */
+  out: CoreEffect<C, R, E>[] = [];
+
+  status: Status = 'view-change';
+  /** The view this replica is in. Never decreases, and is durable before the replica acts in it
+   *  (D2): on disk, disk.view; in memory it may be one persist ahead. */
+  view: number;
+  /** v′, the view whose log this replica holds (D3). logView ≤ view; logView = view in normal. */
+  logView: number;
+  /** The log above the snapshot base. Ops 1..commit agree on every replica that has them. */
+  log: Log<C>;
+  /** The commit number: the newest op known committed. executed ≤ commit ≤ log.op. */
+  commit: number;
+  /** The newest op applied to the state machine and client table. base ≤ executed ≤ commit. */
+  executed: number;
+  machine: StateMachine<C, R, E>;
+  clientTable: ClientTable<R>;
+  /** Per client, the request number it has in the log above `executed` or in the pending batch
+   *  (at most one: one outstanding request per client). */
+  inFlight = new Map<string, number>();
+  /** The snapshot the log's base stands on (null while the base is 0); what state transfer sends
+   *  to a replica whose needs start below the base. */
+  snapshot: Snapshot<R> | null;
+  /** The op of the newest snapshot taken (durable or not); the next is due snapshotEveryOps later. */
+  snapshotOp: number;
+  disk: Durability<R>;
+
+  primary: PrimaryState<C> | null = null;
+  backup: BackupState | null = null;
+  viewChange: ViewChangeState<C> | null = null;
+  transfer: TransferState<C, R> | null = null;
+
+  constructor(
+    readonly id: ReplicaId,
+    readonly settings: Settings,
+    readonly createMachine: StateMachineFactory<C, R, E>,
+    fields: {
+      view: number;
+      logView: number;
+      log: Log<C>;
+      snapshot: Snapshot<R> | null;
+      machine: StateMachine<C, R, E>;
+      clientTable: ClientTable<R>;
+      disk: Durability<R>;
+    },
+  ) {
+    this.view = fields.view;
+    this.logView = fields.logView;
+    this.log = fields.log;
+    this.snapshot = fields.snapshot;
+    this.machine = fields.machine;
+    this.clientTable = fields.clientTable;
+    this.disk = fields.disk;
+    this.commit = fields.log.base;
+    this.executed = fields.log.base;
+    this.snapshotOp = fields.log.base;
+  }
+
+  get replicaCount(): number {
+    return this.settings.replicaCount;
+  }
+
+  get f(): number {
+    return faultsTolerated(this.replicaCount);
+  }
+
+  get quorum(): number {
+    return quorumSize(this.replicaCount);
+  }
+
+  primaryOf(view: number): ReplicaId {
+    return primaryOf(view, this.replicaCount);
+  }
+
+  /** This replica's view-change timeout: a little longer per replica id (no randomness). */
+  get viewChangeTimeoutTicks(): number {
+    return this.settings.viewChangeTimeoutTicks + this.id;
+  }
+
+  // ---- acting ------------------------------------------------------------------------------
+
+  send(to: ReplicaId, message: ReplicationMessage<C, R>): void {
+    this.out.push({ type: 'send', to, message });
+  }
+
+  /** To every other replica. */
+  broadcast(message: ReplicationMessage<C, R>): void {
+    for (let to = 0; to < this.replicaCount; to++) if (to !== this.id) this.send(to, message);
+  }
+
+  logLine(level: 'debug' | 'info' | 'warn' | 'error', event: string, fields: Record<string, unknown> = {}): void {
+    this.out.push({ type: 'log', level, event, fields: { replica: this.id, view: this.view, status: this.status, ...fields } });
+  }
+
+  /** A guard said no: say why (TigerBeetle's "ignoring (newer view)"). */
+  ignore(what: string, reason: string, fields: Record<string, unknown> = {}): void {
+    this.logLine('debug', `ignoring ${what}`, { reason, ...fields });
+  }
+
+  persist(record: JournalRecord<C, R>): number {
+    const seq = this.disk.next();
+    this.out.push({ type: 'persist', seq, record });
+    return seq;
+  }
+
+  /** Persists (view, logView) if it differs from the last view record issued (D2/D3). */
+  persistView(): void {
+    const { view, logView } = this.disk.issuedView;
+    if (view === this.view && logView === this.logView) return;
+    this.disk.noteView(this.persist({ kind: 'view', view: this.view, logView: this.logView }), this.view, this.logView);
+  }
+
+  /** True once the view record for the current (view, logView) is on disk. */
+  viewDurable(): boolean {
+    return this.disk.viewIs(this.view, this.logView);
+  }
+
+  /** Appends entries to the log and persists them as one record. */
+  appendEntries(entries: LogEntry<C>[]): void {
+    this.log.append(entries);
+    this.disk.noteAppend(this.persist({ kind: 'entries', entries }), this.log.op);
+    for (const entry of entries) if (entry.op > this.executed) this.inFlight.set(entry.clientId, entry.requestNumber);
+  }
+
+  /** Replaces the log above `after` (≥ commit: committed ops never change) and persists that. */
+  replaceLog(after: number, entries: LogEntry<C>[]): void {
+    this.log.replaceAfter(after, entries);
+    this.disk.noteReplace(this.persist({ kind: 'replace', after, entries }), after, this.log.op);
+    this.rebuildInFlight();
+  }
+
+  /** Recomputes `inFlight` from the log above `executed` (and the pending batch). */
+  rebuildInFlight(): void {
+    this.inFlight.clear();
+    for (const entry of this.log.suffix(this.executed)) this.inFlight.set(entry.clientId, entry.requestNumber);
+    for (const entry of this.primary?.pending ?? []) this.inFlight.set(entry.clientId, entry.requestNumber);
+  }
+}

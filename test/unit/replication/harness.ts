@@ -1,0 +1,209 @@
+// A tiny in-test cluster for the replication core: N replicas, a message queue delivered by hand
+// (synchronously, in order, with optional cuts), a disk per replica that holds records and makes
+// them durable when told to, and a toy state machine (an append-only list of strings). No
+// timers, no randomness: each test says exactly what happens.
+
+import assert from 'node:assert/strict';
+import { emptyDurableState, recover } from '../../../lib/replication/journal.js';
+import type { ReplicationMessage } from '../../../lib/replication/messages.js';
+import { Replica, type ReplicaOptions } from '../../../lib/replication/replica.js';
+import type { ClientRequest, DurableState, Effect, JournalRecord, LoadedJournal, ReplicaId, StateMachine } from '../../../lib/replication/types.js';
+
+export type Command = string;
+/** The toy's reply: the list's length after the append. */
+export type Reply = number;
+export type Event = string;
+export type Message = ReplicationMessage<Command, Reply>;
+export type CoreEffect = Effect<Command, Reply, Event, Message>;
+
+/** The toy state machine: appends each command to a list. */
+export function toyMachine(snapshot: unknown): StateMachine<Command, Reply, Event> & { items: string[] } {
+  const items: string[] = snapshot === null ? [] : [...(snapshot as string[])];
+  return {
+    items,
+    apply(command) {
+      items.push(command);
+      return { reply: items.length, events: [command] };
+    },
+    snapshot: () => [...items],
+  };
+}
+
+export class Disk {
+  /** Every record written, in seq order. */
+  records: Array<{ seq: number; record: JournalRecord<Command, Reply> }> = [];
+  durableSeq = 0;
+
+  /** What survives a crash: durable records only (writeback of the rest is lost). */
+  crash(): void {
+    this.records = this.records.filter((r) => r.seq <= this.durableSeq);
+  }
+
+  loaded(): LoadedJournal<Command, Reply> {
+    let view: LoadedJournal<Command, Reply>['view'] = null;
+    let snapshot: LoadedJournal<Command, Reply>['snapshot'] = null;
+    const log: LoadedJournal<Command, Reply>['log'] = [];
+    for (const { record } of this.records) {
+      if (record.kind === 'view') view = { view: record.view, logView: record.logView };
+      else if (record.kind === 'snapshot') snapshot = record.snapshot;
+      else log.push(record);
+    }
+    return { view, snapshot, log };
+  }
+}
+
+export interface Envelope {
+  from: ReplicaId;
+  to: ReplicaId;
+  message: Message;
+}
+
+export class Cluster {
+  readonly replicas: Array<Replica<Command, Reply, Event> | null> = [];
+  readonly disks: Disk[] = [];
+  /** Messages sent and not yet delivered, oldest first. */
+  queue: Envelope[] = [];
+  /** Every non-send effect each replica emitted, in order. */
+  readonly effects: CoreEffect[][] = [];
+  /** When true, each persist is reported durable as soon as it is issued. */
+  autoPersist: boolean[] = [];
+  /** Replicas cut off from everyone: messages to or from them are dropped. */
+  readonly isolated = new Set<ReplicaId>();
+
+  constructor(
+    readonly replicaCount: number,
+    readonly options: Partial<ReplicaOptions> = {},
+  ) {
+    for (let id = 0; id < replicaCount; id++) {
+      this.disks.push(new Disk());
+      this.effects.push([]);
+      this.autoPersist.push(true);
+      this.replicas.push(null);
+    }
+    for (let id = 0; id < replicaCount; id++) this.boot(id, emptyDurableState());
+  }
+
+  replica(id: ReplicaId): Replica<Command, Reply, Event> {
+    const replica = this.replicas[id];
+    assert.ok(replica, `replica ${id} is down`);
+    return replica;
+  }
+
+  private boot(id: ReplicaId, durable: DurableState<Command, Reply>): void {
+    const replica = new Replica<Command, Reply, Event>({ ...this.options, replica: id, replicaCount: this.replicaCount }, durable, toyMachine);
+    this.replicas[id] = replica;
+    this.handle(id, replica.start());
+  }
+
+  /** Carries out effects: sends go to the queue, persists to the disk (durable at once if
+   *  autoPersist), the rest are recorded. */
+  handle(id: ReplicaId, effects: CoreEffect[]): void {
+    let lastSeq = 0;
+    for (const effect of effects) {
+      if (effect.type === 'send') {
+        if (!this.isolated.has(id) && !this.isolated.has(effect.to)) this.queue.push({ from: id, to: effect.to, message: effect.message });
+      } else if (effect.type === 'persist') {
+        this.disks[id]!.records.push({ seq: effect.seq, record: structuredClone(effect.record) });
+        lastSeq = effect.seq;
+      } else {
+        this.effects[id]!.push(effect);
+      }
+    }
+    if (lastSeq > 0 && this.autoPersist[id]) this.persisted(id, lastSeq);
+  }
+
+  /** The disk of `id` reports records up to `seq` durable. */
+  persisted(id: ReplicaId, seq = this.disks[id]!.records.at(-1)?.seq ?? 0): void {
+    const replica = this.replicas[id];
+    if (!replica) return;
+    this.disks[id]!.durableSeq = Math.max(this.disks[id]!.durableSeq, seq);
+    this.handle(id, replica.onPersisted(seq));
+  }
+
+  request(to: ReplicaId, request: ClientRequest<Command>): CoreEffect[] {
+    const before = this.effects[to]!.length;
+    this.handle(to, this.replica(to).onRequest(request));
+    this.handle(to, this.replica(to).flush());
+    return this.effects[to]!.slice(before);
+  }
+
+  /** Delivers queued messages (and whatever they cause) until none are left. Messages to a down
+   *  replica are lost. */
+  deliverAll(filter: (envelope: Envelope) => boolean = () => true): void {
+    for (let delivered = 0; this.queue.length > 0; delivered++) {
+      assert.ok(delivered < 100_000, 'the cluster did not settle');
+      const envelope = this.queue.shift()!;
+      const replica = this.replicas[envelope.to];
+      if (!replica || !filter(envelope)) continue;
+      this.handle(envelope.to, replica.onMessage(structuredClone(envelope.message)));
+      this.handle(envelope.to, replica.flush());
+    }
+  }
+
+  /** Ticks every live replica `ticks` times, delivering messages after each round. */
+  tick(ticks: number, only?: ReplicaId[]): void {
+    for (let t = 0; t < ticks; t++) {
+      for (const [id, replica] of this.replicas.entries()) {
+        if (!replica || (only && !only.includes(id))) continue;
+        this.handle(id, replica.tick());
+        this.handle(id, replica.flush());
+      }
+      this.deliverAll();
+    }
+  }
+
+  /** Ticks until `done()` holds, failing with `what` after `ticksMax`. */
+  tickUntil(what: string, done: () => boolean, ticksMax = 500): void {
+    for (let t = 0; t < ticksMax; t++) {
+      if (done()) return;
+      this.tick(1);
+    }
+    assert.fail(`${what}: not reached within ${ticksMax} ticks; status: ${JSON.stringify(this.replicas.map((r) => r?.statusReport() ?? 'down'))}`);
+  }
+
+  crash(id: ReplicaId): void {
+    this.replicas[id] = null;
+    this.disks[id]!.crash();
+    this.queue = this.queue.filter((e) => e.to !== id);
+  }
+
+  restart(id: ReplicaId): void {
+    assert.equal(this.replicas[id], null, 'crash it first');
+    this.boot(id, recover(this.disks[id]!.loaded()));
+  }
+
+  primary(): ReplicaId {
+    const primaries = this.replicas.flatMap((r, id) => (r?.statusReport().isPrimary ? [id] : []));
+    assert.ok(primaries.length >= 1, 'no primary');
+    return primaries.reduce((a, b) => (this.replica(a).statusReport().view >= this.replica(b).statusReport().view ? a : b));
+  }
+
+  /** Waits for a primary in status normal that has announced its view, with every live replica normal in it. */
+  settle(): ReplicaId {
+    this.tickUntil('every live replica normal in one view', () => {
+      const reports = this.replicas.flatMap((r) => (r ? [r.statusReport()] : []));
+      return reports.every((r) => r.status === 'normal' && r.view === reports[0]!.view) && reports.some((r) => r.isPrimary);
+    });
+    return this.primary();
+  }
+
+  /** The items of each live replica's state machine. */
+  items(id: ReplicaId): string[] {
+    return (this.replica(id).stateMachine() as ReturnType<typeof toyMachine>).items;
+  }
+
+  ofType<T extends CoreEffect['type']>(id: ReplicaId, type: T): Extract<CoreEffect, { type: T }>[] {
+    return this.effects[id]!.filter((e): e is Extract<CoreEffect, { type: T }> => e.type === type);
+  }
+
+  /** Registers `clientId` at the primary and commits it. */
+  register(clientId: string): void {
+    const primary = this.primary();
+    this.request(primary, { clientId, requestNumber: 0, command: null });
+    this.deliverAll();
+  }
+}
+
+export function req(clientId: string, requestNumber: number, command: string): ClientRequest<Command> {
+  return { clientId, requestNumber, command };
+}

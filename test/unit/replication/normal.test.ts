@@ -1,0 +1,144 @@
+// Normal operation (VRR §4.1) and batching (§6.2), driven by hand on 1, 3 and 5 replicas.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Cluster, req } from './harness.js';
+
+test('§4.1 N=1: a request commits on the primary\'s own fsync and is answered once', () => {
+  const cluster = new Cluster(1);
+  const primary = cluster.settle();
+  assert.equal(primary, 0);
+  cluster.register('c');
+  const effects = cluster.request(0, req('c', 1, 'hello'));
+  assert.deepEqual(effects.filter((e) => e.type === 'reply').map((e) => e.type === 'reply' && e.reply), [1]);
+  assert.deepEqual(cluster.items(0), ['hello']);
+});
+
+test('§4.1 N=1: nothing commits before onPersisted covers the op (D1)', () => {
+  const cluster = new Cluster(1);
+  cluster.settle();
+  cluster.register('c');
+  cluster.autoPersist[0] = false;
+  cluster.request(0, req('c', 1, 'x'));
+  assert.equal(cluster.replica(0).statusReport().commit, 1, 'only the register is committed');
+  cluster.persisted(0);
+  assert.equal(cluster.replica(0).statusReport().commit, 2);
+  assert.equal(cluster.ofType(0, 'reply').at(-1)?.requestNumber, 1);
+});
+
+for (const n of [3, 5]) {
+  test(`§4.1 N=${n}: request → prepare → prepare-ok → commit → reply, and backups execute on commit`, () => {
+    const cluster = new Cluster(n);
+    const primary = cluster.settle();
+    cluster.register('c');
+    cluster.request(primary, req('c', 1, 'a'));
+    cluster.deliverAll();
+    const replies = cluster.ofType(primary, 'reply');
+    assert.deepEqual(replies.map((r) => [r.requestNumber, r.reply]), [[0, null], [1, 1]]);
+    // Backups learn the commit number from the next PREPARE or COMMIT (§4.1 step 5).
+    cluster.tick(5);
+    for (let id = 0; id < n; id++) {
+      assert.deepEqual(cluster.items(id), ['a'], `replica ${id}`);
+      assert.equal(cluster.ofType(id, 'applied').length, 2, `replica ${id} applied register + a`);
+      if (id !== primary) assert.equal(cluster.ofType(id, 'reply').length, 0, 'only the primary replies');
+    }
+  });
+}
+
+test('§4.1 the primary does not commit with fewer than f+1 durable copies', () => {
+  const cluster = new Cluster(5);
+  const primary = cluster.settle();
+  cluster.register('c');
+  const backups = [0, 1, 2, 3, 4].filter((id) => id !== primary);
+  for (const id of backups) cluster.isolated.add(id);
+  cluster.isolated.delete(backups[0]!);
+  cluster.request(primary, req('c', 1, 'a'));
+  cluster.deliverAll();
+  assert.equal(cluster.replica(primary).statusReport().commit, 1, 'primary + one backup is not a majority of 5');
+  cluster.isolated.delete(backups[1]!);
+  // A backup whose acknowledgement has not moved for a whole heartbeat gets the entries again.
+  cluster.tick(10);
+  assert.equal(cluster.replica(primary).statusReport().commit, 2, 'the resent PREPARE reaches a third replica');
+});
+
+test('§4.1 step 3 / D1: a backup sends PREPARE-OK only after onPersisted covers the op', () => {
+  const cluster = new Cluster(3);
+  const primary = cluster.settle();
+  cluster.register('c');
+  const backup = (primary + 1) % 3;
+  cluster.autoPersist[backup] = false;
+  cluster.request(primary, req('c', 1, 'a'));
+  const prepare = cluster.queue.find((e) => e.to === backup && e.message.type === 'prepare');
+  assert.ok(prepare);
+  cluster.deliverAll((e) => e.to === backup);
+  assert.ok(!cluster.queue.some((e) => e.from === backup && e.message.type === 'prepare-ok'), 'no ack before the fsync');
+  cluster.persisted(backup);
+  const ok = cluster.queue.find((e) => e.from === backup && e.message.type === 'prepare-ok');
+  assert.ok(ok && ok.message.type === 'prepare-ok' && ok.message.op === 2);
+});
+
+test('§6.2 batching: requests admitted in one burst leave as one PREPARE and one persist record', () => {
+  const cluster = new Cluster(3, { batchEntriesMax: 3 });
+  const primary = cluster.settle();
+  for (const c of ['a', 'b', 'c', 'd', 'e']) cluster.register(c);
+  const recordsBefore = cluster.disks[primary]!.records.length;
+  const replica = cluster.replica(primary);
+  for (const c of ['a', 'b', 'c', 'd', 'e']) cluster.handle(primary, replica.onRequest(req(c, 1, c)));
+  assert.equal(cluster.queue.length, 0, 'nothing is sent before flush()');
+  cluster.handle(primary, replica.flush());
+  const prepares = cluster.queue.filter((e) => e.message.type === 'prepare' && e.to === (primary + 1) % 3);
+  assert.deepEqual(prepares.map((e) => (e.message.type === 'prepare' ? e.message.entries.length : 0)), [3, 2], 'batchEntriesMax per PREPARE');
+  const records = cluster.disks[primary]!.records.slice(recordsBefore).filter((r) => r.record.kind === 'entries');
+  assert.equal(records.length, 2);
+  cluster.deliverAll();
+  assert.equal(cluster.ofType(primary, 'reply').filter((r) => r.requestNumber === 1).length, 5);
+});
+
+test('§4.1 a backup with a gap before a PREPARE fetches the missing ops first (§5.2) and never skips one', () => {
+  const cluster = new Cluster(3);
+  const primary = cluster.settle();
+  cluster.register('c');
+  const backup = (primary + 1) % 3;
+  cluster.isolated.add(backup);
+  cluster.request(primary, req('c', 1, 'lost'));
+  cluster.deliverAll();
+  cluster.isolated.delete(backup);
+  cluster.request(primary, req('c', 2, 'seen'));
+  cluster.deliverAll();
+  cluster.tick(5);
+  assert.deepEqual(cluster.items(backup), ['lost', 'seen']);
+});
+
+test('§4.1 step 5: an idle primary sends COMMIT heartbeats that keep backups from starting a view change', () => {
+  const cluster = new Cluster(3);
+  const primary = cluster.settle();
+  const view = cluster.replica(primary).statusReport().view;
+  cluster.tick(200);
+  assert.equal(cluster.replica(primary).statusReport().view, view);
+  assert.equal(cluster.primary(), primary);
+});
+
+test('requests to a backup are rejected with NOT_PRIMARY naming the primary', () => {
+  const cluster = new Cluster(3);
+  const primary = cluster.settle();
+  const backup = (primary + 1) % 3;
+  const [reject] = cluster.request(backup, req('c', 1, 'x'));
+  assert.ok(reject?.type === 'reject');
+  assert.equal(reject.code, 'NOT_PRIMARY');
+  assert.equal(reject.primary, primary);
+});
+
+test('BUSY when the pipeline of uncommitted ops is full', () => {
+  const cluster = new Cluster(3, { pipelineOpsMax: 2 });
+  const primary = cluster.settle();
+  for (const c of ['a', 'b', 'c']) cluster.register(c);
+  cluster.request(primary, req('a', 1, 'a'));
+  cluster.request(primary, req('b', 1, 'b'));
+  const [reject] = cluster.request(primary, req('c', 1, 'c'));
+  assert.ok(reject?.type === 'reject' && reject.code === 'BUSY');
+  cluster.deliverAll();
+  const [reply] = cluster.request(primary, req('c', 1, 'c')).filter((e) => e.type !== 'log');
+  assert.equal(reply, undefined, 'admitted now; answered when it commits');
+  cluster.deliverAll();
+  assert.deepEqual(cluster.items(primary), ['a', 'b', 'c']);
+});
