@@ -1,0 +1,100 @@
+// Small files replaced all at once: a crash leaves either the old content or the new, never a
+// mixture (BRIEF "Persistence"; VR-NOTES D1).
+//
+//   1. write the new content to <name>.tmp      a crash here leaves only a stray temp file
+//   2. fdatasync the temp file                  its bytes are on disk before anyone can see them
+//   3. rename it over <name>                    atomic on POSIX file systems: old or new
+//   4. fsync the directory                      the rename itself survives a crash
+//
+// The content is framed as one record (records.ts): the header carries its length and CRC, so a
+// file damaged on disk is a clear CORRUPT error naming it rather than garbage handed upwards.
+// Content is written from a sequence of chunks through a small staging buffer, so a snapshot of
+// hundreds of MB is never held twice in memory; the header is written last, at offset 0, once
+// the length and checksum are known.
+
+import assert from 'node:assert/strict';
+import { constants as bufferConstants } from 'node:buffer';
+import * as path from 'node:path';
+import { crc32 } from './crc32.js';
+import { corruptError, io, isSystemError, StorageError, toStorageError } from './errors.js';
+import { readRecord, RECORD_HEADER_BYTES } from './records.js';
+import { syncDirectory, writeFully, type StorageFile, type StorageFs } from './storage-fs.js';
+
+/** Largest content an atomic file may hold: readers turn it into one string to parse, and V8
+ *  caps a string at this many characters (about 512 MiB). Writing more would create a file that
+ *  cannot be read back, so the writer refuses first. */
+export const ATOMIC_FILE_BYTES_MAX = bufferConstants.MAX_STRING_LENGTH;
+
+/** Writes are gathered into buffers of this size: few system calls, little memory. */
+const STAGING_BYTES = 1024 * 1024;
+
+/** Replaces the file at `file` with the concatenation of `chunks` (strings are UTF-8). */
+export async function writeFileAtomic(fs: StorageFs, file: string, chunks: Iterable<string | Uint8Array>): Promise<void> {
+  const temp = `${file}.tmp`;
+  const name = path.basename(temp);
+  const handle = await io(`create ${name}`, fs.open(temp, 'w'));
+  try {
+    const { bytes, crc } = await writeBody(handle, name, chunks);
+    const header = Buffer.allocUnsafe(RECORD_HEADER_BYTES);
+    header.writeUInt32BE(bytes, 0);
+    header.writeUInt32BE(crc, 4);
+    await writeFully(handle, header, 0, `write ${name}`);
+    await io(`fdatasync ${name}`, handle.datasync());
+  } finally {
+    await io(`close ${name}`, handle.close());
+  }
+  await io(`rename ${name}`, fs.rename(temp, file));
+  await syncDirectory(fs, path.dirname(file));
+}
+
+/** Streams the chunks into the file after the (not yet written) header; returns length and CRC. */
+async function writeBody(handle: StorageFile, name: string, chunks: Iterable<string | Uint8Array>): Promise<{ bytes: number; crc: number }> {
+  const staging = Buffer.allocUnsafe(STAGING_BYTES);
+  let staged = 0;
+  let position = RECORD_HEADER_BYTES;
+  let crc = 0;
+  const emit = async (data: Uint8Array): Promise<void> => {
+    if (position + data.length - RECORD_HEADER_BYTES > ATOMIC_FILE_BYTES_MAX) {
+      throw new StorageError('IO', `${name}: content exceeds ${ATOMIC_FILE_BYTES_MAX} bytes, the most that can be read back`);
+    }
+    crc = crc32(data, crc);
+    await writeFully(handle, data, position, `write ${name}`);
+    position += data.length;
+  };
+  for (const chunk of chunks) {
+    const chunkBytes = typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
+    if (staged + chunkBytes > STAGING_BYTES && staged > 0) {
+      await emit(staging.subarray(0, staged));
+      staged = 0;
+    }
+    if (chunkBytes > STAGING_BYTES) {
+      await emit(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+      continue;
+    }
+    if (typeof chunk === 'string') staging.write(chunk, staged);
+    else staging.set(chunk, staged);
+    staged += chunkBytes;
+  }
+  if (staged > 0) await emit(staging.subarray(0, staged));
+  const bytes = position - RECORD_HEADER_BYTES;
+  // Zero length is reserved for "never written" (records.ts); every caller writes some JSON.
+  assert.ok(bytes > 0, `${name}: an atomic file must not be empty`);
+  return { bytes, crc };
+}
+
+/** The verified content of `file`, or null if there is no such file. A short, long or
+ *  checksum-failing file is StorageError CORRUPT naming it. */
+export async function readFileAtomic(fs: StorageFs, file: string): Promise<Buffer | null> {
+  let data: Buffer;
+  try {
+    data = await fs.readFile(file);
+  } catch (error) {
+    if (isSystemError(error) && error.code === 'ENOENT') return null;
+    throw toStorageError(`read ${file}`, error);
+  }
+  const read = readRecord(data, 0, ATOMIC_FILE_BYTES_MAX);
+  if (read.kind === 'end') throw corruptError(file, 0, 'file is empty');
+  if (read.kind === 'bad') throw corruptError(file, 0, `bad content (${read.reason})`);
+  if (read.next !== data.length) throw corruptError(file, read.next, `${data.length - read.next} unexpected bytes after the content`);
+  return read.payload;
+}

@@ -1,0 +1,92 @@
+// The layout of a replica's data directory, and the explicit step that creates one.
+//
+//   identity.json              which cluster and replica this directory belongs to (format)
+//   view.json                  {view, logView}: the latest view record (atomic-file.ts)
+//   snapshot-<op>.json         the latest snapshot (older ones are deleted once it is durable)
+//   log-00000001.seg ...       the segment log of entries/replace records (segment-log.ts)
+//   *.tmp                      a small file being replaced; ignored, overwritten next time
+//
+// VR-NOTES D7: a missing or empty directory is never taken for a new replica (with view 0 and an
+// empty log it would vote away ops it had acknowledged). State comes only from formatDataDir,
+// and identity.json is written last, so a directory is formatted exactly when it holds one.
+
+import assert from 'node:assert/strict';
+import * as path from 'node:path';
+import { readFileAtomic, writeFileAtomic } from './atomic-file.js';
+import { corruptError, io, isSystemError, StorageError, toStorageError } from './errors.js';
+import { parseJson } from './journal-codec.js';
+import { nodeFs, syncDirectory, type StorageFs } from './storage-fs.js';
+
+export const IDENTITY_FILE = 'identity.json';
+export const VIEW_FILE = 'view.json';
+
+const SNAPSHOT_NAME = /^snapshot-(\d+)\.json$/;
+
+/** Written at format time; checked at every open. */
+export interface StoreIdentity {
+  cluster: string;
+  replica: number;
+}
+
+/** Zero-padded so a directory listing sorts snapshots by op. */
+export function snapshotFileName(op: number): string {
+  return `snapshot-${String(op).padStart(12, '0')}.json`;
+}
+
+/** The ops of the snapshot files in `names`, ascending. */
+export function snapshotOps(names: readonly string[]): number[] {
+  return names.flatMap((name) => {
+    const match = SNAPSHOT_NAME.exec(name);
+    return match ? [Number(match[1])] : [];
+  }).sort((a, b) => a - b);
+}
+
+/** Creates `dir` (and missing parents) and marks it as `identity`'s. Refuses a directory that
+ *  already holds anything: formatting must never overwrite a replica's state. */
+export async function formatDataDir(dir: string, identity: StoreIdentity, fs: StorageFs = nodeFs): Promise<void> {
+  assert.ok(identity.cluster.length > 0, 'cluster name must not be empty');
+  assert.ok(Number.isSafeInteger(identity.replica) && identity.replica >= 0, 'replica must be a non-negative integer');
+  const created = await io(`create directory ${dir}`, fs.mkdir(dir, { recursive: true }));
+  const names = await io(`list ${dir}`, fs.readdir(dir));
+  if (names.length > 0) {
+    throw new StorageError('IO', `refusing to format ${dir}: it is not empty (holds ${names.slice(0, 3).join(', ')}${names.length > 3 ? ', ...' : ''})`);
+  }
+  // Every directory mkdir created must itself survive a crash, or the whole data directory,
+  // with everything later synced inside it, could vanish: sync each one's parent.
+  if (created !== undefined) {
+    for (let made = path.resolve(dir); ; made = path.dirname(made)) {
+      await syncDirectory(fs, path.dirname(made));
+      if (made === path.resolve(created)) break;
+    }
+  }
+  const text = JSON.stringify({ cluster: identity.cluster, replica: identity.replica });
+  await writeFileAtomic(fs, path.join(dir, IDENTITY_FILE), [text]);
+}
+
+/** Lists `dir` and checks that it is formatted for `identity`; returns the names it holds. */
+export async function checkIdentity(fs: StorageFs, dir: string, identity: StoreIdentity): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await fs.readdir(dir);
+  } catch (error) {
+    if (isSystemError(error) && error.code === 'ENOENT') throw notFormatted(dir, 'does not exist');
+    throw toStorageError(`list ${dir}`, error);
+  }
+  if (names.length === 0) throw notFormatted(dir, 'is empty');
+  const file = path.join(dir, IDENTITY_FILE);
+  const payload = await readFileAtomic(fs, file);
+  if (payload === null) throw notFormatted(dir, `holds no ${IDENTITY_FILE}`);
+  const stored = parseJson(payload, file, null) as Partial<StoreIdentity> | null;
+  if (typeof stored?.cluster !== 'string' || !Number.isSafeInteger(stored.replica)) throw corruptError(file, null, 'not a {cluster, replica} record');
+  if (stored.cluster !== identity.cluster || stored.replica !== identity.replica) {
+    throw new StorageError(
+      'WRONG_REPLICA',
+      `${dir} belongs to replica ${stored.replica} of cluster "${stored.cluster}", not replica ${identity.replica} of cluster "${identity.cluster}"`,
+    );
+  }
+  return names;
+}
+
+function notFormatted(dir: string, why: string): StorageError {
+  return new StorageError('NOT_FORMATTED', `data directory ${dir} ${why}: format it first (explicit step, VR-NOTES D7)`);
+}

@@ -1,0 +1,286 @@
+// The replica's durable journal: what the driver (lib/server, or a test) uses to carry out the
+// core's `persist` effects (driver duty 2 in lib/replication/types.ts) and to load them back at
+// start-up (duty 8).
+//
+// One ordered stream. persist() only enqueues; a single writer loop (the "pump") takes the queue
+// from the front, one step at a time, and starts a step only when the previous one is durable:
+//
+//   entries/replace  every consecutive one queued → ONE segment record, one write, one fdatasync
+//   view             view.json replaced atomically (of several in a row, the last wins)
+//   snapshot         snapshot-<op>.json written atomically, older snapshots and the segments
+//                    it covers deleted
+//
+// After each step, onDurable(seq of its last record). Because steps run strictly one after
+// another, a record is durable only after every earlier one (VR-NOTES D3: a view file is never
+// on disk before the entries that precede it), and onDurable is called in seq order.
+//
+// Group commit falls out of the same loop: while one fdatasync runs, new persists pile up in the
+// queue, and the next step writes all of them with a single write and a single fdatasync. Under
+// load a batch grows until its fsync time is shared by many records; when idle, a lone record
+// goes out at once (after the current burst of synchronous persist calls).
+//
+// Failure (D1): if any write, fsync or rename fails, onFailure is called once, the queue is
+// dropped, and nothing is ever reported durable again — a retried fsync may "succeed" with the
+// data gone. The driver must then stop the replica (duty 3).
+
+import assert from 'node:assert/strict';
+import * as path from 'node:path';
+import type { JournalRecord, LoadedJournal, Snapshot } from '../replication/types.js';
+import { readFileAtomic, writeFileAtomic } from './atomic-file.js';
+import { checkIdentity, snapshotFileName, snapshotOps, VIEW_FILE, type StoreIdentity } from './data-dir.js';
+import { io, StorageError, toStorageError } from './errors.js';
+import {
+  batchBytes,
+  decodeBatch,
+  decodeSnapshot,
+  decodeView,
+  encodeBatch,
+  encodeLogRecord,
+  type EncodedLogRecord,
+  maxOpOf,
+  type LogRecord,
+  type ViewRecord,
+} from './journal-codec.js';
+import { jsonChunks } from './json-chunks.js';
+import { RECORD_BYTES_MAX } from './records.js';
+import { SEGMENT_BYTES_MAX_DEFAULT, SegmentLog } from './segment-log.js';
+import { nodeFs, type StorageFs } from './storage-fs.js';
+
+export { formatDataDir, type StoreIdentity } from './data-dir.js';
+export { StorageError, type StorageErrorCode } from './errors.js';
+export type { StorageFile, StorageFs } from './storage-fs.js';
+
+export interface ReplicaStoreOptions {
+  /** Called in seq order with the highest seq such that it and every earlier record is durable. */
+  onDurable: (seq: number) => void;
+  /** Called at most once, on the first I/O failure; afterwards nothing is reported durable. */
+  onFailure: (error: Error) => void;
+  /** Notable events for the operator: a torn tail cut at open, segments deleted by a snapshot. */
+  log?: (event: string, fields: Record<string, unknown>) => void;
+  /** Size at which the segment log starts a new file (default 64 MiB). */
+  segmentBytesMax?: number;
+  /** The file system; tests inject one that counts fsyncs or fails them. */
+  fs?: StorageFs;
+}
+
+/** A persisted record waiting for the writer. Log records are encoded when persisted. */
+type Queued<R> =
+  | ({ kind: 'log'; seq: number } & EncodedLogRecord)
+  | { kind: 'view'; seq: number; record: ViewRecord }
+  | { kind: 'snapshot'; seq: number; snapshot: Snapshot<R> };
+
+/** One unit of work for the writer; durable as a whole, reported with its last seq. */
+type Step<R> =
+  | { kind: 'batch'; seq: number; records: EncodedLogRecord[]; bytes: number }
+  | Exclude<Queued<R>, { kind: 'log' }>;
+
+export class ReplicaStore<C, R> {
+  readonly #dir: string;
+  readonly #fs: StorageFs;
+  readonly #options: ReplicaStoreOptions;
+  readonly #segmentLog: SegmentLog;
+  /** Highest op of any log record in each segment on disk (absent: the segment holds none). */
+  readonly #segmentMaxOp: Map<number, number>;
+  /** Ops of the snapshot files on disk. */
+  #snapshotFiles: number[];
+  /** The op of the newest snapshot persisted; snapshots may not go backwards. */
+  #snapshotOp: number;
+  readonly #queue: Queued<R>[] = [];
+  /** The writer loop while it runs; null when the queue is drained. */
+  #pumping: Promise<void> | null = null;
+  #lastSeq = -Infinity;
+  /** Set by the first I/O failure; nothing is reported durable after it. */
+  #failed = false;
+  #closing: Promise<void> | null = null;
+
+  private constructor(dir: string, fs: StorageFs, options: ReplicaStoreOptions, loaded: Loaded<unknown, R>) {
+    this.#dir = dir;
+    this.#fs = fs;
+    this.#options = options;
+    this.#segmentLog = loaded.segmentLog;
+    this.#segmentMaxOp = loaded.segmentMaxOp;
+    this.#snapshotFiles = loaded.snapshotFiles;
+    this.#snapshotOp = loaded.journal.snapshot?.op ?? 0;
+  }
+
+  /** Opens a formatted data directory and loads its journal. A missing, empty or unformatted
+   *  directory is NOT_FORMATTED, another replica's is WRONG_REPLICA, damage is CORRUPT. */
+  static async open<C, R>(
+    dir: string,
+    identity: StoreIdentity,
+    options: ReplicaStoreOptions,
+  ): Promise<{ store: ReplicaStore<C, R>; journal: LoadedJournal<C, R> }> {
+    const fs = options.fs ?? nodeFs;
+    const names = await checkIdentity(fs, dir, identity);
+    const loaded = await loadJournal<C, R>(fs, dir, names, options);
+    const store = new ReplicaStore<C, R>(dir, fs, options, loaded);
+    return { store, journal: loaded.journal };
+  }
+
+  /** Enqueues `record` for durable storage; onDurable(seq) follows once it (and everything
+   *  before it) is on disk. Seqs must increase. After a failure or close, records are dropped:
+   *  they will never be reported durable, which is all the core needs to know. */
+  persist(seq: number, record: JournalRecord<C, R>): void {
+    assert.ok(Number.isSafeInteger(seq), `persist seq must be an integer, got ${seq}`);
+    assert.ok(seq > this.#lastSeq, `persist seq ${seq} after ${this.#lastSeq}: seqs must increase`);
+    this.#lastSeq = seq;
+    if (this.#failed || this.#closing !== null) return;
+    this.#queue.push(this.#queued(seq, record));
+    this.#pumping ??= this.#pump();
+  }
+
+  /** Waits for everything queued to be durable (or for a failure), then closes the files. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      await this.#pumping;
+      await this.#segmentLog.close();
+    })();
+    return this.#closing;
+  }
+
+  #queued(seq: number, record: JournalRecord<C, R>): Queued<R> {
+    switch (record.kind) {
+      case 'entries':
+      case 'replace':
+        return { kind: 'log', seq, ...encodeLogRecord(record) };
+      case 'view':
+        return { kind: 'view', seq, record: { kind: 'view', view: record.view, logView: record.logView } };
+      case 'snapshot':
+        // Compaction deletes the log up to a snapshot's op; an older snapshot after it would
+        // then have a hole between its op and the surviving log.
+        assert.ok(record.snapshot.op >= this.#snapshotOp, `snapshot at op ${record.snapshot.op} after one at op ${this.#snapshotOp}`);
+        this.#snapshotOp = record.snapshot.op;
+        return { kind: 'snapshot', seq, snapshot: record.snapshot };
+    }
+  }
+
+  /** The writer: one step at a time, each durable before the next starts (D3), until the queue
+   *  is empty or a step fails. */
+  async #pump(): Promise<void> {
+    // Let the current synchronous burst of persist() calls finish first, so it forms one batch.
+    await Promise.resolve();
+    while (this.#queue.length > 0 && !this.#failed) {
+      const step = this.#takeStep();
+      try {
+        await this.#write(step);
+      } catch (error) {
+        this.#fail(error);
+        break;
+      }
+      this.#options.onDurable(step.seq);
+    }
+    this.#pumping = null;
+  }
+
+  /** Removes the next step from the front of the queue. */
+  #takeStep(): Step<R> {
+    const queue = this.#queue;
+    const head = queue[0]!;
+    if (head.kind === 'snapshot') return queue.shift() as Step<R>;
+    let count = 1;
+    if (head.kind === 'view') {
+      // Only the last of consecutive view records needs writing: it supersedes the others.
+      while (count < queue.length && queue[count]!.kind === 'view') count++;
+      return queue.splice(0, count).at(-1) as Step<R>;
+    }
+    let recordBytes = head.bytes;
+    for (; count < queue.length; count++) {
+      const next = queue[count]!;
+      if (next.kind !== 'log' || batchBytes(recordBytes + next.bytes, count + 1) > RECORD_BYTES_MAX) break;
+      recordBytes += next.bytes;
+    }
+    const records = queue.splice(0, count) as Array<Extract<Queued<R>, { kind: 'log' }>>;
+    return { kind: 'batch', seq: records.at(-1)!.seq, records, bytes: batchBytes(recordBytes, count) };
+  }
+
+  async #write(step: Step<R>): Promise<void> {
+    switch (step.kind) {
+      case 'batch': {
+        const segment = await this.#segmentLog.append(encodeBatch(step.records, step.bytes));
+        let maxOp = this.#segmentMaxOp.get(segment) ?? 0;
+        for (const record of step.records) maxOp = Math.max(maxOp, record.maxOp);
+        this.#segmentMaxOp.set(segment, maxOp);
+        return;
+      }
+      case 'view':
+        return writeFileAtomic(this.#fs, path.join(this.#dir, VIEW_FILE), [JSON.stringify({ view: step.record.view, logView: step.record.logView })]);
+      case 'snapshot':
+        return this.#writeSnapshot(step.snapshot);
+    }
+  }
+
+  /** Writes the snapshot, then deletes what it makes redundant: older snapshot files, and the
+   *  log segments holding only ops it covers. */
+  async #writeSnapshot(snapshot: Snapshot<R>): Promise<void> {
+    await writeFileAtomic(this.#fs, path.join(this.#dir, snapshotFileName(snapshot.op)), jsonChunks(snapshot));
+    // The new file is durable. An older one surviving a crash is harmless (open reads only the
+    // newest), so these unlinks need no directory fsync.
+    for (const op of this.#snapshotFiles) {
+      if (op !== snapshot.op) await io(`delete ${snapshotFileName(op)}`, this.#fs.unlink(path.join(this.#dir, snapshotFileName(op))));
+    }
+    this.#snapshotFiles = [snapshot.op];
+    await this.#compact(snapshot.op);
+  }
+
+  /** Deletes the oldest segments while every record in them is at or below `op`. The current
+   *  segment is rolled first if it qualifies, so that it can go too. */
+  async #compact(op: number): Promise<void> {
+    const maxOp = (segment: number) => this.#segmentMaxOp.get(segment) ?? 0;
+    if (maxOp(this.#segmentLog.currentSegment) <= op) await this.#segmentLog.roll();
+    const firstKept = this.#segmentLog.segments.find((segment) => maxOp(segment) > op) ?? this.#segmentLog.currentSegment;
+    const deleted = await this.#segmentLog.deleteBelow(firstKept);
+    for (const segment of [...this.#segmentMaxOp.keys()]) if (segment < firstKept) this.#segmentMaxOp.delete(segment);
+    if (deleted > 0) this.#options.log?.('journal-compacted', { snapshotOp: op, segmentsDeleted: deleted, firstSegment: firstKept });
+  }
+
+  /** An I/O failure stops the store for good (D1). Anything else is a bug in this code and is
+   *  rethrown, to crash loudly rather than pose as a disk problem. */
+  #fail(error: unknown): void {
+    const failure = toStorageError('journal write', error);
+    if (!(failure instanceof StorageError)) throw failure;
+    this.#failed = true;
+    this.#queue.length = 0;
+    this.#options.onFailure(failure);
+  }
+}
+
+interface Loaded<C, R> {
+  journal: LoadedJournal<C, R>;
+  segmentLog: SegmentLog;
+  segmentMaxOp: Map<number, number>;
+  snapshotFiles: number[];
+}
+
+/** Reads the view file, the newest snapshot and every log record, in written order. */
+async function loadJournal<C, R>(fs: StorageFs, dir: string, names: string[], options: ReplicaStoreOptions): Promise<Loaded<C, R>> {
+  const viewPayload = await readFileAtomic(fs, path.join(dir, VIEW_FILE));
+  const view = viewPayload === null ? null : decodeView(viewPayload, path.join(dir, VIEW_FILE));
+  const snapshotFiles = snapshotOps(names);
+  const snapshot = await readSnapshot<R>(fs, dir, snapshotFiles.at(-1));
+  const log: LogRecord<C, R>[] = [];
+  const segmentMaxOp = new Map<number, number>();
+  const segmentLog = await SegmentLog.open(dir, {
+    fs,
+    segmentBytesMax: options.segmentBytesMax ?? SEGMENT_BYTES_MAX_DEFAULT,
+    log: options.log ?? (() => {}),
+    onRecord: (payload, place) => {
+      let maxOp = segmentMaxOp.get(place.segment) ?? 0;
+      for (const record of decodeBatch<C, R>(payload, place)) {
+        log.push(record);
+        maxOp = Math.max(maxOp, maxOpOf(record));
+      }
+      segmentMaxOp.set(place.segment, maxOp);
+    },
+  });
+  return { journal: { view: view && { view: view.view, logView: view.logView }, snapshot, log }, segmentLog, segmentMaxOp, snapshotFiles };
+}
+
+/** The newest snapshot file must be sound: the log it replaced is gone, so there is nothing to
+ *  fall back on (an older snapshot plus that log would be missing ops). */
+async function readSnapshot<R>(fs: StorageFs, dir: string, op: number | undefined): Promise<Snapshot<R> | null> {
+  if (op === undefined) return null;
+  const file = path.join(dir, snapshotFileName(op));
+  const payload = await readFileAtomic(fs, file);
+  assert.ok(payload !== null, `${file} vanished while opening`);
+  return decodeSnapshot<R>(payload, file, op);
+}

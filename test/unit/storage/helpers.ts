@@ -1,0 +1,172 @@
+// Shared test equipment for lib/storage: temporary directories, a file system that records
+// what happens to it and can hold or fail fsyncs, and a recorder for the store's callbacks.
+// Everything synchronises on promises the code under test resolves — never on sleeps.
+
+import { mkdtemp, rm } from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { TestContext } from 'node:test';
+import type { LogEntry } from '../../../lib/replication/types.js';
+import { nodeFs, type StorageFile, type StorageFs } from '../../../lib/storage/storage-fs.js';
+
+/** A fresh directory under os.tmpdir(), removed when the test ends. */
+export async function tempDir(t: TestContext): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'chatplus-storage-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export type FsOperation = 'open' | 'write' | 'datasync' | 'sync' | 'truncate' | 'rename' | 'unlink';
+
+/** An error as the OS would raise it (an errno code), for injection. */
+export function systemError(code: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(`${code}: injected failure`), { code });
+}
+
+interface Deferred {
+  promise: Promise<void>;
+  resolve: () => void;
+}
+
+function deferred(): Deferred {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+/** node:fs/promises with a journal of operations (kind and file name), fsyncs that a test can
+ *  hold open, and failures it can inject on the n-th operation of a kind. */
+export class TestFs implements StorageFs {
+  readonly operations: Array<{ op: FsOperation; file: string }> = [];
+  #holding = false;
+  #held: Deferred[] = [];
+  #syncStarted: Deferred | null = null;
+  #failures = new Map<FsOperation, { after: number; error: NodeJS.ErrnoException }>();
+
+  count(op: FsOperation): number {
+    return this.operations.filter((o) => o.op === op).length;
+  }
+
+  /** Makes the (after+1)-th future `op` fail with `error` (and every one after it). */
+  failAfter(op: FsOperation, after: number, error: NodeJS.ErrnoException): void {
+    this.#failures.set(op, { after, error });
+  }
+
+  /** From now on, file datasyncs wait until release(). */
+  hold(): void {
+    this.#holding = true;
+  }
+
+  release(): void {
+    this.#holding = false;
+    for (const held of this.#held.splice(0)) held.resolve();
+  }
+
+  /** Resolves when the next file datasync begins. */
+  nextDatasync(): Promise<void> {
+    this.#syncStarted = deferred();
+    return this.#syncStarted.promise;
+  }
+
+  async #record(op: FsOperation, file: string): Promise<void> {
+    this.operations.push({ op, file: path.basename(file) });
+    const failure = this.#failures.get(op);
+    if (failure && failure.after-- <= 0) throw failure.error;
+  }
+
+  async open(file: string, flags: string): Promise<StorageFile> {
+    await this.#record('open', file);
+    const handle = await nodeFs.open(file, flags);
+    return {
+      write: async (buffer, offset, length, position) => {
+        await this.#record('write', file);
+        return handle.write(buffer, offset, length, position);
+      },
+      datasync: async () => {
+        await this.#record('datasync', file);
+        this.#syncStarted?.resolve();
+        if (this.#holding) {
+          const held = deferred();
+          this.#held.push(held);
+          await held.promise;
+        }
+        return handle.datasync();
+      },
+      sync: async () => {
+        await this.#record('sync', file);
+        return handle.sync();
+      },
+      truncate: async (length) => {
+        await this.#record('truncate', file);
+        return handle.truncate(length);
+      },
+      close: () => handle.close(),
+    };
+  }
+
+  readFile(file: string): Promise<Buffer> {
+    return nodeFs.readFile(file);
+  }
+
+  readdir(dir: string): Promise<string[]> {
+    return nodeFs.readdir(dir);
+  }
+
+  mkdir(dir: string, options: { recursive: true }): Promise<string | undefined> {
+    return nodeFs.mkdir(dir, options);
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    await this.#record('rename', to);
+    return nodeFs.rename(from, to);
+  }
+
+  async unlink(file: string): Promise<void> {
+    await this.#record('unlink', file);
+    return nodeFs.unlink(file);
+  }
+}
+
+/** Collects onDurable and onFailure calls and lets a test wait for a given seq. */
+export class Recorder {
+  readonly durable: number[] = [];
+  readonly failures: Error[] = [];
+  readonly logs: Array<{ event: string; fields: Record<string, unknown> }> = [];
+  #waiters: Array<{ seq: number; done: () => void }> = [];
+  #failed = deferred();
+
+  readonly options = {
+    onDurable: (seq: number) => {
+      this.durable.push(seq);
+      this.#waiters = this.#waiters.filter((w) => (w.seq <= seq ? (w.done(), false) : true));
+    },
+    onFailure: (error: Error) => {
+      this.failures.push(error);
+      this.#failed.resolve();
+    },
+    log: (event: string, fields: Record<string, unknown>) => {
+      this.logs.push({ event, fields });
+    },
+  };
+
+  /** Resolves once onDurable has reported `seq` or more. */
+  durableUpTo(seq: number): Promise<void> {
+    if ((this.durable.at(-1) ?? -Infinity) >= seq) return Promise.resolve();
+    return new Promise((done) => this.#waiters.push({ seq, done }));
+  }
+
+  failed(): Promise<void> {
+    return this.#failed.promise;
+  }
+}
+
+/** A log entry with a text payload of about `textBytes` characters. */
+export function entry(op: number, textBytes = 40): LogEntry<{ kind: 'send'; text: string }> {
+  return { op, view: 1, clientId: `client-${op % 7}`, requestNumber: op, command: { kind: 'send', text: 'x'.repeat(textBytes) } };
+}
+
+export function entries(from: number, to: number, textBytes = 40): Array<LogEntry<{ kind: 'send'; text: string }>> {
+  const list = [];
+  for (let op = from; op <= to; op++) list.push(entry(op, textBytes));
+  return list;
+}

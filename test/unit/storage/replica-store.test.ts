@@ -1,0 +1,382 @@
+import assert from 'node:assert/strict';
+import { mkdir, readdir, readFile, unlink, writeFile } from 'node:fs/promises';
+import * as path from 'node:path';
+import { test, type TestContext } from 'node:test';
+import type { JournalRecord, Snapshot } from '../../../lib/replication/types.js';
+import { writeFileAtomic } from '../../../lib/storage/atomic-file.js';
+import { encodeRecord, scanRecords } from '../../../lib/storage/records.js';
+import { nodeFs } from '../../../lib/storage/storage-fs.js';
+import { formatDataDir, ReplicaStore, StorageError, type StoreIdentity } from '../../../lib/storage/replica-store.js';
+import { segmentFileName } from '../../../lib/storage/segment-log.js';
+import { entries, Recorder, systemError, tempDir, TestFs } from './helpers.js';
+
+type Command = { kind: 'send'; text: string };
+type Journaled = JournalRecord<Command, string>;
+
+const IDENTITY: StoreIdentity = { cluster: 'test', replica: 2 };
+
+async function formattedDir(t: TestContext): Promise<string> {
+  const dir = path.join(await tempDir(t), 'replica-2');
+  await formatDataDir(dir, IDENTITY);
+  return dir;
+}
+
+async function openStore(dir: string, recorder = new Recorder(), extra: { fs?: TestFs; segmentBytesMax?: number } = {}) {
+  const opened = await ReplicaStore.open<Command, string>(dir, IDENTITY, { ...recorder.options, ...extra });
+  return { ...opened, recorder };
+}
+
+/** Persists each record with seq 1, 2, ... as its own step, waits until all are durable, closes. */
+async function writeJournal(dir: string, records: Journaled[], extra: { segmentBytesMax?: number } = {}): Promise<void> {
+  const { store, recorder } = await openStore(dir, new Recorder(), extra);
+  for (const [index, record] of records.entries()) {
+    store.persist(index + 1, record);
+    await recorder.durableUpTo(index + 1);
+  }
+  await store.close();
+}
+
+function rejectsWith(code: StorageError['code'], ...mentions: string[]) {
+  return (error: unknown) => {
+    assert.ok(error instanceof StorageError, String(error));
+    assert.equal(error.code, code, error.message);
+    for (const text of mentions) assert.ok(error.message.includes(text), `"${error.message}" should mention "${text}"`);
+    return true;
+  };
+}
+
+function snapshotAt(op: number, machine: unknown = { upTo: op }): Snapshot<string> {
+  return { op, view: 1, clientTable: { c: { requestNumber: op, reply: `r${op}`, op } }, machine };
+}
+
+const logOps = (log: Array<{ entries: Array<{ op: number }> }>) => log.flatMap((record) => record.entries.map((e) => e.op));
+
+// --- format and open (VR-NOTES D7) -----------------------------------------------------------
+
+test('a freshly formatted directory opens with an empty journal', async (t) => {
+  const { store, journal } = await openStore(await formattedDir(t));
+  t.after(() => store.close());
+  assert.deepEqual(journal, { view: null, snapshot: null, log: [] });
+});
+
+test('format creates missing parent directories and refuses a directory that holds anything', async (t) => {
+  const root = await tempDir(t);
+  const deep = path.join(root, 'a', 'b', 'replica');
+  await formatDataDir(deep, IDENTITY);
+  await assert.rejects(formatDataDir(deep, IDENTITY), rejectsWith('IO', 'not empty', deep));
+  const other = path.join(root, 'other');
+  await mkdir(other);
+  await writeFile(path.join(other, 'notes.txt'), 'hello');
+  await assert.rejects(formatDataDir(other, IDENTITY), rejectsWith('IO', 'not empty', 'notes.txt'));
+});
+
+test('open refuses a missing, an empty, and an unformatted directory: NOT_FORMATTED', async (t) => {
+  const root = await tempDir(t);
+  await assert.rejects(openStore(path.join(root, 'missing')), rejectsWith('NOT_FORMATTED', 'does not exist'));
+  await mkdir(path.join(root, 'empty'));
+  await assert.rejects(openStore(path.join(root, 'empty')), rejectsWith('NOT_FORMATTED', 'is empty'));
+  await mkdir(path.join(root, 'stray'));
+  await writeFile(path.join(root, 'stray', segmentFileName(1)), '');
+  await assert.rejects(openStore(path.join(root, 'stray')), rejectsWith('NOT_FORMATTED', 'identity.json'));
+});
+
+test("open refuses another replica's or another cluster's directory: WRONG_REPLICA", async (t) => {
+  const dir = await formattedDir(t);
+  const open = (identity: StoreIdentity) => ReplicaStore.open(dir, identity, new Recorder().options);
+  await assert.rejects(open({ cluster: 'test', replica: 3 }), rejectsWith('WRONG_REPLICA', 'replica 2', 'replica 3'));
+  await assert.rejects(open({ cluster: 'prod', replica: 2 }), rejectsWith('WRONG_REPLICA', '"test"', '"prod"'));
+});
+
+// --- the ordered stream ----------------------------------------------------------------------
+
+test('mixed records come back at the next open: latest view, and log records in written order', async (t) => {
+  const dir = await formattedDir(t);
+  const records: Journaled[] = [
+    { kind: 'entries', entries: entries(1, 3) },
+    { kind: 'view', view: 1, logView: 1 },
+    { kind: 'entries', entries: entries(4, 5) },
+    { kind: 'replace', after: 4, entries: entries(5, 6) },
+    { kind: 'view', view: 3, logView: 2 },
+    { kind: 'entries', entries: [] },
+  ];
+  await writeJournal(dir, records);
+  const { store, journal } = await openStore(dir);
+  t.after(() => store.close());
+  assert.deepEqual(journal.view, { view: 3, logView: 2 });
+  assert.equal(journal.snapshot, null);
+  assert.deepEqual(journal.log, records.filter((r) => r.kind === 'entries' || r.kind === 'replace'));
+});
+
+test('onDurable reports seqs in order across record kinds, each only after every earlier record', async (t) => {
+  const { store, recorder } = await openStore(await formattedDir(t));
+  store.persist(10, { kind: 'entries', entries: entries(1, 1) });
+  store.persist(11, { kind: 'view', view: 1, logView: 0 });
+  store.persist(15, { kind: 'entries', entries: entries(2, 2) });
+  store.persist(16, { kind: 'snapshot', snapshot: snapshotAt(1) });
+  store.persist(20, { kind: 'view', view: 2, logView: 1 });
+  store.persist(21, { kind: 'view', view: 2, logView: 2 });
+  store.persist(30, { kind: 'replace', after: 1, entries: entries(2, 3) });
+  await recorder.durableUpTo(30);
+  await store.close();
+  assert.deepEqual(recorder.durable, [10, 11, 15, 16, 21, 30], 'consecutive views are written once, as the last of them');
+  assert.throws(() => store.persist(29, { kind: 'entries', entries: [] }), /seqs must increase/);
+});
+
+test('a view record is not written until the entries before it are fsynced (D3)', async (t) => {
+  const fs = new TestFs();
+  const { store, recorder } = await openStore(await formattedDir(t), new Recorder(), { fs });
+  t.after(() => store.close());
+  fs.hold();
+  const entriesSyncing = fs.nextDatasync();
+  store.persist(1, { kind: 'entries', entries: entries(1, 2) });
+  store.persist(2, { kind: 'view', view: 5, logView: 5 });
+  await entriesSyncing;
+  assert.ok(!fs.operations.some((o) => o.file.startsWith('view.json')), 'nothing of the view file yet');
+  assert.deepEqual(recorder.durable, []);
+  fs.release();
+  await recorder.durableUpTo(2);
+  const index = (op: string, file: string) => fs.operations.findIndex((o) => o.op === op && o.file === file);
+  assert.ok(index('datasync', segmentFileName(1)) < index('open', 'view.json.tmp'));
+  assert.deepEqual(recorder.durable, [1, 2]);
+});
+
+test('group commit: everything persisted while an fsync runs goes out in one write and one fsync', async (t) => {
+  const fs = new TestFs();
+  const dir = await formattedDir(t);
+  const { store, recorder } = await openStore(dir, new Recorder(), { fs });
+  fs.operations.length = 0;
+  fs.hold();
+  const firstSyncing = fs.nextDatasync();
+  store.persist(1, { kind: 'entries', entries: entries(1, 1) });
+  await firstSyncing;
+  for (let op = 2; op <= 500; op++) store.persist(op, { kind: 'entries', entries: entries(op, op) });
+  fs.release();
+  await recorder.durableUpTo(500);
+  assert.deepEqual(recorder.durable, [1, 500]);
+  assert.equal(fs.count('write'), 2);
+  assert.equal(fs.count('datasync'), 2);
+  await store.close();
+  // Each batch is one record on disk, holding all of its journal records.
+  const scan = scanRecords(await readFile(path.join(dir, segmentFileName(1))));
+  assert.deepEqual(scan.records.map((r) => (JSON.parse(r.payload.toString()) as unknown[]).length), [1, 499]);
+});
+
+test('persists made in one synchronous burst share a single fsync', async (t) => {
+  const fs = new TestFs();
+  const { store, recorder } = await openStore(await formattedDir(t), new Recorder(), { fs });
+  t.after(() => store.close());
+  const before = fs.count('datasync');
+  for (let op = 1; op <= 50; op++) store.persist(op, { kind: 'entries', entries: entries(op, op) });
+  await recorder.durableUpTo(50);
+  assert.equal(fs.count('datasync') - before, 1);
+  assert.deepEqual(recorder.durable, [50]);
+});
+
+test('close waits for queued records; persists after close are dropped, never reported', async (t) => {
+  const dir = await formattedDir(t);
+  const { store, recorder } = await openStore(dir);
+  store.persist(1, { kind: 'entries', entries: entries(1, 5) });
+  const closing = store.close();
+  store.persist(2, { kind: 'entries', entries: entries(6, 6) });
+  await closing;
+  assert.deepEqual(recorder.durable, [1]);
+  const reopened = await openStore(dir);
+  t.after(() => reopened.store.close());
+  assert.deepEqual(logOps(reopened.journal.log), [1, 2, 3, 4, 5]);
+});
+
+test('segments roll at the configured size and the journal reads back across them', async (t) => {
+  const dir = await formattedDir(t);
+  const records: Journaled[] = [];
+  for (let op = 1; op <= 30; op++) records.push({ kind: 'entries', entries: entries(op, op, 100) });
+  await writeJournal(dir, records, { segmentBytesMax: 1000 });
+  const segments = (await readdir(dir)).filter((name) => name.endsWith('.seg'));
+  assert.ok(segments.length >= 5, `${segments.length} segments`);
+  const { store, journal } = await openStore(dir, new Recorder(), { segmentBytesMax: 1000 });
+  t.after(() => store.close());
+  assert.deepEqual(logOps(journal.log), records.flatMap((r) => (r.kind === 'entries' ? r.entries.map((e) => e.op) : [])));
+});
+
+// --- snapshots and compaction ------------------------------------------------------------------
+
+test('a snapshot deletes the segments it covers; reopening gives the snapshot and later records only', async (t) => {
+  const dir = await formattedDir(t);
+  // About 400 bytes per record and 500 per segment: each record sits in a segment of its own.
+  const pairs: Journaled[] = [1, 3, 5, 7, 9].map((op) => ({ kind: 'entries', entries: entries(op, op + 1, 150) }));
+  await writeJournal(dir, [...pairs, { kind: 'snapshot', snapshot: snapshotAt(6) }, { kind: 'entries', entries: entries(11, 12, 150) }], { segmentBytesMax: 500 });
+  const names = await readdir(dir);
+  assert.deepEqual(names.filter((n) => n.endsWith('.seg')).sort(), [4, 5, 6].map(segmentFileName));
+  const { store, journal, recorder } = await openStore(dir, new Recorder(), { segmentBytesMax: 500 });
+  assert.deepEqual(journal.snapshot, snapshotAt(6));
+  assert.deepEqual(logOps(journal.log), [7, 8, 9, 10, 11, 12]);
+
+  // A snapshot covering everything rolls the current segment, so that it can go too; the older
+  // snapshot file goes once the new one is durable.
+  store.persist(1, { kind: 'snapshot', snapshot: snapshotAt(12) });
+  await recorder.durableUpTo(1);
+  assert.deepEqual(recorder.logs.map((l) => l.event), ['journal-compacted']);
+  store.persist(2, { kind: 'entries', entries: entries(13, 14) });
+  await recorder.durableUpTo(2);
+  await store.close();
+  assert.deepEqual((await readdir(dir)).sort(), ['identity.json', segmentFileName(7), 'snapshot-000000000012.json']);
+
+  // Restart after compaction: the snapshot, then only what was written after it.
+  const reopened = await openStore(dir);
+  t.after(() => reopened.store.close());
+  assert.deepEqual(reopened.journal.snapshot, snapshotAt(12));
+  assert.deepEqual(logOps(reopened.journal.log), [13, 14]);
+});
+
+test('a replace record keeps its segment alive until the snapshot covers its `after` and its entries', async (t) => {
+  const dir = await formattedDir(t);
+  const records: Journaled[] = [
+    { kind: 'entries', entries: entries(1, 2, 150) },
+    { kind: 'replace', after: 9, entries: [] }, // mentions op 9 though it carries no entries
+    { kind: 'entries', entries: entries(3, 4, 150) },
+    { kind: 'snapshot', snapshot: snapshotAt(5) },
+  ];
+  await writeJournal(dir, records, { segmentBytesMax: 400 });
+  const { store, journal } = await openStore(dir);
+  t.after(() => store.close());
+  assert.deepEqual(journal.log.map((r) => r.kind), ['replace', 'entries'], 'only the segment of entries 1-2 was deletable');
+});
+
+test('a large snapshot is written in pieces and read back whole', async (t) => {
+  const dir = await formattedDir(t);
+  const mailboxes = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`user${i}`, Array.from({ length: 200 }, (_, j) => ({ id: j, text: `message ${j} for ${i} ✓` }))]));
+  const snapshot = snapshotAt(100, { mailboxes });
+  await writeJournal(dir, [{ kind: 'snapshot', snapshot }]);
+  const { store, journal } = await openStore(dir);
+  t.after(() => store.close());
+  assert.deepEqual(journal.snapshot, snapshot);
+});
+
+test('a snapshot older than the last one is a bug in the caller', async (t) => {
+  const { store } = await openStore(await formattedDir(t));
+  t.after(() => store.close());
+  store.persist(1, { kind: 'snapshot', snapshot: snapshotAt(10) });
+  assert.throws(() => store.persist(2, { kind: 'snapshot', snapshot: snapshotAt(9) }), /snapshot at op 9 after one at op 10/);
+});
+
+// --- crashes and damage (VR-NOTES D6) -------------------------------------------------------
+
+test('a torn tail at every byte offset of the last record is cut and logged; earlier records stay', async (t) => {
+  const dir = await formattedDir(t);
+  await writeJournal(dir, [{ kind: 'entries', entries: entries(1, 2) }, { kind: 'entries', entries: entries(3, 3, 10) }]);
+  const file = path.join(dir, segmentFileName(1));
+  const whole = await readFile(file);
+  const lastStart = scanRecords(whole).records[1]!.offset;
+  for (let cut = lastStart; cut < whole.length; cut++) {
+    await writeFile(file, whole.subarray(0, cut));
+    const { store, journal, recorder } = await openStore(dir);
+    await store.close();
+    assert.deepEqual(logOps(journal.log), [1, 2], `cut at ${cut}`);
+    const expected = cut === lastStart ? [] : [{ event: 'torn-tail-cut', fields: { file, offset: lastStart, bytesCut: cut - lastStart } }];
+    assert.deepEqual(recorder.logs, expected, `cut at ${cut}`);
+  }
+});
+
+test('a tail zero-filled from any byte of the last record on is a torn tail', async (t) => {
+  const dir = await formattedDir(t);
+  await writeJournal(dir, [{ kind: 'entries', entries: entries(1, 2) }, { kind: 'entries', entries: entries(3, 3, 10) }]);
+  const file = path.join(dir, segmentFileName(1));
+  const whole = await readFile(file);
+  const lastStart = scanRecords(whole).records[1]!.offset;
+  for (let from = lastStart; from < whole.length; from += 7) {
+    await writeFile(file, Buffer.from(whole).fill(0, from));
+    const { store, journal, recorder } = await openStore(dir);
+    await store.close();
+    assert.deepEqual(logOps(journal.log), [1, 2], `zeros from ${from}`);
+    assert.equal(recorder.logs.length, 1, `zeros from ${from}`);
+  }
+});
+
+test('a flipped byte in a middle record is CORRUPT, naming the file and the record offset', async (t) => {
+  const dir = await formattedDir(t);
+  await writeJournal(dir, [1, 2, 3].map((op): Journaled => ({ kind: 'entries', entries: entries(op, op) })));
+  const file = path.join(dir, segmentFileName(1));
+  const whole = await readFile(file);
+  const middle = scanRecords(whole).records[1]!.offset;
+  const damaged = Buffer.from(whole);
+  damaged[middle + 20]! ^= 0x01;
+  await writeFile(file, damaged);
+  await assert.rejects(openStore(dir), rejectsWith('CORRUPT', `${file} at offset ${middle}`));
+});
+
+test('a flipped byte in the view file, the snapshot file or the identity file is CORRUPT, naming it', async (t) => {
+  const dir = await formattedDir(t);
+  await writeJournal(dir, [{ kind: 'view', view: 4, logView: 4 }, { kind: 'snapshot', snapshot: snapshotAt(3) }]);
+  for (const name of ['view.json', 'snapshot-000000000003.json', 'identity.json']) {
+    const file = path.join(dir, name);
+    const good = await readFile(file);
+    const damaged = Buffer.from(good);
+    damaged[damaged.length - 2]! ^= 0x01;
+    await writeFile(file, damaged);
+    await assert.rejects(openStore(dir), rejectsWith('CORRUPT', file));
+    await writeFile(file, good);
+  }
+  const { store, journal } = await openStore(dir);
+  t.after(() => store.close());
+  assert.deepEqual(journal.view, { view: 4, logView: 4 });
+});
+
+test('a well-checksummed file with the wrong content is CORRUPT too, not a crash later', async (t) => {
+  const dir = await formattedDir(t);
+  await writeJournal(dir, [{ kind: 'snapshot', snapshot: snapshotAt(3) }]);
+  await writeFile(path.join(dir, 'snapshot-000000000004.json'), await readFile(path.join(dir, 'snapshot-000000000003.json')));
+  await assert.rejects(openStore(dir), rejectsWith('CORRUPT', 'snapshot-000000000004.json', 'op 3'));
+});
+
+test('a segment record with a good checksum but no journal batch inside is CORRUPT at its offset', async (t) => {
+  const dir = await formattedDir(t);
+  await writeJournal(dir, [{ kind: 'entries', entries: entries(1, 1) }]);
+  const file = path.join(dir, segmentFileName(1));
+  const good = await readFile(file);
+  const payloads = ['not json', '[]', '[{"kind":"other","entries":[]}]', '[{"kind":"replace","entries":[]}]', '[{"kind":"entries","entries":[{"op":"1"}]}]'];
+  for (const payload of payloads) {
+    // Followed by a valid record, so that it cannot pass for a torn tail.
+    await writeFile(file, Buffer.concat([good, encodeRecord(Buffer.from(payload)), good]));
+    await assert.rejects(openStore(dir), rejectsWith('CORRUPT', `${file} at offset ${good.length}`), payload);
+  }
+});
+
+test('small files with a good checksum but the wrong shape are CORRUPT', async (t) => {
+  const dir = await formattedDir(t);
+  const cases: Array<[string, string]> = [
+    ['view.json', '{"view":-1,"logView":0}'],
+    ['view.json', '[1,2'],
+    ['snapshot-000000000003.json', '{"op":3,"view":1}'],
+    ['snapshot-000000000003.json', 'null'],
+  ];
+  for (const [name, content] of cases) {
+    const file = path.join(dir, name);
+    await writeFileAtomic(nodeFs, file, [content]);
+    await assert.rejects(openStore(dir), rejectsWith('CORRUPT', file), content);
+    await unlink(file);
+  }
+});
+
+// --- disk failures (VR-NOTES D1) ----------------------------------------------------------------
+
+for (const [op, code] of [['write', 'ENOSPC'], ['datasync', 'EIO'], ['rename', 'EIO']] as const) {
+  test(`a failed ${op} (${code}) is reported once and nothing is reported durable after it`, async (t) => {
+    const fs = new TestFs();
+    const { store, recorder } = await openStore(await formattedDir(t), new Recorder(), { fs });
+    store.persist(1, { kind: 'entries', entries: entries(1, 1) });
+    await recorder.durableUpTo(1);
+    fs.failAfter(op, 0, systemError(code));
+    store.persist(2, { kind: 'entries', entries: entries(2, 2) });
+    store.persist(3, { kind: 'view', view: 1, logView: 1 });
+    store.persist(4, { kind: 'entries', entries: entries(3, 3) });
+    await recorder.failed();
+    store.persist(5, { kind: 'entries', entries: entries(4, 4) });
+    await store.close();
+    // Which step failed depends on the operation (a rename is the view's); everything from it on
+    // stays unreported.
+    const lastDurable = op === 'rename' ? 2 : 1;
+    assert.deepEqual(recorder.durable, lastDurable === 1 ? [1] : [1, 2]);
+    assert.equal(recorder.failures.length, 1);
+    assert.ok(recorder.failures[0] instanceof StorageError && recorder.failures[0].code === 'IO');
+    assert.match(recorder.failures[0].message, new RegExp(code));
+  });
+}
