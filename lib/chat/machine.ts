@@ -38,7 +38,8 @@ export class ChatMachine implements StateMachine<ChatCommand, ChatReply, ChatEve
   }
 
   apply(command: ChatCommand, context: { op: number; clientId: string }): ChatOutcome {
-    // Ops and times come from the replication core and the primary, not from a client.
+    // Ops and times come from the replication core and the primary, not from a client. Ops
+    // only grow (no op executed twice); they may skip, since a register op never reaches us.
     assert.ok(Number.isSafeInteger(context.op), 'op must be a whole number');
     assert.ok(context.op > this.#state.lastOp, `op ${context.op} applied after op ${this.#state.lastOp}`);
     assert.ok(Number.isSafeInteger(command.at), 'command.at must be whole milliseconds');

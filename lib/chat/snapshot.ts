@@ -1,10 +1,14 @@
 // The chat state as plain JSON, and back.
 //
 // A snapshot is how a restarted or lagging replica gets the state without replaying the whole
-// log, so it must be (1) identical on every replica that executed the same ops — every list is
-// written in an explicit order, never "whatever order the hash table had" — and (2) quick to
-// write and read at a million messages: a message is a 5-element array, not an object, which
-// JSON.stringify and JSON.parse handle several times faster and in less space.
+// log, so it must be
+//   1. identical on every replica that executed the same ops: every list is written in an
+//      explicit order, never "whatever order the hash table had";
+//   2. quick to write and read at a million messages: a mailbox is stored column by column
+//      (all its ids, then all its senders, ...), so JSON.stringify and JSON.parse walk a few long
+//      arrays of plain values instead of a million small arrays or objects. At 1M messages,
+//      JSON.stringify and JSON.parse ran about twice as fast on columns as on one array per
+//      message (which in turn beats one object per message).
 //
 // Reading trusts nothing: a snapshot comes from disk or from another replica, so decodeState
 // checks every field and throws an Error naming the first bad one. It checks the shape and the
@@ -28,9 +32,17 @@ export interface ChatSnapshot {
   tombstones: string[];
 }
 
-/** Sessions oldest first (the order revocation needs); messages ascending by id. */
-export type AccountRow = [name: string, verifier: Verifier, sessions: string[], messages: MessageRow[]];
-export type MessageRow = [id: number, from: string, at: number, text: string, unread: boolean];
+/** Sessions oldest first (the order revocation needs). */
+export type AccountRow = [name: string, verifier: Verifier, sessions: string[], mailbox: MailboxColumns];
+
+/** One mailbox: entry i of every column describes one message; ids ascend. */
+export interface MailboxColumns {
+  ids: number[];
+  from: string[];
+  at: number[];
+  text: string[];
+  unread: boolean[];
+}
 
 export function encodeState(state: ChatState): ChatSnapshot {
   const names = [...state.accounts.keys()].sort();
@@ -41,12 +53,20 @@ export function encodeState(state: ChatState): ChatSnapshot {
 
 function encodeAccount(state: ChatState, account: Account): AccountRow {
   const { salt, iterations, storedKey, serverKey } = account.verifier;
-  const { mailbox } = account;
-  const messages: MessageRow[] = [];
+  const sessions = [...state.sessions.of(account.name)];
+  return [account.name, { salt, iterations, storedKey, serverKey }, sessions, encodeMailbox(account.mailbox)];
+}
+
+function encodeMailbox(mailbox: Mailbox): MailboxColumns {
+  const columns: MailboxColumns = { ids: [], from: [], at: [], text: [], unread: [] };
   for (const letter of mailbox.letters()) {
-    messages.push([letter.id, letter.from, letter.at, letter.text, mailbox.isUnread(letter.id)]);
+    columns.ids.push(letter.id);
+    columns.from.push(letter.from);
+    columns.at.push(letter.at);
+    columns.text.push(letter.text);
+    columns.unread.push(mailbox.isUnread(letter.id));
   }
-  return [account.name, { salt, iterations, storedKey, serverKey }, [...state.sessions.of(account.name)], messages];
+  return columns;
 }
 
 function malformed(path: string, problem: string): never {
@@ -70,16 +90,19 @@ function arrayOf(value: unknown, path: string, length?: number): unknown[] {
   return value;
 }
 
+const NOT_A_NAME = 'must be a folded account name';
+
 /** Account names, checked once each and shared: a million messages from "alice" then hold one
  *  "alice" string between them, as they do in a state built by commands. */
 class NameTable {
   readonly #names = new Map<string, string>();
 
-  name(value: unknown, path: string): string {
+  /** The shared copy of a folded account name, or null if `value` is not one. */
+  name(value: unknown): string | null {
     const known = typeof value === 'string' ? this.#names.get(value) : undefined;
     if (known !== undefined) return known;
     const folded = foldName(value);
-    if (!folded.ok || folded.name !== value) malformed(path, 'must be a folded account name');
+    if (!folded.ok || folded.name !== value) return null;
     this.#names.set(folded.name, folded.name);
     return folded.name;
   }
@@ -105,7 +128,7 @@ export function decodeState(raw: unknown): ChatState {
   });
   previous = '';
   arrayOf(raw.tombstones, 'tombstones').forEach((value, i) => {
-    const name = names.name(value, `tombstones[${i}]`);
+    const name = names.name(value) ?? malformed(`tombstones[${i}]`, NOT_A_NAME);
     if (name <= previous) malformed(`tombstones[${i}]`, 'is out of order (tombstones ascend)');
     if (state.accounts.has(name)) malformed(`tombstones[${i}]`, 'is also a live account');
     state.tombstones.add(name);
@@ -113,14 +136,16 @@ export function decodeState(raw: unknown): ChatState {
   });
   // Every message was sent by an account that is still live or has been deleted.
   for (const name of names.all()) {
-    if (!state.accounts.has(name) && !state.tombstones.has(name)) malformed('messages', `include a sender ${name} who never had an account`);
+    if (!state.accounts.has(name) && !state.tombstones.has(name)) {
+      malformed('accounts', `hold a message from ${name}, who never had an account`);
+    }
   }
   return state;
 }
 
 function decodeAccount(state: ChatState, row: unknown, names: NameTable, path: string): Account {
-  const [rawName, rawVerifier, rawSessions, rawMessages] = arrayOf(row, path, 4);
-  const name = names.name(rawName, `${path}[0]`);
+  const [rawName, rawVerifier, rawSessions, rawMailbox] = arrayOf(row, path, 4);
+  const name = names.name(rawName) ?? malformed(`${path}[0]`, NOT_A_NAME);
   const account = { name, verifier: decodeVerifier(rawVerifier, `${path}[1]`), mailbox: new Mailbox() };
   state.accounts.set(name, account);
   arrayOf(rawSessions, `${path}[2]`).forEach((token, i) => {
@@ -129,7 +154,7 @@ function decodeAccount(state: ChatState, row: unknown, names: NameTable, path: s
     const ended = state.sessions.open(token, name);
     if (ended.length > 0) malformed(`${path}[2]`, 'lists more sessions than an account may have');
   });
-  decodeMessages(account.mailbox, arrayOf(rawMessages, `${path}[3]`), state.nextMessageId, names, `${path}[3]`);
+  decodeMailbox(account.mailbox, rawMailbox, state.nextMessageId, names, `${path}[3]`);
   return account;
 }
 
@@ -143,21 +168,29 @@ function decodeVerifier(raw: unknown, path: string): Verifier {
   return { salt, iterations: integerAtLeast(iterations, 1, `${path}.iterations`), storedKey, serverKey };
 }
 
-/** The hot loop of a restore: a million rows, so each is checked field by field without
- *  building a path string unless something is wrong. */
-function decodeMessages(mailbox: Mailbox, rows: unknown[], nextMessageId: number, names: NameTable, path: string): void {
+/** The hot loop of a restore: a million messages, so each field is checked in place and a path
+ *  string is built only for an error. */
+function decodeMailbox(mailbox: Mailbox, raw: unknown, nextMessageId: number, names: NameTable, path: string): void {
+  if (!isObject(raw)) malformed(path, 'must be an object');
+  const ids = arrayOf(raw.ids, `${path}.ids`);
+  const from = arrayOf(raw.from, `${path}.from`, ids.length);
+  const at = arrayOf(raw.at, `${path}.at`, ids.length);
+  const text = arrayOf(raw.text, `${path}.text`, ids.length);
+  const unread = arrayOf(raw.unread, `${path}.unread`, ids.length);
   let previous = 0;
-  for (let i = 0; i < rows.length; i++) {
-    const row = rows[i];
-    if (!Array.isArray(row) || row.length !== 5) malformed(`${path}[${i}]`, 'must be [id, from, at, text, unread]');
-    const [id, from, at, text, unread] = row as unknown[];
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i];
     if (typeof id !== 'number' || !Number.isSafeInteger(id) || id <= previous || id >= nextMessageId) {
-      malformed(`${path}[${i}][0]`, 'must be an id above the previous one and below nextMessageId');
+      malformed(`${path}.ids[${i}]`, 'must be an id above the previous one and below nextMessageId');
     }
-    if (typeof at !== 'number' || !Number.isSafeInteger(at) || at < 0) malformed(`${path}[${i}][2]`, 'must be a time in ms');
-    if (typeof text !== 'string') malformed(`${path}[${i}][3]`, 'must be a string');
-    if (typeof unread !== 'boolean') malformed(`${path}[${i}][4]`, 'must be true or false');
-    mailbox.add(new Letter(id, names.name(from, `${path}[${i}][1]`), at, text), unread);
+    const sender = names.name(from[i]) ?? malformed(`${path}.from[${i}]`, NOT_A_NAME);
+    const time = at[i];
+    if (typeof time !== 'number' || !Number.isSafeInteger(time) || time < 0) malformed(`${path}.at[${i}]`, 'must be a time in ms');
+    const body = text[i];
+    if (typeof body !== 'string') malformed(`${path}.text[${i}]`, 'must be a string');
+    const isUnread = unread[i];
+    if (typeof isUnread !== 'boolean') malformed(`${path}.unread[${i}]`, 'must be true or false');
+    mailbox.add(new Letter(id, sender, time, body), isUnread);
     previous = id;
   }
 }

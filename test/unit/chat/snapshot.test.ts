@@ -36,10 +36,13 @@ test('the snapshot is plain JSON in an explicit order and survives a round trip'
   assert.deepEqual(snapshot.accounts.map((row) => row[0]), ['alice', 'bob']);
   assert.deepEqual(snapshot.tombstones, ['carol']);
   const bobRow = snapshot.accounts[1]!;
-  assert.deepEqual(bobRow[3].map((row) => [row[0], row[1], row[3], row[4]]), [
-    [1, 'alice', 'one', false],
-    [2, 'carol', 'two from carol', true],
-  ]);
+  assert.deepEqual(bobRow[3], {
+    ids: [1, 2],
+    from: ['alice', 'carol'],
+    at: bobRow[3].at,
+    text: ['one', 'two from carol'],
+    unread: [false, true],
+  });
   assert.equal(snapshot.accounts[0]![2].length, 2, "alice's two sessions, oldest first");
   const restored = ChatMachine.fromSnapshot(roundTrip(snapshot));
   assert.deepEqual(restored.snapshot(), snapshot);
@@ -108,15 +111,18 @@ test('a snapshot with broken sessions is refused', () => {
 });
 
 test('a snapshot with broken messages is refused', () => {
-  const bobMessages = /accounts\[1\]\[3\]/;
-  refusesCorrupt((s) => { s.accounts[1]![3][0]!.pop(); }, bobMessages);
-  refusesCorrupt((s) => { s.accounts[1]![3].reverse(); }, /accounts\[1\]\[3\]\[1\]\[0\] must be an id above/);
-  refusesCorrupt((s) => { s.nextMessageId = 3; }, /accounts\[0\]\[3\]\[0\]\[0\] must be an id above/);
-  refusesCorrupt((s) => { s.accounts[1]![3][0]![1] = 'Alice'; }, /accounts\[1\]\[3\]\[0\]\[1\] must be a folded/);
-  refusesCorrupt((s) => { s.accounts[1]![3][0]![2] = -5; }, /accounts\[1\]\[3\]\[0\]\[2\]/);
-  refusesCorrupt((s) => { (s.accounts[1]![3][0] as unknown[])[3] = null; }, /accounts\[1\]\[3\]\[0\]\[3\] must be a string/);
-  refusesCorrupt((s) => { (s.accounts[1]![3][0] as unknown[])[4] = 1; }, /accounts\[1\]\[3\]\[0\]\[4\]/);
-  refusesCorrupt((s) => { s.tombstones = []; }, /sender carol who never had an account/);
+  const bob = (s: ChatSnapshot) => s.accounts[1]![3] as unknown as Record<string, unknown[]>;
+  refusesCorrupt((s) => { (s.accounts[1] as unknown[])[3] = []; }, /accounts\[1\]\[3\] must be an object/);
+  refusesCorrupt((s) => { bob(s).ids = {} as unknown[]; }, /accounts\[1\]\[3\]\.ids must be an array/);
+  refusesCorrupt((s) => { bob(s).text!.pop(); }, /accounts\[1\]\[3\]\.text must have 2 elements/);
+  refusesCorrupt((s) => { bob(s).ids!.reverse(); }, /accounts\[1\]\[3\]\.ids\[1\] must be an id above/);
+  refusesCorrupt((s) => { bob(s).ids![0] = '1'; }, /accounts\[1\]\[3\]\.ids\[0\] must be an id/);
+  refusesCorrupt((s) => { s.nextMessageId = 3; }, /accounts\[0\]\[3\]\.ids\[0\] must be an id above/);
+  refusesCorrupt((s) => { bob(s).from![1] = 'Carol'; }, /accounts\[1\]\[3\]\.from\[1\] must be a folded/);
+  refusesCorrupt((s) => { bob(s).at![0] = -5; }, /accounts\[1\]\[3\]\.at\[0\]/);
+  refusesCorrupt((s) => { bob(s).text![0] = null; }, /accounts\[1\]\[3\]\.text\[0\] must be a string/);
+  refusesCorrupt((s) => { bob(s).unread![1] = 1; }, /accounts\[1\]\[3\]\.unread\[1\] must be true or false/);
+  refusesCorrupt((s) => { s.tombstones = []; }, /message from carol, who never had an account/);
 });
 
 test('a snapshot with broken tombstones is refused', () => {
