@@ -25,8 +25,10 @@ test: typecheck
 		--include 'lib/**' --include 'bin/**' \
 		node --import tsx --test --test-reporter=spec $(TESTS)
 
+# Extra flags for bin/cluster, e.g. make run-cluster CLUSTER_ARGS='--replicas 3'
+CLUSTER_ARGS ?=
 run-cluster: build
-	node dist/bin/cluster.js
+	node dist/bin/cluster.js $(CLUSTER_ARGS)
 
 sim: install
 	node --import tsx test/sim/run.ts --seeds $(SEEDS)

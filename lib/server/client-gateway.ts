@@ -1,0 +1,266 @@
+// The client side of a replica: accepts client connections, checks every frame with the codec,
+// and turns valid requests into inputs for the replication core. It owns what is per-connection
+// and never replicated: the login challenge a connection was given, the session a connection is
+// bound to, and which connection waits for which (clientId, requestNumber).
+//
+// What goes through the log and what does not:
+//   - `register` and every `call` go to the core: they are ordered, replicated, executed once.
+//   - `hello` is answered locally (who am I, who is primary).
+//   - `login-start` and `resume` are answered by the primary from its executed state. Neither
+//     changes state; the commands that follow them are checked again when executed from the log.
+
+import { createServer, type Server, type Socket } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { FramedConnection } from '../wire/connection.js';
+import { parseClientFrame } from '../wire/codec.js';
+import { CLIENT_FRAME_BYTES_MAX, PROTOCOL_VERSION, type ClientFrame, type ErrorBody, type ErrorCode, type PrimaryHint, type ServerFrame } from '../wire/protocol.js';
+import type { ChatCommand, ChatEvent, ChatReply, ClientCommand } from '../chat/types.js';
+import type { ChatMachine } from '../chat/machine.js';
+import type { ClientRequest, RejectCode, ReplicaStatusReport } from '../replication/types.js';
+import { decoySalt, DEFAULT_ITERATIONS, newNonce } from '../auth/scram.js';
+import { hashToken } from '../auth/tokens.js';
+import type { Logger } from './logger.js';
+
+/** Requests one connection may have waiting for the log at once; more get BUSY. */
+export const WAITING_PER_CONNECTION_MAX = 64;
+/** A client that does not read its pushes is cut off before its backlog grows past this. */
+export const CLIENT_SEND_BACKLOG_BYTES_MAX = 4 * 1024 * 1024;
+/** Unread messages pushed on resume; the rest wait for `read`. */
+export const RESUME_PUSH_MAX = 100;
+
+/** What the gateway needs from the replica it fronts. */
+export interface ReplicaHost {
+  status(): ReplicaStatusReport;
+  primaryHint(): PrimaryHint;
+  machine(): ChatMachine;
+  submit(request: ClientRequest<ChatCommand>): void;
+}
+
+interface Client {
+  connection: FramedConnection;
+  /** The login challenge this connection was last given: login must use exactly this nonce. */
+  challenge: { name: string; nonce: string } | null;
+  /** The session (token hash) this connection acts for, and its account name. */
+  session: { hash: string; name: string } | null;
+  waiting: number;
+}
+
+interface Waiter {
+  client: Client;
+  frameId: number;
+  /** For a login call: the session to bind the connection to if the login succeeds. */
+  bindSession: { hash: string; name: string } | null;
+}
+
+export class ClientGateway {
+  private server: Server | null = null;
+  private readonly clients = new Set<Client>();
+  /** Who waits for the reply to (clientId, requestNumber); the newest connection wins. */
+  private readonly waiters = new Map<string, Waiter>();
+  /** Keeps login step 1 from telling which names exist (see decoySalt). */
+  private readonly decoySecret = randomBytes(32);
+
+  constructor(private readonly host: ReplicaHost, private readonly logger: Logger) {}
+
+  async listen(host: string, port: number): Promise<void> {
+    const server = createServer((socket) => this.accept(socket));
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  }
+
+  async close(): Promise<void> {
+    for (const client of this.clients) client.connection.destroy();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+
+  get connectionCount(): number {
+    return this.clients.size;
+  }
+
+  private accept(socket: Socket): void {
+    socket.setNoDelay(true);
+    const connection = new FramedConnection(socket, { maxFrameBytes: CLIENT_FRAME_BYTES_MAX });
+    const client: Client = { connection, challenge: null, session: null, waiting: 0 };
+    this.clients.add(client);
+    connection.on('frame', (value: unknown) => this.onFrame(client, value));
+    connection.on('error', (error: Error & { code?: string }) => {
+      this.logger.log('warn', 'client-dropped', { remote: connection.remoteAddress, code: error.code, error: error.message });
+    });
+    connection.on('close', () => {
+      this.clients.delete(client);
+      for (const [key, waiter] of this.waiters) if (waiter.client === client) this.waiters.delete(key);
+    });
+  }
+
+  private onFrame(client: Client, value: unknown): void {
+    const parsed = parseClientFrame(value);
+    if (!parsed.ok) {
+      this.logger.log('info', 'client-bad-request', { remote: client.connection.remoteAddress, code: parsed.error.code });
+      this.send(client, { type: 'reply', id: parsed.id ?? 0, ok: false, error: parsed.error });
+      return;
+    }
+    const frame = parsed.value;
+    switch (frame.type) {
+      case 'hello':
+        return this.onHello(client, frame);
+      case 'login-start':
+        return this.onLoginStart(client, frame);
+      case 'resume':
+        return this.onResume(client, frame);
+      case 'register':
+        return this.submit(client, frame.id, { clientId: frame.clientId, requestNumber: 0, command: null }, null);
+      case 'call':
+        return this.onCall(client, frame);
+    }
+  }
+
+  private onHello(client: Client, frame: Extract<ClientFrame, { type: 'hello' }>): void {
+    if (frame.version !== PROTOCOL_VERSION) {
+      return this.fail(client, frame.id, 'BAD_VERSION', `this replica speaks protocol version ${PROTOCOL_VERSION}, not ${frame.version}`);
+    }
+    const status = this.host.status();
+    this.reply(client, frame.id, { version: PROTOCOL_VERSION, replica: status.replica, view: status.view, primary: this.host.primaryHint() });
+  }
+
+  /** login-start and resume read the primary's state; a backup's could be stale or missing. */
+  private refuseUnlessPrimary(client: Client, id: number): boolean {
+    const status = this.host.status();
+    if (status.isPrimary && status.status === 'normal') return false;
+    if (status.status !== 'normal') this.fail(client, id, 'VIEW_CHANGE', 'a view change is in progress; retry shortly');
+    else this.fail(client, id, 'NOT_PRIMARY', `replica ${status.replica} is a backup`, this.host.primaryHint());
+    return true;
+  }
+
+  private onLoginStart(client: Client, frame: Extract<ClientFrame, { type: 'login-start' }>): void {
+    if (this.refuseUnlessPrimary(client, frame.id)) return;
+    const name = frame.name.toLowerCase();
+    const verifier = this.host.machine().verifierOf(name);
+    const nonce = frame.clientNonce + newNonce();
+    client.challenge = { name, nonce };
+    this.reply(client, frame.id, {
+      salt: verifier?.salt ?? decoySalt(this.decoySecret, name),
+      iterations: verifier?.iterations ?? DEFAULT_ITERATIONS,
+      nonce,
+    });
+  }
+
+  private onResume(client: Client, frame: Extract<ClientFrame, { type: 'resume' }>): void {
+    if (this.refuseUnlessPrimary(client, frame.id)) return;
+    const machine = this.host.machine();
+    const hash = hashToken(frame.token);
+    const name = machine.sessionName(hash);
+    if (name === null) return this.fail(client, frame.id, 'BAD_TOKEN', 'that session has ended; log in again');
+    client.session = { hash, name };
+    this.reply(client, frame.id, { name, unread: machine.unreadCount(name) });
+    for (const message of machine.unreadAfter(name, frame.lastSeen, RESUME_PUSH_MAX)) this.send(client, { type: 'push', message });
+  }
+
+  private onCall(client: Client, frame: Extract<ClientFrame, { type: 'call' }>): void {
+    let bindSession: Waiter['bindSession'] = null;
+    if (frame.command.kind === 'login') {
+      const challenge = client.challenge;
+      const name = frame.command.name.toLowerCase();
+      if (challenge === null || challenge.nonce !== frame.command.nonce || challenge.name !== name) {
+        // Only a nonce this connection was just given is accepted, so a recorded proof is useless.
+        return this.fail(client, frame.id, 'AUTH_FAILED', 'no login in progress with that nonce on this connection; start again');
+      }
+      client.challenge = null;
+      bindSession = { hash: frame.command.tokenHash, name };
+    }
+    const command = admit(frame.command, client.session?.hash ?? null);
+    this.submit(client, frame.id, { clientId: frame.clientId, requestNumber: frame.requestNumber, command }, bindSession);
+  }
+
+  private submit(client: Client, frameId: number, request: ClientRequest<ChatCommand>, bindSession: Waiter['bindSession']): void {
+    if (client.waiting >= WAITING_PER_CONNECTION_MAX) return this.fail(client, frameId, 'BUSY', 'too many requests in flight on this connection');
+    const key = waiterKey(request.clientId, request.requestNumber);
+    const previous = this.waiters.get(key);
+    if (previous) previous.client.waiting--;
+    this.waiters.set(key, { client, frameId, bindSession });
+    client.waiting++;
+    this.host.submit(request);
+  }
+
+  /** Driver duty 5: a committed request's reply goes to the connection waiting for it, if any. */
+  deliverReply(clientId: string, requestNumber: number, reply: ChatReply | null): void {
+    const waiter = this.takeWaiter(clientId, requestNumber);
+    if (!waiter) return;
+    if (reply === null) return this.reply(waiter.client, waiter.frameId, {});
+    if (!reply.ok) return this.send(waiter.client, { type: 'reply', id: waiter.frameId, ok: false, error: reply.error });
+    if (waiter.bindSession) waiter.client.session = waiter.bindSession;
+    this.reply(waiter.client, waiter.frameId, reply.result);
+  }
+
+  deliverReject(clientId: string, requestNumber: number, code: RejectCode): void {
+    const waiter = this.takeWaiter(clientId, requestNumber);
+    if (!waiter) return;
+    const hint = code === 'NOT_PRIMARY' ? this.host.primaryHint() : undefined;
+    this.fail(waiter.client, waiter.frameId, code, REJECT_MESSAGES[code], hint);
+  }
+
+  /** Chat events of an executed op; only the primary acts on them (it alone holds sessions). */
+  deliverEvents(events: ChatEvent[]): void {
+    for (const event of events) {
+      for (const client of this.clients) {
+        if (event.kind === 'deliver' && client.session?.name === event.message.to) {
+          this.send(client, { type: 'push', message: event.message });
+        } else if (event.kind === 'session-ended' && client.session?.hash === event.session) {
+          client.session = null;
+        }
+      }
+    }
+  }
+
+  private takeWaiter(clientId: string, requestNumber: number): Waiter | undefined {
+    const key = waiterKey(clientId, requestNumber);
+    const waiter = this.waiters.get(key);
+    if (waiter) {
+      this.waiters.delete(key);
+      waiter.client.waiting--;
+    }
+    return waiter;
+  }
+
+  private reply(client: Client, id: number, result: unknown): void {
+    this.send(client, { type: 'reply', id, ok: true, result } as ServerFrame);
+  }
+
+  private fail(client: Client, id: number, code: ErrorCode, message: string, primary?: PrimaryHint): void {
+    const error: ErrorBody = { code, message };
+    this.send(client, primary ? { type: 'reply', id, ok: false, error, primary } : { type: 'reply', id, ok: false, error });
+  }
+
+  private send(client: Client, frame: ServerFrame): void {
+    if (client.connection.writableLength > CLIENT_SEND_BACKLOG_BYTES_MAX) {
+      // A client that does not read is cut off rather than allowed to grow this process's memory;
+      // nothing is lost: unacknowledged pushes stay unread and come back on resume.
+      this.logger.log('warn', 'client-too-slow', { remote: client.connection.remoteAddress });
+      client.connection.destroy();
+      return;
+    }
+    client.connection.send(frame);
+  }
+}
+
+const REJECT_MESSAGES: Record<RejectCode, string> = {
+  NOT_PRIMARY: 'this replica is not the primary',
+  VIEW_CHANGE: 'a view change is in progress; retry shortly',
+  SESSION_EXPIRED: 'this client is not registered (or was evicted from the client table); register again — the outcome of this request is unknown',
+  STALE_REQUEST: 'request number is older than this client\'s latest request',
+  BUSY: 'the primary has too many requests in flight; retry shortly',
+};
+
+function waiterKey(clientId: string, requestNumber: number): string {
+  return `${clientId}#${requestNumber}`;
+}
+
+/** The primary's part of a command (BRIEF: timestamps are chosen by the primary and logged). */
+function admit(command: ClientCommand, session: string | null): ChatCommand {
+  return { ...command, at: Date.now(), session };
+}

@@ -1,0 +1,177 @@
+// One replica process: the I/O shell around the pure replication core. It owns the sockets
+// (PeerNetwork, ClientGateway), the disk (ReplicaStore) and the clock (a tick timer), and
+// carries out the core's effects according to the driver duties in lib/replication/types.ts:
+//
+//   duty 1  effects are carried out in order (`run`);
+//   duty 2  persist records go to the store in seq order; its onDurable(seq) becomes onPersisted;
+//   duty 3  a storage failure stops the process before anything more is acknowledged;
+//   duty 4  sends are best effort through PeerNetwork;
+//   duty 5  replies and rejects go to the waiting connection through ClientGateway;
+//   duty 6  tick() every tickMs;
+//   duty 7  flush() once per event-loop turn after inputs arrived (setImmediate);
+//   duty 8  start-up rebuilds the core from the journal; an unformatted directory is refused.
+//
+// Inputs can arrive while effects of an earlier input are being carried out (a store callback,
+// for instance); `step` queues them so the core always sees one input at a time.
+
+import { Replica, type ReplicaOptions } from '../replication/replica.js';
+import { recover } from '../replication/journal.js';
+import type { ReplicationMessage } from '../replication/messages.js';
+import type { Effect, ReplicaStatusReport } from '../replication/types.js';
+import { ChatMachine, createChatMachine } from '../chat/machine.js';
+import type { ChatCommand, ChatEvent, ChatReply } from '../chat/types.js';
+import { ReplicaStore } from '../storage/replica-store.js';
+import { parseHostPort, replicaById, type ClusterConfig } from '../cluster/config.js';
+import type { PrimaryHint } from '../wire/protocol.js';
+import { ClientGateway } from './client-gateway.js';
+import { PeerNetwork } from './peer-network.js';
+import { createLogger, type Level, type Logger } from './logger.js';
+
+type ChatEffect = Effect<ChatCommand, ChatReply, ChatEvent, ReplicationMessage<ChatCommand, ChatReply>>;
+type ChatReplica = Replica<ChatCommand, ChatReply, ChatEvent>;
+
+export interface ReplicaServerOptions {
+  config: ClusterConfig;
+  id: number;
+  logLevel?: Level;
+  /** Overrides for the core's timeouts and limits (tests, benchmarks). */
+  replicaOptions?: Partial<ReplicaOptions>;
+  writeLog?: (line: string) => void;
+  /** Called once if the replica must stop (storage failure); the process should exit. */
+  onFatal?: (error: Error) => void;
+}
+
+export class ReplicaServer {
+  private replica: ChatReplica | null = null;
+  private store: ReplicaStore<ChatCommand, ChatReply> | null = null;
+  private peers: PeerNetwork | null = null;
+  private gateway: ClientGateway | null = null;
+  private tickTimer: NodeJS.Timeout | null = null;
+  private flushScheduled = false;
+  private running = false;
+  private readonly inputs: Array<() => ChatEffect[]> = [];
+  private failed = false;
+  readonly logger: Logger;
+
+  constructor(private readonly options: ReplicaServerOptions) {
+    this.logger = createLogger({
+      context: () => ({ replica: options.id, view: this.replica?.statusReport().view ?? '-' }),
+      minLevel: options.logLevel ?? 'info',
+      ...(options.writeLog ? { write: options.writeLog } : {}),
+    });
+  }
+
+  async start(): Promise<void> {
+    const { config, id } = this.options;
+    const self = replicaById(config, id);
+    const { store, journal } = await ReplicaStore.open<ChatCommand, ChatReply>(self.data, { cluster: config.cluster, replica: id }, {
+      onDurable: (seq) => this.step(() => this.core().onPersisted(seq)),
+      onFailure: (error) => this.fatal(error),
+      log: (event, fields) => this.logger.log('warn', event, fields),
+    });
+    this.store = store;
+    const durable = recover(journal);
+    this.replica = new Replica({ replica: id, replicaCount: config.replicas.length, ...this.options.replicaOptions }, durable, createChatMachine);
+    this.logger.log('info', 'replica-loaded', { op: durable.entries.at(-1)?.op ?? durable.snapshot?.op ?? 0, snapshot: durable.snapshot?.op ?? 0, logView: durable.logView });
+
+    const peers = new Map(config.replicas.filter((r) => r.id !== id).map((r) => [r.id, parseHostPort(r.peer)!]));
+    this.peers = new PeerNetwork({
+      self: id, cluster: config.cluster, secret: config.secret, listen: parseHostPort(self.peer)!, peers, logger: this.logger,
+      onMessage: (_from, message) => this.step(() => this.core().onMessage(message as unknown as ReplicationMessage<ChatCommand, ChatReply>)),
+    });
+    this.gateway = new ClientGateway({
+      status: () => this.core().statusReport(),
+      primaryHint: () => this.primaryHint(),
+      machine: () => this.core().stateMachine() as ChatMachine,
+      submit: (request) => this.step(() => this.core().onRequest(request)),
+    }, this.logger);
+    await this.peers.start();
+    const client = parseHostPort(self.client)!;
+    await this.gateway.listen(client.host, client.port);
+    this.logger.log('info', 'listening', { client: self.client, peer: self.peer, replicas: config.replicas.length });
+    this.step(() => this.core().start());
+    this.tickTimer = setInterval(() => this.step(() => this.core().tick()), config.tickMs);
+  }
+
+  status(): ReplicaStatusReport & { peersUp: number[]; clients: number } {
+    return { ...this.core().statusReport(), peersUp: this.peers?.connectedPeers() ?? [], clients: this.gateway?.connectionCount ?? 0 };
+  }
+
+  setPartitioned(partitioned: boolean): void {
+    this.peers?.setPartitioned(partitioned);
+  }
+
+  async stop(): Promise<void> {
+    if (this.tickTimer) clearInterval(this.tickTimer);
+    this.failed = true; // accept no more inputs
+    await this.gateway?.close();
+    await this.peers?.close();
+    await this.store?.close();
+  }
+
+  private core(): ChatReplica {
+    if (!this.replica) throw new Error('replica used before start()');
+    return this.replica;
+  }
+
+  private primaryHint(): PrimaryHint {
+    const status = this.core().statusReport();
+    const primary = this.options.config.replicas[status.primary];
+    return { replica: status.primary, view: status.view, address: status.status === 'normal' ? primary?.client ?? null : null };
+  }
+
+  /** Feeds one input to the core and carries out its effects; inputs that arrive meanwhile wait. */
+  private step(input: () => ChatEffect[], isFlush = false): void {
+    if (this.failed) return;
+    this.inputs.push(input);
+    if (this.running) return;
+    this.running = true;
+    try {
+      for (let next = this.inputs.shift(); next && !this.failed; next = this.inputs.shift()) this.run(next());
+    } finally {
+      this.running = false;
+    }
+    if (!isFlush && !this.flushScheduled && !this.failed) {
+      this.flushScheduled = true;
+      setImmediate(() => {
+        this.flushScheduled = false;
+        this.step(() => this.core().flush(), true);
+      });
+    }
+  }
+
+  private run(effects: ChatEffect[]): void {
+    for (const effect of effects) {
+      switch (effect.type) {
+        case 'send':
+          this.peers!.send(effect.to, effect.message);
+          break;
+        case 'persist':
+          this.store!.persist(effect.seq, effect.record);
+          break;
+        case 'reply':
+          this.gateway!.deliverReply(effect.clientId, effect.requestNumber, effect.reply);
+          break;
+        case 'reject':
+          this.gateway!.deliverReject(effect.clientId, effect.requestNumber, effect.code);
+          break;
+        case 'applied':
+          if (effect.events.length > 0 && this.core().statusReport().isPrimary) this.gateway!.deliverEvents(effect.events);
+          break;
+        case 'log':
+          this.logger.log(effect.level, effect.event, effect.fields);
+          break;
+      }
+    }
+  }
+
+  /** Driver duty 3: after a storage failure nothing more may be acknowledged, so the replica stops
+   *  taking inputs at once and the owner exits the process. Peers carry on without it. */
+  private fatal(error: Error): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.logger.log('error', 'storage-failed', { error: error.message, code: (error as { code?: string }).code });
+    if (this.tickTimer) clearInterval(this.tickTimer);
+    this.options.onFatal?.(error);
+  }
+}

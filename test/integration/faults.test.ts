@@ -1,0 +1,129 @@
+// Fault tests with real processes: five replicas, clients sending while replicas are killed with
+// SIGKILL, partitioned and restarted. Each test ends with a history check (test/integration/history.ts):
+// every acknowledged send present exactly once, in each sender's order.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { TestCluster } from './harness.js';
+import { History, readAll } from './history.js';
+import { Connector } from '../../lib/client/connector.js';
+
+const REPLICAS = 5;
+const SENDERS = ['ann', 'ben', 'cat'];
+const RECIPIENT = 'rex';
+const PASSWORD = 'fault-test-pw';
+
+let cluster: TestCluster;
+const connectors: Connector[] = [];
+
+async function client(name: string): Promise<Connector> {
+  const connector = new Connector({ servers: cluster.addresses, requestTimeoutMs: 1000, giveUpMs: 20_000 });
+  connectors.push(connector);
+  await connector.connect();
+  const reply = await connector.login(name, PASSWORD);
+  assert.ok(reply.ok, `login ${name}: ${JSON.stringify(reply)}`);
+  return connector;
+}
+
+before(async () => {
+  cluster = await TestCluster.start(REPLICAS);
+  const admin = new Connector({ servers: cluster.addresses });
+  connectors.push(admin);
+  await admin.connect();
+  for (const name of [...SENDERS, RECIPIENT]) {
+    const reply = await admin.createAccount(name, PASSWORD);
+    assert.ok(reply.ok, `create ${name}: ${JSON.stringify(reply)}`);
+  }
+});
+
+after(async () => {
+  await Promise.all(connectors.map((c) => c.close()));
+  await cluster?.stop();
+});
+
+/** Each sender sends `count` numbered messages to the recipient, one at a time, while `fault` runs. */
+async function sendDuring(history: History, tag: string, count: number, fault: () => Promise<void>): Promise<void> {
+  const senders = await Promise.all(SENDERS.map((name) => client(name)));
+  const load = senders.map(async (connector, i) => {
+    for (let n = 0; n < count; n++) await history.send(connector, SENDERS[i]!, RECIPIENT, `${tag} ${SENDERS[i]} #${n}`);
+  });
+  await fault();
+  await Promise.all(load);
+  await Promise.all(senders.map((c) => c.close()));
+}
+
+async function checkMailbox(history: History): Promise<void> {
+  const reader = await client(RECIPIENT);
+  history.check(RECIPIENT, await readAll(reader));
+  await reader.close();
+}
+
+test('kill -9 the primary while three clients send: every acknowledged send is there exactly once, in order', async () => {
+  const history = new History();
+  const primary = await cluster.waitForPrimary();
+  await sendDuring(history, 'kill-primary', 40, async () => {
+    await waitForAcks(history, 15);
+    await cluster.kill(primary);
+    await cluster.waitForPrimary({ not: primary });
+  });
+  assert.ok(history.acknowledged >= 100, `most sends were acknowledged (${history.acknowledged} of ${history.sends.length})`);
+  await checkMailbox(history);
+  await cluster.restart(primary);
+});
+
+test('kill -9 two replicas, primary included: three keep serving; both restart and catch up', async () => {
+  const history = new History();
+  const primary = await cluster.waitForPrimary();
+  const backup = (primary + 1) % REPLICAS;
+  await sendDuring(history, 'kill-two', 20, async () => {
+    await waitForAcks(history, 10);
+    await Promise.all([cluster.kill(primary), cluster.kill(backup)]);
+    await cluster.waitForPrimary();
+  });
+  assert.equal(history.acknowledged, history.sends.length, 'with three of five up, every send is acknowledged');
+  await checkMailbox(history);
+  const survivors = cluster.statuses().filter((s) => s !== null);
+  const commit = Math.max(...survivors.map((s) => s!.commit));
+  await cluster.restart(primary);
+  await cluster.restart(backup);
+  await cluster.waitForCatchUp([primary, backup], commit);
+});
+
+test('isolate the primary: it stops acknowledging, the majority elects another, and after healing it follows', async () => {
+  const history = new History();
+  const old = await cluster.waitForPrimary();
+  const oldView = cluster.statuses()[old]!.view;
+  cluster.launcher.setPartitioned(old, true);
+  const next = await cluster.waitForPrimary({ not: old });
+  assert.notEqual(next, old);
+  assert.ok(cluster.statuses()[next]!.view > oldView, 'the new primary leads a later view');
+  await sendDuring(history, 'partition', 10, async () => {});
+  assert.equal(history.acknowledged, history.sends.length);
+  const isolated = cluster.statuses()[old]!;
+  assert.ok(isolated.commit <= cluster.statuses()[next]!.commit);
+  cluster.launcher.setPartitioned(old, false);
+  const commit = cluster.statuses()[next]!.commit;
+  await cluster.waitForCatchUp([old], commit);
+  const healed = cluster.statuses()[old]!;
+  assert.equal(healed.isPrimary, false, 'the old primary follows after healing');
+  assert.ok(healed.view >= cluster.statuses()[next]!.view - 1);
+  await checkMailbox(history);
+});
+
+test('stop all five with SIGKILL and restart: everything acknowledged is there', async () => {
+  const history = new History();
+  await sendDuring(history, 'full-restart', 10, async () => {});
+  assert.equal(history.acknowledged, history.sends.length);
+  await Promise.all(Array.from({ length: REPLICAS }, (_, id) => cluster.kill(id)));
+  for (let id = 0; id < REPLICAS; id++) await cluster.restart(id);
+  await cluster.waitForPrimary();
+  await checkMailbox(history);
+});
+
+async function waitForAcks(history: History, count: number): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (history.acknowledged < count) {
+    if (Date.now() > deadline) throw new Error(`only ${history.acknowledged} sends acknowledged before the fault`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
