@@ -36,6 +36,8 @@ export function onDoViewChange<C, R, E>(s: ReplicaState<C, R, E>, m: DoViewChang
     return sendStartViewTo(s, m.from);
   }
   assert.equal(s.status, 'view-change', 'the primary of a view never fetches that view by state transfer');
+  // A DO-VIEW-CHANGE also says its sender started this view change, like its START-VIEW-CHANGE.
+  s.viewChange!.startViewChangeFrom.add(m.from);
   s.viewChange!.doViewChanges.set(m.from, m);
 }
 
@@ -76,7 +78,7 @@ export function completeViewChange<C, R, E>(s: ReplicaState<C, R, E>): void {
   if (vc === null || s.primaryOf(s.view) !== s.id || vc.cannotLead) return;
   if (!vc.doViewChanges.has(s.id) || vc.doViewChanges.size < s.quorum) return;
   const received = [...vc.doViewChanges.values()];
-  const chosen = received.reduce((best, m) => (m.logView > best.logView || (m.logView === best.logView && m.op > best.op) ? m : best));
+  const chosen = chooseLog(received);
   const commit = Math.max(...received.map((m) => m.commit));
   assert.ok(chosen.op >= commit, 'the chosen log holds every committed op (§8.1)');
   // How far our own log agrees with the chosen one: all of it if it is ours, or if both hold the
@@ -95,6 +97,16 @@ export function completeViewChange<C, R, E>(s: ReplicaState<C, R, E>): void {
   s.logLine('info', 'view change: log chosen', { from: chosen.from, logView: chosen.logView, op: chosen.op, commit, votes: received.map((m) => m.from) });
   becomePrimary(s); // D3: the log record above goes first, then the view record.
   learnCommit(s, commit);
+}
+
+/** §4.2 step 3: the log with the highest log view, ties broken by the highest op (§8.1: it holds
+ *  every op committed in an earlier view). Equal (log view, op) means equal logs; the lowest
+ *  replica id is taken so the choice is deterministic. */
+export function chooseLog<C>(received: readonly DoViewChange<C>[]): DoViewChange<C> {
+  assert.ok(received.length > 0);
+  const better = (a: DoViewChange<C>, b: DoViewChange<C>): boolean =>
+    a.logView !== b.logView ? a.logView > b.logView : a.op !== b.op ? a.op > b.op : a.from < b.from;
+  return received.reduce((best, m) => (better(m, best) ? m : best));
 }
 
 /** §4.2 step 3: once our log and view record are durable (D3), announce the view. */

@@ -172,16 +172,18 @@ export class Cluster {
     this.boot(id, recover(this.disks[id]!.loaded()));
   }
 
+  /** The primary of the highest view among reachable replicas. */
   primary(): ReplicaId {
-    const primaries = this.replicas.flatMap((r, id) => (r?.statusReport().isPrimary ? [id] : []));
+    const primaries = this.replicas.flatMap((r, id) => (r?.statusReport().isPrimary && !this.isolated.has(id) ? [id] : []));
     assert.ok(primaries.length >= 1, 'no primary');
     return primaries.reduce((a, b) => (this.replica(a).statusReport().view >= this.replica(b).statusReport().view ? a : b));
   }
 
-  /** Waits for a primary in status normal that has announced its view, with every live replica normal in it. */
+  /** Waits for a primary in status normal, with every live replica that is not isolated normal
+   *  in its view. */
   settle(): ReplicaId {
     this.tickUntil('every live replica normal in one view', () => {
-      const reports = this.replicas.flatMap((r) => (r ? [r.statusReport()] : []));
+      const reports = this.replicas.flatMap((r, id) => (r && !this.isolated.has(id) ? [r.statusReport()] : []));
       return reports.every((r) => r.status === 'normal' && r.view === reports[0]!.view) && reports.some((r) => r.isPrimary);
     });
     return this.primary();

@@ -1,0 +1,108 @@
+// State transfer (VRR §5.2) with the fix for the state transfer defect, in bounded pieces, and
+// with snapshots (a replica behind the primary's snapshot gets the snapshot and the log after it).
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Cluster, req } from './harness.js';
+
+/** Commits `count` requests of client `c` at the primary, numbered from `first`. */
+function commitMany(cluster: Cluster, primary: number, first: number, count: number): void {
+  for (let n = first; n < first + count; n++) {
+    cluster.request(primary, req('c', n, `m${n}`));
+    cluster.deliverAll();
+  }
+}
+
+test('§5.2 a replica that missed a view change catches up from the new primary, keeping its old log until the answer', () => {
+  const cluster = new Cluster(3);
+  const old = cluster.settle();
+  cluster.register('c');
+  const lagging = (old + 2) % 3;
+  cluster.isolated.add(lagging);
+  cluster.crash(old);
+  cluster.restart(old); // D4: it moves to the next view; with the third replica that view starts.
+  const next = cluster.settle();
+  commitMany(cluster, next, 1, 3);
+  cluster.isolated.delete(lagging);
+  const before = cluster.replica(lagging).statusReport();
+  // The next COMMIT tells the lagging replica of the newer view: it asks for state, and acts on
+  // nothing until the answer is in — its log and log view are untouched meanwhile.
+  cluster.handle(next, cluster.replica(next).tick());
+  for (let t = 0; t < 10 && !cluster.queue.some((e) => e.from === next && e.to === lagging); t++) cluster.handle(next, cluster.replica(next).tick());
+  cluster.deliverAll((e) => e.message.type !== 'new-state');
+  const waiting = cluster.replica(lagging).statusReport();
+  assert.equal(waiting.status, 'recovering');
+  assert.deepEqual([waiting.logView, waiting.op], [before.logView, before.op], 'old log and log view kept (the TLA+ fix)');
+  cluster.tick(10);
+  const after = cluster.replica(lagging).statusReport();
+  assert.deepEqual([after.status, after.view, after.logView], ['normal', cluster.replica(next).statusReport().view, cluster.replica(next).statusReport().view]);
+  assert.deepEqual(cluster.items(lagging), ['m1', 'm2', 'm3']);
+});
+
+test('§5.2 NEW-STATE is bounded: a far-behind backup catches up in several rounds', () => {
+  const cluster = new Cluster(3, { messageEntriesMax: 4 });
+  const primary = cluster.settle();
+  cluster.register('c');
+  const backup = (primary + 1) % 3;
+  cluster.isolated.add(backup);
+  commitMany(cluster, primary, 1, 15);
+  cluster.isolated.delete(backup);
+  cluster.tick(10);
+  const sent = cluster.queue.length; // settled
+  assert.equal(sent, 0);
+  const newStates = cluster.ofType(primary, 'log').filter((e) => e.event === 'state transfer: sending');
+  assert.ok(newStates.length >= 4, `expected several rounds, got ${newStates.length}`);
+  assert.ok(newStates.every((e) => (e.fields?.entries as number) <= 4));
+  assert.equal(cluster.items(backup).length, 15);
+});
+
+test('§5.2 snapshots: a backup behind the primary\'s snapshot gets the snapshot and the log after it', () => {
+  const cluster = new Cluster(3, { snapshotEveryOps: 4 });
+  const primary = cluster.settle();
+  cluster.register('c');
+  const backup = (primary + 1) % 3;
+  cluster.isolated.add(backup);
+  commitMany(cluster, primary, 1, 10);
+  cluster.isolated.delete(backup);
+  cluster.tick(10);
+  const installed = cluster.ofType(backup, 'log').find((e) => e.event === 'state transfer: installed snapshot');
+  assert.ok(installed, 'the backup installed a snapshot');
+  assert.deepEqual(cluster.items(backup), cluster.items(primary));
+  assert.equal(cluster.items(backup).length, 10);
+  // And it survives a restart: snapshot + replace record on its disk.
+  cluster.crash(backup);
+  cluster.restart(backup);
+  commitMany(cluster, primary, 11, 1);
+  cluster.tick(10);
+  assert.deepEqual(cluster.items(backup), cluster.items(primary));
+});
+
+test('snapshots trim the in-memory log once durable, and a restart resumes from snapshot + log', () => {
+  const cluster = new Cluster(1, { snapshotEveryOps: 3 });
+  cluster.settle();
+  cluster.register('c');
+  commitMany(cluster, 0, 1, 7);
+  const snapshots = cluster.disks[0]!.records.filter((r) => r.record.kind === 'snapshot');
+  assert.deepEqual(snapshots.map((r) => r.record.kind === 'snapshot' && r.record.snapshot.op), [3, 6]);
+  cluster.crash(0);
+  cluster.restart(0);
+  cluster.settle();
+  assert.deepEqual(cluster.items(0), ['m1', 'm2', 'm3', 'm4', 'm5', 'm6', 'm7']);
+  const retry = cluster.request(0, req('c', 7, 'm7'));
+  assert.ok(retry.some((e) => e.type === 'reply' && e.reply === 7), 'the client table came back too');
+});
+
+test('§5.2 a replica too far behind a START-VIEW\'s tail fetches the rest by state transfer', () => {
+  const cluster = new Cluster(3, { messageEntriesMax: 2 });
+  const old = cluster.settle();
+  cluster.register('c');
+  const lagging = (old + 2) % 3;
+  cluster.isolated.add(lagging);
+  commitMany(cluster, old, 1, 6);
+  cluster.crash(old);
+  cluster.isolated.delete(lagging);
+  const next = cluster.settle();
+  cluster.tick(10);
+  assert.deepEqual(cluster.items(lagging), cluster.items(next));
+  assert.equal(cluster.items(next).length, 6);
+});

@@ -1,0 +1,220 @@
+// View change (VRR §4.2) and restart (VR-NOTES D2–D5), driven by hand.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { DoViewChange } from '../../../lib/replication/messages.js';
+import { chooseLog } from '../../../lib/replication/view-change.js';
+import { Cluster, type Command, req } from './harness.js';
+
+const others = (n: number, ...not: number[]) => Array.from({ length: n }, (_, id) => id).filter((id) => !not.includes(id));
+
+test('§4.2 a fresh cluster: replica 0 cannot tell "new" from "crashed before its first fsync" (D4), so view 1 starts at once', () => {
+  const cluster = new Cluster(3);
+  assert.equal(cluster.replica(0).statusReport().status, 'view-change');
+  assert.equal(cluster.replica(0).statusReport().view, 1);
+  assert.equal(cluster.settle(), 1);
+});
+
+test('§4.2 after primary silence the backups move to the next view; committed ops and the client table survive', () => {
+  const cluster = new Cluster(3);
+  const primary = cluster.settle();
+  cluster.register('c');
+  cluster.request(primary, req('c', 1, 'kept'));
+  cluster.deliverAll();
+  cluster.crash(primary);
+  const next = cluster.settle();
+  assert.equal(next, (primary + 1) % 3, 'the primary of view v is v mod N');
+  assert.deepEqual(cluster.items(next), ['kept']);
+  // The client retries after failover: answered from the table, not applied again.
+  const retry = cluster.request(next, req('c', 1, 'kept'));
+  assert.ok(retry.some((e) => e.type === 'reply' && e.reply === 1));
+  cluster.request(next, req('c', 2, 'more'));
+  cluster.deliverAll();
+  assert.deepEqual(cluster.items(next), ['kept', 'more']);
+});
+
+test('§4.2 step 3: the new primary executes ops committed in the old view and answers their clients', () => {
+  const cluster = new Cluster(3);
+  const primary = cluster.settle();
+  cluster.register('c');
+  cluster.request(primary, req('c', 1, 'x'));
+  // The PREPARE-OKs are lost: the op is on every disk but committed nowhere yet.
+  cluster.deliverAll((e) => e.message.type !== 'prepare-ok');
+  assert.equal(cluster.replica(primary).statusReport().commit, 1);
+  cluster.crash(primary);
+  const next = cluster.settle();
+  cluster.tick(5);
+  assert.deepEqual(cluster.items(next), ['x'], 'kept: a majority held it (§4.2 step 3: ops after k commit in the new view)');
+  assert.ok(cluster.ofType(next, 'reply').some((r) => r.clientId === 'c' && r.requestNumber === 1));
+});
+
+test('§4.2 the next primary dead too: the view change times out and moves on to the view after', () => {
+  const cluster = new Cluster(5);
+  const primary = cluster.settle();
+  cluster.register('c');
+  cluster.request(primary, req('c', 1, 'kept'));
+  cluster.deliverAll();
+  const view = cluster.replica(primary).statusReport().view;
+  cluster.crash(primary);
+  cluster.crash((view + 1) % 5);
+  const next = cluster.settle();
+  assert.equal(cluster.replica(next).statusReport().view, view + 2);
+  assert.deepEqual(cluster.items(next), ['kept']);
+});
+
+test('§4.2 no split brain: a deposed primary cut off from the majority commits nothing, and rejoins the new view', () => {
+  const cluster = new Cluster(3);
+  const old = cluster.settle();
+  cluster.register('c');
+  cluster.isolated.add(old);
+  cluster.tick(40, others(3, old));
+  const next = cluster.primary();
+  assert.notEqual(next, old);
+  const [reply] = cluster.request(old, req('c', 1, 'orphan')).filter((e) => e.type === 'reply');
+  cluster.tick(30, [old]);
+  assert.equal(reply, undefined);
+  assert.equal(cluster.ofType(old, 'reply').filter((r) => r.requestNumber === 1).length, 0, 'the old primary never answers');
+  cluster.request(next, req('c', 1, 'real'));
+  cluster.deliverAll();
+  cluster.isolated.delete(old);
+  cluster.settle();
+  cluster.tick(5);
+  for (let id = 0; id < 3; id++) assert.deepEqual(cluster.items(id), ['real'], `replica ${id}: the orphan op was discarded`);
+});
+
+test('§4.2 step 3: the log of the newest view wins over a longer log from an older view', () => {
+  const cluster = new Cluster(3);
+  const p1 = cluster.settle(); // view 1
+  cluster.register('c');
+  cluster.register('d');
+  // p1 prepares an op that reaches no one else: a longer log, in the old view.
+  const [a, b] = others(3, p1);
+  cluster.isolated.add(p1);
+  cluster.request(p1, req('d', 1, 'uncommitted'));
+  cluster.tick(40, [a!, b!]);
+  const p2 = cluster.primary();
+  cluster.request(p2, req('c', 1, 'committed in the new view'));
+  cluster.deliverAll();
+  // Now the new primary dies and the old one returns: its log is longer but older.
+  cluster.crash(p2);
+  cluster.isolated.delete(p1);
+  const p3 = cluster.settle();
+  cluster.tick(5);
+  for (const id of others(3, p2)) assert.deepEqual(cluster.items(id), ['committed in the new view'], `replica ${id} (primary ${p3})`);
+});
+
+test('chooseLog: highest log view first, then highest op (§4.2 step 3)', () => {
+  const dvc = (from: number, logView: number, op: number): DoViewChange<Command> => ({ type: 'do-view-change', view: 9, from, logView, op, commit: 0, entries: [] });
+  assert.equal(chooseLog([dvc(0, 3, 10), dvc(1, 4, 5), dvc(2, 2, 50)]).from, 1);
+  assert.equal(chooseLog([dvc(0, 4, 5), dvc(1, 4, 7), dvc(2, 4, 6)]).from, 1);
+  assert.equal(chooseLog([dvc(2, 4, 7), dvc(1, 4, 7)]).from, 1, 'ties go to the lowest id');
+});
+
+test('D2: START-VIEW-CHANGE waits until the view record is durable', () => {
+  const cluster = new Cluster(3);
+  const primary = cluster.settle();
+  const backup = (primary + 1) % 3;
+  cluster.autoPersist[backup] = false;
+  cluster.crash(primary);
+  cluster.tickUntil('backup starts a view change', () => cluster.replica(backup).statusReport().status === 'view-change');
+  assert.ok(!cluster.queue.some((e) => e.from === backup && e.message.type === 'start-view-change'));
+  const last = cluster.disks[backup]!.records.at(-1)!.record;
+  assert.equal(last.kind, 'view');
+  cluster.persisted(backup);
+  assert.ok(cluster.queue.some((e) => e.from === backup && e.message.type === 'start-view-change'));
+});
+
+test('D3: the new primary persists the chosen log, then the view record, and only then sends START-VIEW', () => {
+  const cluster = new Cluster(3);
+  const old = cluster.settle();
+  cluster.register('c');
+  const next = (old + 1) % 3;
+  const third = (old + 2) % 3;
+  // The next primary misses an op that the third replica has: it must adopt the third's log.
+  cluster.isolated.add(next);
+  cluster.request(old, req('c', 1, 'x'));
+  cluster.deliverAll();
+  cluster.isolated.delete(next);
+  cluster.crash(old);
+  cluster.autoPersist[next] = false;
+  const before = cluster.disks[next]!.records.length;
+  const written = () => cluster.disks[next]!.records.slice(before).map((r) => r.record);
+  cluster.tickUntil('the next primary starts a view change', () => written().length > 0);
+  cluster.persisted(next); // Its view-change record: now it may vote.
+  cluster.tickUntil('the next primary chooses a log', () => written().some((r) => r.kind === 'replace'));
+  const records = written();
+  const replace = records.findIndex((r) => r.kind === 'replace');
+  assert.ok(records.slice(replace + 1).some((r) => r.kind === 'view' && r.logView === r.view), 'the view record follows the log');
+  assert.ok(!cluster.queue.some((e) => e.message.type === 'start-view'), 'no START-VIEW before both are durable');
+  cluster.persisted(next);
+  assert.ok(cluster.queue.some((e) => e.message.type === 'start-view'));
+  cluster.autoPersist[next] = true;
+  cluster.settle();
+  assert.deepEqual(cluster.items(next), ['x']);
+});
+
+test('D4: a restarted primary with logView = view does not resume as primary; it starts a view change', () => {
+  const cluster = new Cluster(3);
+  const primary = cluster.settle();
+  cluster.register('c');
+  const view = cluster.replica(primary).statusReport().view;
+  cluster.crash(primary);
+  cluster.restart(primary);
+  const report = cluster.replica(primary).statusReport();
+  assert.equal(report.status, 'view-change');
+  assert.equal(report.view, view + 1);
+  const next = cluster.settle();
+  assert.notEqual(next, primary);
+  cluster.request(next, req('c', 1, 'after'));
+  cluster.deliverAll();
+  cluster.tick(5);
+  assert.deepEqual(cluster.items(primary), ['after']);
+});
+
+test('D4/D5: a restarted backup resumes as backup and executes only up to the commit number it learns', () => {
+  const cluster = new Cluster(3);
+  const primary = cluster.settle();
+  cluster.register('c');
+  cluster.request(primary, req('c', 1, 'a'));
+  cluster.deliverAll();
+  const backup = (primary + 1) % 3;
+  cluster.crash(backup);
+  cluster.restart(backup);
+  const report = cluster.replica(backup).statusReport();
+  assert.deepEqual([report.status, report.commit, report.executed], ['normal', 0, 0], 'nothing is trusted as committed yet');
+  assert.equal(report.op, 2, 'but the log is back');
+  cluster.tick(5); // The primary's COMMIT carries the commit number.
+  assert.deepEqual(cluster.items(backup), ['a']);
+});
+
+test('D4: a replica that restarts with logView < view rejoins the view change for that view', () => {
+  const cluster = new Cluster(3);
+  const primary = cluster.settle();
+  const backup = (primary + 1) % 3;
+  cluster.crash(primary);
+  cluster.autoPersist[(primary + 2) % 3] = false; // Keep the view change from completing.
+  cluster.tickUntil('backup in view-change', () => cluster.replica(backup).statusReport().status === 'view-change');
+  const view = cluster.replica(backup).statusReport().view;
+  cluster.crash(backup);
+  cluster.restart(backup);
+  const report = cluster.replica(backup).statusReport();
+  assert.deepEqual([report.status, report.view], ['view-change', view]);
+  cluster.autoPersist[(primary + 2) % 3] = true;
+  cluster.persisted((primary + 2) % 3);
+  cluster.settle();
+});
+
+test('a whole-cluster restart keeps every committed op (D1–D5)', () => {
+  const cluster = new Cluster(3);
+  const primary = cluster.settle();
+  cluster.register('c');
+  for (let n = 1; n <= 5; n++) {
+    cluster.request(primary, req('c', n, `m${n}`));
+    cluster.deliverAll();
+  }
+  for (let id = 0; id < 3; id++) cluster.crash(id);
+  for (let id = 0; id < 3; id++) cluster.restart(id);
+  const next = cluster.settle();
+  cluster.tick(5);
+  for (let id = 0; id < 3; id++) assert.deepEqual(cluster.items(id), ['m1', 'm2', 'm3', 'm4', 'm5'], `replica ${id} (primary ${next})`);
+});
