@@ -51,6 +51,13 @@ export class Log<C> {
     return op === this.baseOp ? this.baseView : this.entry(op).view;
   }
 
+  /** True if `entries` (dense, views non-decreasing: messages are checked for that) may follow
+   *  op `after`: they start at after + 1 and their views do not go below the view at `after`. */
+  canFollow(after: number, entries: readonly LogEntry<C>[], afterView = this.viewAt(after)): boolean {
+    const first = entries[0];
+    return first === undefined || (first.op === after + 1 && first.view >= afterView);
+  }
+
   append(entries: readonly LogEntry<C>[]): void {
     let view = this.lastView;
     for (const entry of entries) {

@@ -71,7 +71,7 @@ export function onPrepare<C, R, E>(s: ReplicaState<C, R, E>, m: Prepare<C>): voi
     requestState(s);
   } else if (last > s.log.op) {
     const fresh = m.entries.slice(s.log.op + 1 - first);
-    if (fresh[0]!.view < s.log.lastView) return s.logLine('warn', 'ignoring prepare', { reason: 'entry views would decrease', from: m.from });
+    if (!s.log.canFollow(s.log.op, fresh)) return s.logLine('warn', 'ignoring prepare', { reason: 'entry views would decrease', from: m.from });
     s.appendEntries(fresh);
   } else {
     // A resend: the primary may have lost our PREPARE-OK, so send it again once durable.

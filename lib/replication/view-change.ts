@@ -93,7 +93,12 @@ export function completeViewChange<C, R, E>(s: ReplicaState<C, R, E>): void {
     vc.cannotLead = true;
     return s.logLine('warn', 'view change: too far behind the chosen log to lead this view', { chosenFrom: chosen.from, tailStart, agreed });
   }
-  if (chosen.op > agreed || s.log.op > agreed) s.replaceLog(agreed, chosen.entries.slice(agreed - tailStart));
+  const entries = chosen.entries.slice(agreed - tailStart);
+  if (!s.log.canFollow(agreed, entries)) {
+    vc.cannotLead = true;
+    return s.logLine('warn', 'view change: the chosen log does not fit ours', { chosenFrom: chosen.from, agreed });
+  }
+  if (chosen.op > agreed || s.log.op > agreed) s.replaceLog(agreed, entries);
   s.logLine('info', 'view change: log chosen', { from: chosen.from, logView: chosen.logView, op: chosen.op, commit, votes: received.map((m) => m.from) });
   becomePrimary(s); // D3: the log record above goes first, then the view record.
   learnCommit(s, commit);
@@ -137,8 +142,10 @@ export function onStartView<C, R, E>(s: ReplicaState<C, R, E>, m: StartView<C>):
     enterRecovering(s, m.view, 'start-view does not reach back to our commit number');
     return requestState(s);
   }
+  const entries = m.entries.slice(s.commit - tailStart);
+  if (!s.log.canFollow(s.commit, entries)) return s.logLine('warn', 'ignoring start-view', { reason: 'entry views would decrease', from: m.from });
   s.view = m.view;
-  s.replaceLog(s.commit, m.entries.slice(s.commit - tailStart));
+  s.replaceLog(s.commit, entries);
   becomeBackup(s); // D3: the log record above goes first, then the view record.
   learnCommit(s, m.commit);
 }

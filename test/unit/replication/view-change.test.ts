@@ -129,7 +129,6 @@ test('D3: the new primary persists the chosen log, then the view record, and onl
   const old = cluster.settle();
   cluster.register('c');
   const next = (old + 1) % 3;
-  const third = (old + 2) % 3;
   // The next primary misses an op that the third replica has: it must adopt the third's log.
   cluster.isolated.add(next);
   cluster.request(old, req('c', 1, 'x'));
