@@ -1,0 +1,404 @@
+// FramedConnection over real 127.0.0.1 sockets and over a recording Duplex: frames both ways,
+// one write per event-loop turn, backpressure both ways, and bad input failing one connection
+// exactly once.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { EventEmitter, once } from 'node:events';
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { Duplex } from 'node:stream';
+import { ConnectionError, FramedConnection } from '../../../lib/wire/connection.js';
+import { encodeFrame, encodeJsonFrame, FRAME_HEADER_BYTES, FrameDecoder, FrameError, decodeJson } from '../../../lib/wire/frame.js';
+
+const MAX = 1024;
+
+/** Lets process.nextTick callbacks (the uncork) and pending I/O callbacks run. Not a sleep:
+ *  setImmediate runs after every nextTick queued before it, whatever the machine's load. */
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** Resolves on 'close'. (events.once would reject on an 'error' event, which these tests expect.) */
+const closed = (connection: FramedConnection) => new Promise<void>((resolve) => connection.once('close', resolve));
+
+/** A Duplex that records how it was written to, and can hold write callbacks to simulate a
+ *  peer that is not reading. */
+class RecordingDuplex extends Duplex {
+  writeCalls = 0;
+  writevCalls: Buffer[][] = [];
+  /** Every byte written, whichever way. */
+  readonly written: Buffer[] = [];
+  holdWrites = false;
+  readonly heldCallbacks: Array<() => void> = [];
+
+  constructor(writableHighWaterMark = 16 * 1024) {
+    super({ writableHighWaterMark, allowHalfOpen: true });
+  }
+
+  override _read(): void {}
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: () => void): void {
+    this.writeCalls += 1;
+    this.written.push(chunk);
+    this.#complete(callback);
+  }
+
+  override _writev(chunks: Array<{ chunk: Buffer }>, callback: () => void): void {
+    this.writevCalls.push(chunks.map(({ chunk }) => chunk));
+    this.written.push(...chunks.map(({ chunk }) => chunk));
+    this.#complete(callback);
+  }
+
+  /** The JSON values written so far, decoded. */
+  writtenValues(): unknown[] {
+    return new FrameDecoder(1 << 20).push(Buffer.concat(this.written)).map(decodeJson);
+  }
+
+  releaseWrites(): void {
+    this.holdWrites = false;
+    for (const callback of this.heldCallbacks.splice(0)) callback();
+  }
+
+  #complete(callback: () => void): void {
+    if (this.holdWrites) this.heldCallbacks.push(callback);
+    else callback();
+  }
+}
+
+/** Every event a connection emits, in order, with 'frame' values. */
+function record(connection: FramedConnection) {
+  const events: Array<[string, unknown?]> = [];
+  connection.on('frame', (value) => events.push(['frame', value]));
+  connection.on('error', (error) => events.push(['error', error]));
+  connection.on('close', () => events.push(['close']));
+  connection.on('drain', () => events.push(['drain']));
+  const frames = () => events.filter(([name]) => name === 'frame').map(([, value]) => value);
+  const errors = () => events.filter(([name]) => name === 'error').map(([, error]) => error as Error);
+  return { events, frames, errors };
+}
+
+/** Resolves with the next `n` frames `connection` emits. */
+function nextFrames(connection: FramedConnection, n: number): Promise<unknown[]> {
+  return new Promise((resolve) => {
+    const frames: unknown[] = [];
+    const onFrame = (value: unknown) => {
+      frames.push(value);
+      if (frames.length < n) return;
+      connection.off('frame', onFrame);
+      resolve(frames);
+    };
+    connection.on('frame', onFrame);
+  });
+}
+
+/** A listening server on 127.0.0.1 port 0 that hands each accepted socket to `onSocket`. */
+async function listen(onSocket: (socket: Socket) => void): Promise<{ server: Server; port: number }> {
+  const server = createServer(onSocket);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  assert.ok(address !== null && typeof address === 'object');
+  return { server, port: address.port };
+}
+
+async function dial(port: number): Promise<Socket> {
+  const socket = connect(port, '127.0.0.1');
+  await once(socket, 'connect');
+  return socket;
+}
+
+/** A server that wraps every accepted socket in a FramedConnection echoing each frame back. */
+async function echoServer() {
+  const accepted: FramedConnection[] = [];
+  const events = new EventEmitter();
+  const { server, port } = await listen((socket) => {
+    const connection = new FramedConnection(socket, { maxFrameBytes: MAX });
+    accepted.push(connection);
+    events.emit('accepted');
+    connection.on('frame', (value) => connection.send({ echo: value }));
+    connection.on('error', () => {}); // recorded per test where it matters
+  });
+  const close = async () => {
+    for (const connection of accepted) connection.destroy();
+    server.close();
+    await once(server, 'close');
+  };
+  /** Resolves once the server has accepted `n` connections in all. */
+  const waitForAccepted = async (n: number) => {
+    while (accepted.length < n) await once(events, 'accepted');
+  };
+  return { port, accepted, waitForAccepted, close };
+}
+
+test('frames travel both ways over a real socket, in order', async () => {
+  const { port, close } = await echoServer();
+  const client = new FramedConnection(await dial(port), { maxFrameBytes: MAX });
+  const replies = nextFrames(client, 3);
+  client.send({ n: 1 });
+  client.send({ n: 2, text: 'é😀' });
+  client.send([null, true]);
+  assert.deepEqual(await replies, [{ echo: { n: 1 } }, { echo: { n: 2, text: 'é😀' } }, { echo: [null, true] }]);
+  client.destroy();
+  await close();
+});
+
+test('remoteAddress names the peer as host:port, and "unknown" for a stream that is not a socket', async () => {
+  const { port, accepted, waitForAccepted, close } = await echoServer();
+  const socket = await dial(port);
+  const client = new FramedConnection(socket, { maxFrameBytes: MAX });
+  assert.equal(client.remoteAddress, `127.0.0.1:${port}`);
+  await waitForAccepted(1);
+  assert.equal(accepted[0]!.remoteAddress, `127.0.0.1:${socket.localPort}`);
+  client.destroy();
+  assert.equal(client.remoteAddress, `127.0.0.1:${port}`, 'still known after destroy');
+  assert.equal(new FramedConnection(new RecordingDuplex(), { maxFrameBytes: MAX }).remoteAddress, 'unknown');
+  await close();
+});
+
+test('100 sends in one turn leave as one write, after the turn', async () => {
+  const duplex = new RecordingDuplex();
+  const connection = new FramedConnection(duplex, { maxFrameBytes: MAX });
+  for (let i = 0; i < 100; i++) connection.send({ i });
+  assert.equal(duplex.writeCalls + duplex.writevCalls.length, 0, 'nothing written before the turn ends');
+  assert.ok(connection.writableLength > 0, 'the frames are queued');
+  await nextTurn();
+  assert.equal(duplex.writeCalls, 0);
+  assert.equal(duplex.writevCalls.length, 1, 'one write for the whole turn');
+  const bodies = new FrameDecoder(MAX).push(Buffer.concat(duplex.writevCalls[0]!));
+  assert.deepEqual(bodies.map(decodeJson), Array.from({ length: 100 }, (_, i) => ({ i })));
+  // A send in a later turn is a write of its own.
+  connection.send({ later: true });
+  await nextTurn();
+  assert.equal(duplex.writeCalls + duplex.writevCalls.length, 2);
+  connection.destroy();
+});
+
+test('an oversize frame from the peer fails that connection once, closes it, and leaves the others working', async () => {
+  const { port, accepted, waitForAccepted, close } = await echoServer();
+  const good = new FramedConnection(await dial(port), { maxFrameBytes: MAX });
+  await waitForAccepted(1);
+  const bad = await dial(port);
+  await waitForAccepted(2);
+  const victim = record(accepted[1]!);
+  const victimClosed = closed(accepted[1]!);
+  const header = Buffer.alloc(FRAME_HEADER_BYTES);
+  header.writeUInt32BE(MAX + 1, 0);
+  bad.write(header);
+  await Promise.all([victimClosed, once(bad, 'close')]);
+  assert.deepEqual(victim.events.map(([name]) => name), ['error', 'close']);
+  const [error] = victim.errors();
+  assert.ok(error instanceof FrameError);
+  assert.equal(error.code, 'FRAME_TOO_LARGE');
+  // The other connection carries on.
+  const reply = nextFrames(good, 1);
+  good.send({ still: 'here' });
+  assert.deepEqual(await reply, [{ echo: { still: 'here' } }]);
+  good.destroy();
+  await close();
+});
+
+test('garbled frames fail the connection with their code, exactly once', async () => {
+  const cases: Array<[string, Buffer, string]> = [
+    ['invalid JSON', encodeFrame(Buffer.from('{nope')), 'BAD_JSON'],
+    ['invalid UTF-8', encodeFrame(Buffer.from([0x22, 0xff, 0x22])), 'BAD_UTF8'],
+    ['an empty frame', Buffer.alloc(FRAME_HEADER_BYTES), 'FRAME_EMPTY'],
+    ['an oversize header', Buffer.from([0xff, 0xff, 0xff, 0xff]), 'FRAME_TOO_LARGE'],
+  ];
+  for (const [name, bytes, code] of cases) {
+    const duplex = new RecordingDuplex();
+    const connection = new FramedConnection(duplex, { maxFrameBytes: MAX });
+    const seen = record(connection);
+    duplex.push(bytes);
+    duplex.push(bytes); // more garbage after the first: still one error
+    await closed(connection);
+    assert.deepEqual(seen.events.map(([event]) => event), ['error', 'close'], name);
+    assert.equal((seen.errors()[0] as FrameError).code, code, name);
+    assert.ok(duplex.destroyed, name);
+  }
+});
+
+test('a chunk holding a bad frame is rejected whole: none of its frames is emitted', async () => {
+  const duplex = new RecordingDuplex();
+  const connection = new FramedConnection(duplex, { maxFrameBytes: MAX });
+  const seen = record(connection);
+  duplex.push(encodeJsonFrame({ before: 'earlier chunk' }));
+  duplex.push(Buffer.concat([encodeJsonFrame({ same: 'chunk' }), encodeFrame(Buffer.from('{'))]));
+  await closed(connection);
+  assert.deepEqual(seen.frames(), [{ before: 'earlier chunk' }]);
+  assert.equal(seen.errors().length, 1);
+});
+
+test('a stream that emits several errors is still reported once', async () => {
+  const duplex = new RecordingDuplex();
+  const connection = new FramedConnection(duplex, { maxFrameBytes: MAX });
+  const seen = record(connection);
+  duplex.emit('error', new Error('first'));
+  duplex.emit('error', new Error('second'));
+  await closed(connection);
+  assert.deepEqual(seen.errors().map((error) => error.message), ['first']);
+});
+
+test('a socket error is reported once, then close', async () => {
+  const duplex = new RecordingDuplex();
+  const connection = new FramedConnection(duplex, { maxFrameBytes: MAX });
+  const seen = record(connection);
+  const boom = new Error('boom');
+  duplex.destroy(boom);
+  await closed(connection);
+  assert.deepEqual(seen.events, [['error', boom], ['close']]);
+});
+
+test('send after close, after destroy and after the close event is a harmless no-op', async () => {
+  const duplex = new RecordingDuplex();
+  const connection = new FramedConnection(duplex, { maxFrameBytes: MAX });
+  connection.on('error', assert.fail);
+  connection.send({ last: 'word' });
+  connection.close();
+  connection.send({ too: 'late' });
+  await nextTurn();
+  assert.deepEqual(duplex.writtenValues(), [{ last: 'word' }], 'close() flushed what was sent before it, and nothing after');
+  assert.ok(duplex.writableEnded);
+  connection.destroy();
+  connection.send({ after: 'destroy' });
+  await closed(connection);
+  connection.send({ after: 'close' });
+  connection.close();
+  connection.destroy();
+  assert.deepEqual(duplex.writtenValues(), [{ last: 'word' }]);
+});
+
+test('close() delivers what was sent in the same turn, then the peer sees the end', async () => {
+  const { server, port } = await listen((socket) => {
+    const connection = new FramedConnection(socket, { maxFrameBytes: MAX });
+    connection.send({ goodbye: 1 });
+    connection.send({ goodbye: 2 });
+    connection.close();
+  });
+  const client = new FramedConnection(await dial(port), { maxFrameBytes: MAX });
+  const seen = record(client);
+  await once(client, 'close');
+  assert.deepEqual(seen.frames(), [{ goodbye: 1 }, { goodbye: 2 }]);
+  assert.deepEqual(seen.errors(), []);
+  server.close();
+  await once(server, 'close');
+});
+
+test('close() while reading is paused still drains the peer\'s unread bytes, sees its end, and closes', { timeout: 10_000 }, async () => {
+  let accepted: (accepted: { socket: Socket; connection: FramedConnection }) => void;
+  const acceptedPromise = new Promise<{ socket: Socket; connection: FramedConnection }>((resolve) => (accepted = resolve));
+  const { server, port } = await listen((socket) => accepted({ socket, connection: new FramedConnection(socket, { maxFrameBytes: MAX }) }));
+  const client = new FramedConnection(await dial(port), { maxFrameBytes: MAX });
+  const { socket, connection } = await acceptedPromise;
+  const seen = record(connection);
+  connection.pauseReading();
+  client.send({ unread: true });
+  // Wait (on a condition, not a clock) until the client's frame sits unread in the paused socket.
+  while (socket.readableLength === 0) await nextTurn();
+  const connectionClosed = closed(connection);
+  connection.close(); // the client answers our FIN with its own, behind the unread frame
+  await Promise.all([connectionClosed, closed(client)]);
+  assert.deepEqual(seen.events, [['close']], 'the unread frame is discarded, not emitted after close()');
+  server.close();
+  await once(server, 'close');
+});
+
+test('the peer ending its side closes the connection', async () => {
+  let accepted: (connection: FramedConnection) => void;
+  const connectionPromise = new Promise<FramedConnection>((resolve) => (accepted = resolve));
+  const { server, port } = await listen((socket) => accepted(new FramedConnection(socket, { maxFrameBytes: MAX })));
+  const socket = await dial(port);
+  const connection = await connectionPromise;
+  const seen = record(connection);
+  const connectionClosed = closed(connection);
+  socket.end();
+  await connectionClosed;
+  assert.deepEqual(seen.events, [['close']]);
+  socket.destroy();
+  server.close();
+  await once(server, 'close');
+});
+
+test('pausing in a frame listener holds the rest of the chunk until resumeReading', () => {
+  const duplex = new RecordingDuplex();
+  const connection = new FramedConnection(duplex, { maxFrameBytes: MAX });
+  const seen: unknown[] = [];
+  connection.on('frame', (value) => {
+    seen.push(value);
+    if (value === 1) connection.pauseReading();
+  });
+  duplex.emit('data', Buffer.concat([1, 2, 3].map(encodeJsonFrame)));
+  assert.deepEqual(seen, [1]);
+  assert.ok(duplex.isPaused(), 'the socket is paused too, so TCP pushes back on the peer');
+  connection.resumeReading();
+  assert.deepEqual(seen, [1, 2, 3]);
+  assert.ok(!duplex.isPaused());
+  connection.destroy();
+});
+
+test('resuming from inside a frame listener keeps frames in order, each emitted once', () => {
+  const duplex = new RecordingDuplex();
+  const connection = new FramedConnection(duplex, { maxFrameBytes: MAX });
+  const seen: unknown[] = [];
+  connection.on('frame', (value) => {
+    seen.push(value);
+    connection.pauseReading();
+    connection.resumeReading();
+  });
+  // Enough frames that re-entering the delivery loop once per frame would overflow the stack.
+  const values = Array.from({ length: 20_000 }, (_, i) => i);
+  duplex.emit('data', Buffer.concat(values.map(encodeJsonFrame)));
+  assert.deepEqual(seen, values);
+  connection.destroy();
+});
+
+test('needsDrain turns true when the socket buffer fills and false again with drain', async () => {
+  const duplex = new RecordingDuplex(64);
+  duplex.holdWrites = true;
+  const connection = new FramedConnection(duplex, { maxFrameBytes: MAX });
+  const seen = record(connection);
+  connection.send({ small: true });
+  assert.equal(connection.needsDrain, false);
+  connection.send({ padding: 'x'.repeat(100) });
+  assert.equal(connection.needsDrain, true);
+  await nextTurn();
+  assert.ok(connection.writableLength > 64);
+  duplex.releaseWrites();
+  await nextTurn();
+  assert.equal(connection.needsDrain, false);
+  assert.equal(connection.writableLength, 0);
+  assert.deepEqual(seen.events, [['drain']]);
+  connection.destroy();
+});
+
+test('a peer that stops reading is cut off at highWaterBytes, once', async () => {
+  const duplex = new RecordingDuplex(64);
+  duplex.holdWrites = true;
+  const connection = new FramedConnection(duplex, { maxFrameBytes: 100, highWaterBytes: 500 });
+  const seen = record(connection);
+  const value = 'y'.repeat(90); // 92 bytes of JSON, 96 with the header
+  for (let i = 0; i < 5; i++) connection.send(value); // 480 bytes: within the bound
+  assert.deepEqual(seen.errors(), []);
+  connection.send(value); // 576 bytes would be queued: cut off
+  connection.send(value); // and then a no-op
+  await closed(connection);
+  assert.equal(seen.errors().length, 1);
+  assert.ok(seen.errors()[0] instanceof ConnectionError);
+  assert.equal((seen.errors()[0] as ConnectionError).code, 'SEND_BUFFER_FULL');
+  assert.deepEqual(seen.events.map(([name]) => name), ['error', 'close']);
+});
+
+test('a frame bigger than the peer accepts is refused at send, and nothing is queued', async () => {
+  const duplex = new RecordingDuplex();
+  const connection = new FramedConnection(duplex, { maxFrameBytes: 10 });
+  assert.throws(
+    () => connection.send('x'.repeat(9)), // 11 bytes of JSON
+    (error: unknown) => error instanceof FrameError && error.code === 'FRAME_TOO_LARGE',
+  );
+  assert.equal(connection.writableLength, 0);
+  connection.send('x'.repeat(8)); // exactly 10 bytes: fine
+  await nextTurn();
+  assert.deepEqual(duplex.writtenValues(), ['x'.repeat(8)]);
+  connection.destroy();
+});
+
+test('highWaterBytes must hold at least one maximum frame', () => {
+  assert.throws(() => new FramedConnection(new RecordingDuplex(), { maxFrameBytes: 100, highWaterBytes: 100 }), assert.AssertionError);
+});
