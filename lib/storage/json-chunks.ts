@@ -5,23 +5,30 @@
 //
 // Walking every node in JavaScript would be slower than the native JSON.stringify, so the walk
 // stops at "flat" containers — those whose members are all primitives, like a stored message
-// or a client-table row — and hands each to JSON.stringify whole. A piece is therefore one flat
-// container (or a key, or punctuation): a message, never a mailbox, never the whole state. Only
-// a flat container that is itself huge (an array of a million numbers) becomes one big piece.
+// or a client-table row — and hands each to JSON.stringify whole. Consecutive flat members are
+// gathered into pieces of about PIECE_CHARS, so a piece is at most that plus one flat container:
+// a few messages, never a mailbox, never the whole state. Only a flat container that is itself
+// huge (an array of a million numbers) becomes one big piece.
+
+/** Flat members are gathered into pieces of about this many characters before being yielded:
+ *  fewer, larger pieces are cheaper to write than one per message. */
+const PIECE_CHARS = 64 * 1024;
 
 export function* jsonChunks(value: unknown): Generator<string> {
-  if (Array.isArray(value) && value.some(isOpenable)) {
-    yield* arrayChunks(value);
-  } else if (isPlainObject(value) && Object.values(value).some(isOpenable)) {
-    yield* objectChunks(value);
-  } else {
-    yield stringifyMember(value);
-  }
+  if (Array.isArray(value) && hasOpenableMember(value)) yield* arrayChunks(value);
+  else if (isPlainObject(value) && hasOpenableMember(value)) yield* objectChunks(value);
+  else yield stringifyMember(value);
 }
 
 /** Worth descending into: a container that JSON.stringify would render as an array or object. */
 function isOpenable(value: unknown): boolean {
   return Array.isArray(value) || isPlainObject(value);
+}
+
+function hasOpenableMember(container: readonly unknown[] | Record<string, unknown>): boolean {
+  if (Array.isArray(container)) return container.some(isOpenable);
+  for (const key in container) if (isOpenable((container as Record<string, unknown>)[key])) return true;
+  return false;
 }
 
 /** Only arrays and plain objects are opened up: anything else (a Date, an object with toJSON,
@@ -33,26 +40,40 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 }
 
 function* arrayChunks(array: readonly unknown[]): Generator<string> {
-  yield '[';
+  let piece = '[';
   for (let i = 0; i < array.length; i++) {
-    if (i > 0) yield ',';
-    yield* jsonChunks(array[i]);
+    if (i > 0) piece += ',';
+    piece = yield* memberChunks(array[i], piece);
   }
-  yield ']';
+  yield `${piece}]`;
 }
 
 function* objectChunks(object: Record<string, unknown>): Generator<string> {
-  yield '{';
+  let piece = '{';
   let first = true;
   for (const key of Object.keys(object)) {
     const member = object[key];
     // JSON.stringify leaves out members it cannot represent (undefined, functions, symbols).
     if (member === undefined || typeof member === 'function' || typeof member === 'symbol') continue;
-    yield `${first ? '' : ','}${JSON.stringify(key)}:`;
+    piece += `${first ? '' : ','}${JSON.stringify(key)}:`;
     first = false;
-    yield* jsonChunks(member);
+    piece = yield* memberChunks(member, piece);
   }
-  yield '}';
+  yield `${piece}}`;
+}
+
+/** Appends `member` to the piece being gathered, or descends into it; yields whatever piece is
+ *  complete and returns the one to continue. */
+function* memberChunks(member: unknown, piece: string): Generator<string, string> {
+  if (isOpenable(member) && hasOpenableMember(member as Record<string, unknown>)) {
+    yield piece;
+    yield* jsonChunks(member);
+    return '';
+  }
+  piece += stringifyMember(member);
+  if (piece.length < PIECE_CHARS) return piece;
+  yield piece;
+  return '';
 }
 
 /** As JSON.stringify, except that what it cannot represent becomes null, as it does inside an

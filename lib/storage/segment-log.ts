@@ -93,7 +93,12 @@ export class SegmentLog {
     const name = segmentFileName(segments.at(-1)!);
     const file = await io(`open ${name}`, fs.open(path.join(dir, name), 'r+'));
     const log = new SegmentLog(dir, fs, options.segmentBytesMax, segments, file, last.validBytes);
-    await log.#cutTornTail(last.fileBytes, options.log);
+    try {
+      await log.#cutTornTail(last.fileBytes, options.log);
+    } catch (error) {
+      await file.close(); // the open failed: do not leak the handle
+      throw error;
+    }
     return log;
   }
 

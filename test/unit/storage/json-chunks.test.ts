@@ -19,7 +19,7 @@ test('the pieces concatenate to exactly JSON.stringify of the value', () => {
   for (const value of values) assert.equal(joined(value), JSON.stringify(value));
 });
 
-test('a large collection deep in the state is cut into pieces of about one member each', () => {
+test('a large collection deep in the state is cut into pieces, none much bigger than the gathering size', () => {
   const message = (id: number) => ({ id, from: 'alice', to: 'bob', text: 'y'.repeat(200), at: id });
   const state = {
     op: 10, view: 2, clientTable: {},
@@ -27,6 +27,8 @@ test('a large collection deep in the state is cut into pieces of about one membe
   };
   const pieces = [...jsonChunks(state)];
   assert.equal(pieces.join(''), JSON.stringify(state));
+  const whole = JSON.stringify(state).length;
   const largest = Math.max(...pieces.map((piece) => piece.length));
-  assert.ok(largest <= JSON.stringify(message(1999)).length, `largest piece ${largest} chars`);
+  assert.ok(largest <= 64 * 1024 + JSON.stringify(message(1999)).length + 1, `largest piece ${largest} of ${whole} chars`);
+  assert.ok(pieces.length >= whole / (64 * 1024), `${pieces.length} pieces`);
 });

@@ -253,9 +253,9 @@ test('a large snapshot is written in pieces and read back whole', async (t) => {
 
 test('a snapshot older than the last one is a bug in the caller', async (t) => {
   const { store } = await openStore(await formattedDir(t));
-  t.after(() => store.close());
   store.persist(1, { kind: 'snapshot', snapshot: snapshotAt(10) });
   assert.throws(() => store.persist(2, { kind: 'snapshot', snapshot: snapshotAt(9) }), /snapshot at op 9 after one at op 10/);
+  await store.close();
 });
 
 // --- crashes and damage (VR-NOTES D6) -------------------------------------------------------
