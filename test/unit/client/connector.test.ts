@@ -104,8 +104,8 @@ test('exactly once: a call whose connection dies after it ran is retried with th
   assert.equal(sends[1]!.clientId, sends[0]!.clientId);
   assert.equal(sends[1]!.requestNumber, sends[0]!.requestNumber);
   assert.equal(cluster.executions.get(`${sends[0]!.clientId}#${sends[0]!.requestNumber}`), 1);
-  assert.equal(cluster.mailbox('bob').length, 1);
-  assert.equal(reply.result.id, cluster.mailbox('bob')[0]!.id);
+  assert.equal(cluster.unread('bob').length, 1);
+  assert.equal(reply.result.id, cluster.unread('bob')[0]!.id);
 });
 
 test('exactly once: after a failover the retry reaches the new primary, resumes the session and gets the saved reply', { timeout: TEST_TIMEOUT_MS }, async (t) => {
@@ -125,7 +125,7 @@ test('exactly once: after a failover the retry reaches the new primary, resumes 
   const resumes = cluster.frames('resume', 1);
   assert.equal(resumes.length, 1);
   assert.equal(cluster.sessions.get(hashToken(resumes[0]!.token)), 'alice', 'resumed with the token of the login');
-  assert.equal(cluster.mailbox('bob').length, 1, 'the message is there exactly once');
+  assert.equal(cluster.unread('bob').length, 1, 'the message is there exactly once');
   assert.equal(alice.status().replica, 1);
 });
 
@@ -246,7 +246,7 @@ test('pushes: a message pushed twice is shown once, and acked', { timeout: TEST_
   await waitFor(bob, 'push', 'the second message', (m: StoredMessage) => m.id === second.id);
   assert.deepEqual(shown.map((m) => m.text), ['hi', 'and again']);
   await waitForFrame(cluster, 'an ack of the second message', (f) => f.type === 'call' && f.command.kind === 'ack' && f.command.ids.includes(second.id));
-  assert.equal(cluster.mailbox('bob').length, 0, 'everything acked is no longer unread');
+  assert.equal(cluster.unread('bob').length, 0, 'everything acked is no longer unread');
 });
 
 test('pushes: a burst is acked in batches, each id once', { timeout: TEST_TIMEOUT_MS }, async (t) => {

@@ -53,7 +53,8 @@ export class FakeCluster extends EventEmitter<{ received: [received: Received] }
   readonly sessions = new Map<string, string>();
   /** clientId → latest request number and its saved reply (VR §4). */
   readonly clientTable = new Map<string, { requestNumber: number; reply: ChatReply | null }>();
-  readonly mailboxes = new Map<string, StoredMessage[]>();
+  /** Every message in each mailbox, read or not. */
+  readonly mailboxes = new Map<string, { message: StoredMessage; read: boolean }[]>();
   /** How many times each (clientId, requestNumber) was executed: must never exceed 1. */
   readonly executions = new Map<string, number>();
   private nextMessageId = 1;
@@ -83,15 +84,21 @@ export class FakeCluster extends EventEmitter<{ received: [received: Received] }
   /** Delivers a message as a committed send would: into the mailbox, pushed to bound connections. */
   deliver(from: string, to: string, text: string): StoredMessage {
     const message: StoredMessage = { id: this.nextMessageId++, from, to, text, at: Date.UTC(2024, 0, 1, 10, 42) };
-    this.mailbox(to).push(message);
+    this.mailbox(to).push({ message, read: false });
     for (const replica of this.replicas) replica.pushTo(to, message);
     return message;
   }
 
-  mailbox(name: string): StoredMessage[] {
+  mailbox(name: string): { message: StoredMessage; read: boolean }[] {
     let mailbox = this.mailboxes.get(name);
     if (mailbox === undefined) this.mailboxes.set(name, (mailbox = []));
     return mailbox;
+  }
+
+  unread(name: string): StoredMessage[] {
+    return this.mailbox(name)
+      .filter((entry) => !entry.read)
+      .map((entry) => entry.message);
   }
 
   async close(): Promise<void> {
@@ -113,7 +120,7 @@ export class FakeCluster extends EventEmitter<{ received: [received: Received] }
 
   private execute(connection: Connection, command: ClientCommand): ChatReply {
     const user = connection.session?.name ?? null;
-    const fail = (code: 'NOT_LOGGED_IN' | 'NAME_TAKEN' | 'AUTH_FAILED' | 'UNKNOWN_USER', message: string): ChatReply => ({ ok: false, error: { code, message } });
+    const fail = (code: 'NOT_LOGGED_IN' | 'NAME_TAKEN' | 'UNKNOWN_USER' | 'NOT_FOUND', message: string): ChatReply => ({ ok: false, error: { code, message } });
     if (command.kind === 'create') {
       if (this.accounts.has(command.name)) return fail('NAME_TAKEN', `${command.name} is taken`);
       this.accounts.set(command.name, command.verifier);
@@ -127,15 +134,25 @@ export class FakeCluster extends EventEmitter<{ received: [received: Received] }
         const message = this.deliver(user, command.to, command.text);
         return { ok: true, result: { id: message.id, to: command.to, at: message.at } };
       }
-      case 'ack': {
-        const mailbox = this.mailbox(user);
-        this.mailboxes.set(user, mailbox.filter((m) => !command.ids.includes(m.id)));
+      case 'ack':
+        for (const entry of this.mailbox(user)) if (command.ids.includes(entry.message.id)) entry.read = true;
         return { ok: true, result: { acked: command.ids } };
-      }
       case 'read': {
-        const messages = this.mailbox(user).splice(0, command.count);
-        return { ok: true, result: { messages, remaining: this.mailbox(user).length } };
+        const entries = this.mailbox(user).filter((entry) => !entry.read).slice(0, command.count);
+        for (const entry of entries) entry.read = true;
+        return { ok: true, result: { messages: entries.map((e) => e.message), remaining: this.unread(user).length } };
       }
+      case 'delete': {
+        const mailbox = this.mailbox(user);
+        if (!command.ids.every((id) => mailbox.some((entry) => entry.message.id === id))) return fail('NOT_FOUND', 'no such message');
+        this.mailboxes.set(user, mailbox.filter((entry) => !command.ids.includes(entry.message.id)));
+        return { ok: true, result: { deleted: command.ids } };
+      }
+      case 'delete-account':
+        this.accounts.delete(user);
+        this.sessions.delete(connection.session!.tokenHash);
+        connection.session = null;
+        return { ok: true, result: { name: user } };
       case 'logout':
         this.sessions.delete(connection.session!.tokenHash);
         connection.session = null;
@@ -144,8 +161,6 @@ export class FakeCluster extends EventEmitter<{ received: [received: Received] }
         const names = [...this.accounts.keys()].sort();
         return { ok: true, result: { names, page: 1, pages: 1, total: names.length } };
       }
-      default:
-        throw new Error(`the fake cluster does not implement ${command.kind}`);
     }
   }
 
@@ -155,7 +170,7 @@ export class FakeCluster extends EventEmitter<{ received: [received: Received] }
     if (!verdict.ok) return { ok: false, error: { code: 'AUTH_FAILED', message: 'wrong name or password' } };
     this.sessions.set(command.tokenHash, command.name);
     connection.session = { name: command.name, tokenHash: command.tokenHash };
-    const unread = this.mailbox(command.name).length;
+    const unread = this.unread(command.name).length;
     return { ok: true, result: { name: command.name, unread, serverSignature: verdict.serverSignature } };
   }
 }
@@ -263,7 +278,7 @@ export class FakeReplica {
     const name = this.cluster.sessions.get(tokenHash);
     if (name === undefined) return error('BAD_TOKEN', 'that session has ended');
     connection.session = { name, tokenHash };
-    const unread = this.cluster.mailbox(name);
+    const unread = this.cluster.unread(name);
     // As the real gateway does: the reply first, then the unread messages above lastSeen.
     queueMicrotask(() => {
       for (const message of unread) if (message.id > frame.lastSeen) connection.framed.send({ type: 'push', message });
