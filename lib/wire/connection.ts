@@ -126,7 +126,9 @@ export class FramedConnection extends EventEmitter<FramedConnectionEvents> {
 
   /** Encodes `value` and queues it. A no-op once the connection is ending or closed: whoever
    *  sends has no way to stop a peer from hanging up first. Throws FrameError FRAME_TOO_LARGE,
-   *  queuing nothing, if the frame is bigger than the peer accepts. */
+   *  queuing nothing, if the frame is bigger than the peer accepts. If the frame would take
+   *  the queue past highWaterBytes, the connection fails instead: 'error' (ConnectionError
+   *  SEND_BUFFER_FULL) is emitted before send returns, and the frame is dropped. */
   send(value: unknown): void {
     if (this.#ended || !this.#socket.writable) return;
     const frame = encodeJsonFrame(value);
@@ -135,7 +137,7 @@ export class FramedConnection extends EventEmitter<FramedConnectionEvents> {
       throw new FrameError('FRAME_TOO_LARGE', `outgoing frame of ${bodyBytes} bytes exceeds the maximum ${this.#maxFrameBytes}`);
     }
     if (this.#socket.writableLength + frame.length > this.#highWaterBytes) {
-      this.#fail(new ConnectionError('SEND_BUFFER_FULL', `peer ${this.#remoteAddress} is not reading: more than ${this.#highWaterBytes} bytes queued`));
+      this.#fail(new ConnectionError('SEND_BUFFER_FULL', `peer ${this.remoteAddress} is not reading: more than ${this.#highWaterBytes} bytes queued`));
       return;
     }
     if (!this.#corked) {
