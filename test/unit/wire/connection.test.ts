@@ -333,6 +333,23 @@ test('pausing in a frame listener holds the rest of the chunk until resumeReadin
   connection.destroy();
 });
 
+test('data that still arrives while paused queues behind the held frames, in order', () => {
+  const duplex = new RecordingDuplex();
+  const connection = new FramedConnection(duplex, { maxFrameBytes: MAX });
+  const seen: unknown[] = [];
+  connection.on('frame', (value) => {
+    seen.push(value);
+    if (value === 1) connection.pauseReading();
+  });
+  duplex.emit('data', Buffer.concat([1, 2].map(encodeJsonFrame)));
+  // A standard Readable stops emitting once paused; a stream that does not must not reorder.
+  duplex.emit('data', Buffer.concat([3, 4].map(encodeJsonFrame)));
+  assert.deepEqual(seen, [1]);
+  connection.resumeReading();
+  assert.deepEqual(seen, [1, 2, 3, 4]);
+  connection.destroy();
+});
+
 test('resuming from inside a frame listener keeps frames in order, each emitted once', () => {
   const duplex = new RecordingDuplex();
   const connection = new FramedConnection(duplex, { maxFrameBytes: MAX });
