@@ -566,8 +566,8 @@ function refusal(reply: Extract<Reply, { ok: false }>): { ok: false; error: Chat
   throw new ClientError(code, message);
 }
 
-/** A call whose frame would exceed the limit is refused here, before it takes a request
- *  number: the replica would close the connection over it. */
+/** A call whose frame would exceed the limit is refused before it takes a request number, so
+ *  that numbers stay dense. (The link refuses any other oversize request: see Link.request.) */
 function oversizeError(command: ClientCommand): ClientError | null {
   const largest = { type: 'call', id: Number.MAX_SAFE_INTEGER, clientId: newClientId(), requestNumber: Number.MAX_SAFE_INTEGER, command };
   const bytes = Buffer.byteLength(JSON.stringify(largest));

@@ -9,7 +9,9 @@ import { connect } from 'node:net';
 import type { StoredMessage } from '../chat/types.js';
 import { parseServerFrame } from '../wire/codec.js';
 import { FramedConnection } from '../wire/connection.js';
+import { FrameError } from '../wire/frame.js';
 import { CLIENT_FRAME_BYTES_MAX, type ClientFrame, type ServerFrame } from '../wire/protocol.js';
+import { ClientError } from './errors.js';
 import { parseAddress } from './servers.js';
 
 type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
@@ -78,12 +80,17 @@ export class Link extends EventEmitter<LinkEvents> {
   }
 
   /** Sends `request` and resolves with its reply. A reply that takes longer than `timeoutMs`
-   *  ends the link: a replica that does not answer is treated as gone. */
+   *  ends the link: a replica that does not answer is treated as gone. A request too big for
+   *  a frame is refused (ClientError BAD_REQUEST) without being sent; the link stays up. */
   request(request: Request, timeoutMs: number): Promise<Reply> {
     if (this.endReason !== null) return Promise.reject(new LinkLost(this.endReason));
     const id = this.nextId++;
-    // Throws FrameError if the frame is over the limit; the connector checks sizes first.
-    this.connection.send({ ...request, id });
+    try {
+      this.connection.send({ ...request, id });
+    } catch (error) {
+      if (!(error instanceof FrameError)) throw error;
+      return Promise.reject(new ClientError('BAD_REQUEST', `the ${request.type} request is too large: ${error.message}`));
+    }
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => this.end(`no reply to ${request.type} within ${timeoutMs} ms`), timeoutMs);
       this.waiting.set(id, { resolve, reject, timer });

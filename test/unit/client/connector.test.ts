@@ -315,6 +315,14 @@ test('limits: a call too big for a frame is refused before it takes a request nu
   assert.equal(cluster.frames('call')[0]!.requestNumber, 1);
 });
 
+test('limits: a login with a name too big for a frame is refused, and the connection carries on', { timeout: TEST_TIMEOUT_MS }, async (t) => {
+  const cluster = await startCluster(t, 1);
+  const connector = makeConnector(t, cluster.addresses);
+  await rejectsWith(connector.login('a'.repeat(70_000), 'pw'), 'BAD_REQUEST');
+  await connector.call({ kind: 'list', pattern: '*', page: 1 });
+  assert.equal(cluster.frames('hello').length, 1, 'on the same connection');
+});
+
 test('giving up: nothing listening means UNAVAILABLE after giveUpMs', { timeout: TEST_TIMEOUT_MS }, async (t) => {
   const connector = makeConnector(t, [await closedPort(), await closedPort()], { giveUpMs: 300 });
   const error = await rejectsWith(connector.connect(), 'UNAVAILABLE');

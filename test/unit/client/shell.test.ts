@@ -154,6 +154,9 @@ test('terminal: passwords are not echoed, pushes print above the prompt, tab com
   await screen.shows('repeat password: ');
   keyboard.write('sekrit-1\r');
   await screen.shows('created account bob');
+  keyboard.write('\x1b[A'); // up arrow: the last command, not a password
+  await screen.shows('chat+> create bob');
+  keyboard.write('\x15'); // Ctrl-U: clear it again
   keyboard.write('login bob\r');
   await screen.shows('password: ');
   keyboard.write('sekrit-1\r');
