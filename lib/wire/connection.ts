@@ -36,9 +36,9 @@ export interface FramedConnectionOptions {
 /** Default hard bound on queued outbound bytes, in maximum-size frames. */
 export const HIGH_WATER_FRAMES = 64;
 
-export type ConnectionErrorCode = 'SEND_BUFFER_FULL';
+export type ConnectionErrorCode = 'SEND_BUFFER_FULL' | 'SEND_FRAME_TOO_LARGE';
 
-/** The connection itself failed (not the bytes the peer sent, which is a FrameError). */
+/** This side could not send (not the bytes the peer sent, which is a FrameError). */
 export class ConnectionError extends Error {
   readonly code: ConnectionErrorCode;
 
@@ -125,16 +125,19 @@ export class FramedConnection extends EventEmitter<FramedConnectionEvents> {
   }
 
   /** Encodes `value` and queues it. A no-op once the connection is ending or closed: whoever
-   *  sends has no way to stop a peer from hanging up first. Throws FrameError FRAME_TOO_LARGE,
-   *  queuing nothing, if the frame is bigger than the peer accepts. If the frame would take
-   *  the queue past highWaterBytes, the connection fails instead: 'error' (ConnectionError
-   *  SEND_BUFFER_FULL) is emitted before send returns, and the frame is dropped. */
+   *  sends has no way to stop a peer from hanging up first.
+   *  Two sends fail the connection instead ('error' with a ConnectionError, emitted before send
+   *  returns; the frame is dropped): a frame bigger than maxFrameBytes (SEND_FRAME_TOO_LARGE —
+   *  the peer would close the connection over it anyway, and this way the log says which side
+   *  was at fault), and one that would queue more than highWaterBytes (SEND_BUFFER_FULL).
+   *  Neither throws: a reply that turns out too big must not crash the process sending it. */
   send(value: unknown): void {
     if (this.#ended || !this.#socket.writable) return;
     const frame = encodeJsonFrame(value);
     const bodyBytes = frame.length - FRAME_HEADER_BYTES;
     if (bodyBytes > this.#maxFrameBytes) {
-      throw new FrameError('FRAME_TOO_LARGE', `outgoing frame of ${bodyBytes} bytes exceeds the maximum ${this.#maxFrameBytes}`);
+      this.#fail(new ConnectionError('SEND_FRAME_TOO_LARGE', `a frame of ${bodyBytes} bytes for ${this.remoteAddress} exceeds the maximum ${this.#maxFrameBytes}`));
+      return;
     }
     if (this.#socket.writableLength + frame.length > this.#highWaterBytes) {
       this.#fail(new ConnectionError('SEND_BUFFER_FULL', `peer ${this.remoteAddress} is not reading: more than ${this.#highWaterBytes} bytes queued`));

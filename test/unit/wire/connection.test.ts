@@ -402,18 +402,19 @@ test('a peer that stops reading is cut off at highWaterBytes, once', async () =>
   assert.deepEqual(seen.events.map(([name]) => name), ['error', 'close']);
 });
 
-test('a frame bigger than the peer accepts is refused at send, and nothing is queued', async () => {
+test('a frame bigger than the peer accepts fails the connection at send, without throwing or writing it', async () => {
   const duplex = new RecordingDuplex();
   const connection = new FramedConnection(duplex, { maxFrameBytes: 10 });
-  assert.throws(
-    () => connection.send('x'.repeat(9)), // 11 bytes of JSON
-    (error: unknown) => error instanceof FrameError && error.code === 'FRAME_TOO_LARGE',
-  );
-  assert.equal(connection.writableLength, 0);
-  connection.send('x'.repeat(8)); // exactly 10 bytes: fine
-  await nextTurn();
-  assert.deepEqual(duplex.writtenValues(), ['x'.repeat(8)]);
-  connection.destroy();
+  const seen = record(connection);
+  connection.send('x'.repeat(8)); // exactly 10 bytes of JSON: fine
+  connection.send('x'.repeat(9)); // 11 bytes: refused
+  connection.send('x'); // and the connection is gone
+  await closed(connection);
+  assert.deepEqual(seen.events.map(([name]) => name), ['error', 'close']);
+  const [error] = seen.errors();
+  assert.ok(error instanceof ConnectionError);
+  assert.equal(error.code, 'SEND_FRAME_TOO_LARGE');
+  assert.deepEqual(duplex.writtenValues(), [], 'destroyed before the turn ended, so nothing was flushed');
 });
 
 test('highWaterBytes must hold at least one maximum frame', () => {
