@@ -22,8 +22,8 @@ export class ClientTable<R> {
   ) {
     assert.ok(rowsMax >= 1);
     const ordered = Object.entries(saved ?? {}).sort(([, a], [, b]) => a.op - b.op);
-    for (const [clientId, row] of ordered) this.rows.set(clientId, { ...row });
-    assert.ok(this.rows.size <= rowsMax, 'snapshot client table exceeds clientTableMax');
+    // A snapshot from a cluster configured with a larger table keeps its newest rows.
+    for (const [clientId, row] of ordered.slice(-rowsMax)) this.rows.set(clientId, { ...row });
   }
 
   get size(): number {

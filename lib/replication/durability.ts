@@ -78,7 +78,9 @@ export class Durability<R> {
     assert.ok(seq <= this.issued, `seq ${seq} reported durable but only ${this.issued} issued (driver duty 2)`);
     if (seq <= this.durable) return [];
     this.durable = seq;
-    while (this.views[0] !== undefined && this.views[0].seq <= seq) ({ view: this.view, logView: this.logView } = this.views.shift()!.value);
+    while (this.views[0] !== undefined && this.views[0].seq <= seq) {
+      ({ view: this.view, logView: this.logView } = this.views.shift()!.value);
+    }
     while (this.logMarks[0] !== undefined && this.logMarks[0].seq <= seq) this.op = Math.max(this.op, this.logMarks.shift()!.value);
     const landed: Snapshot<R>[] = [];
     while (this.snapshots[0] !== undefined && this.snapshots[0].seq <= seq) landed.push(this.snapshots.shift()!.value);

@@ -32,12 +32,14 @@ export function checkInvariants<C, R, E>(s: ReplicaState<C, R, E>): void {
 
   if (s.primary !== null) {
     const pending = s.primary.pending;
-    assert.ok(pending.length === 0 || (pending[0]!.op === s.log.op + 1 && pending.at(-1)!.op === s.log.op + pending.length), 'the pending batch continues the log');
+    const continues = pending.length === 0 || (pending[0]!.op === s.log.op + 1 && pending.at(-1)!.op === s.log.op + pending.length);
+    assert.ok(continues, 'the pending batch continues the log');
     assert.ok(pending.every((entry) => entry.view === s.view), 'the primary admits in its own view');
     assert.ok(!s.primary.startViewSent || s.viewDurable(), 'START-VIEW only after the view record is durable');
     for (const acked of s.primary.acks.values()) assert.ok(acked <= s.log.op, 'acks are for prepared ops');
   }
   if (s.backup !== null) assert.ok(s.backup.ackedOp <= s.log.op, 'a backup acknowledges only ops it holds');
   if (s.transfer !== null) assert.ok(s.transfer.after === s.commit, 'a catching-up replica keeps its commit number');
-  assert.ok(s.inFlight.size <= s.log.op - s.executed + (s.primary?.pending.length ?? 0), 'every request in flight is in the log or the batch');
+  const unexecuted = s.log.op - s.executed + (s.primary?.pending.length ?? 0);
+  assert.ok(s.inFlight.size <= unexecuted, 'every request in flight is in the log or the batch');
 }

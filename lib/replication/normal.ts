@@ -16,7 +16,8 @@ import type { ClientRequest, RejectCode, ReplicaId } from './types.js';
 /** §4.1 steps 1–2: a client request reaches this replica. */
 export function onRequest<C, R, E>(s: ReplicaState<C, R, E>, request: ClientRequest<C>): void {
   const { clientId, requestNumber } = request;
-  if (typeof clientId !== 'string' || !Number.isSafeInteger(requestNumber) || requestNumber < 0 || (requestNumber === 0) !== (request.command === null)) {
+  const wellFormed = typeof clientId === 'string' && Number.isSafeInteger(requestNumber) && requestNumber >= 0;
+  if (!wellFormed || (requestNumber === 0) !== (request.command === null)) {
     s.logLine('warn', 'ignoring request', { reason: 'malformed request', client: clientId });
     return;
   }
@@ -42,7 +43,8 @@ export function onRequest<C, R, E>(s: ReplicaState<C, R, E>, request: ClientRequ
 }
 
 function reject<C, R, E>(s: ReplicaState<C, R, E>, request: ClientRequest<C>, code: RejectCode): void {
-  s.out.push({ type: 'reject', clientId: request.clientId, requestNumber: request.requestNumber, code, view: s.view, primary: s.primaryOf(s.view) });
+  const { clientId, requestNumber } = request;
+  s.out.push({ type: 'reject', clientId, requestNumber, code, view: s.view, primary: s.primaryOf(s.view) });
 }
 
 /** §4.1 step 2 with batching (§6.2): the pending batch becomes PREPAREs and persist records. The
@@ -115,7 +117,9 @@ function followPrimary<C, R, E>(s: ReplicaState<C, R, E>, m: Prepare<C> | Commit
 export function onPrepareOk<C, R, E>(s: ReplicaState<C, R, E>, m: PrepareOk): void {
   if (m.view !== s.view) return s.ignore('prepare-ok', m.view < s.view ? 'older view' : 'newer view', { from: m.from });
   if (s.primary === null) return s.ignore('prepare-ok', 'not the primary in status normal', { from: m.from });
-  if (m.op > s.log.op) return s.logLine('warn', 'ignoring prepare-ok', { reason: 'acknowledges an op we never prepared', from: m.from, op: m.op });
+  if (m.op > s.log.op) {
+    return s.logLine('warn', 'ignoring prepare-ok', { reason: 'acknowledges an op we never prepared', from: m.from, op: m.op });
+  }
   s.primary.acks.set(m.from, Math.max(s.primary.acks.get(m.from) ?? 0, m.op));
 }
 

@@ -51,7 +51,8 @@ export function settingsFrom(options: ReplicaOptions): Settings {
   const { replica, replicaCount } = settings;
   assert.ok(Number.isInteger(replicaCount) && replicaCount >= 1 && replicaCount % 2 === 1, 'replicaCount must be odd: N = 2f + 1');
   assert.ok(Number.isInteger(replica) && replica >= 0 && replica < replicaCount, 'replica must be in 0 .. replicaCount-1');
-  for (const name of ['heartbeatTicks', 'viewChangeTimeoutTicks', 'batchEntriesMax', 'pipelineOpsMax', 'clientTableMax', 'messageEntriesMax', 'messageBytesMax'] as const) {
+  const positive = ['heartbeatTicks', 'viewChangeTimeoutTicks', 'batchEntriesMax', 'pipelineOpsMax', 'clientTableMax', 'messageEntriesMax', 'messageBytesMax'] as const;
+  for (const name of positive) {
     assert.ok(Number.isInteger(settings[name]) && settings[name] >= 1, `${name} must be a positive integer`);
   }
   assert.ok(Number.isInteger(settings.snapshotEveryOps) && settings.snapshotEveryOps >= 0, 'snapshotEveryOps must be 0 or more');

@@ -14,7 +14,17 @@ import { onSnapshotDurable } from './execute.js';
 import { checkInvariants } from './invariants.js';
 import { Log } from './log.js';
 import { messageProblem, type ReplicationMessage } from './messages.js';
-import { commitAsPrimary, flush, onCommit, onCommitTimeout, onPrepare, onPrepareOk, onPrimaryTimeout, onRequest, sendPrepareOk } from './normal.js';
+import {
+  commitAsPrimary,
+  flush,
+  onCommit,
+  onCommitTimeout,
+  onPrepare,
+  onPrepareOk,
+  onPrimaryTimeout,
+  onRequest,
+  sendPrepareOk,
+} from './normal.js';
 import { type ReplicaOptions, settingsFrom } from './options.js';
 import { type CoreEffect, ReplicaState } from './state.js';
 import { onGetState, onNewState, requestState } from './state-transfer.js';

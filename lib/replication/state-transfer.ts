@@ -71,7 +71,9 @@ function continueRepair<C, R, E>(s: ReplicaState<C, R, E>, m: NewState<C, R>): v
   if (m.after !== s.log.op) return s.ignore('new-state', 'answers an older request', { after: m.after, op: s.log.op });
   b.repairTimeout = null;
   const previousView = m.snapshot?.view ?? s.log.lastView;
-  if (!s.log.canFollow(m.snapshot?.op ?? m.after, m.entries, previousView)) return s.logLine('warn', 'ignoring new-state', { reason: 'entry views would decrease' });
+  if (!s.log.canFollow(m.snapshot?.op ?? m.after, m.entries, previousView)) {
+    return s.logLine('warn', 'ignoring new-state', { reason: 'entry views would decrease' });
+  }
   if (m.snapshot !== null) installSnapshot(s, m.snapshot, m.entries, s.log.op);
   else if (m.entries.length > 0) s.appendEntries(m.entries);
   s.logLine('info', 'state transfer: repaired', { op: s.log.op, primaryOp: m.op, snapshot: m.snapshot?.op ?? null });
@@ -84,7 +86,9 @@ function continueCatchUp<C, R, E>(s: ReplicaState<C, R, E>, m: NewState<C, R>): 
   t.primaryTimeout.reset();
   if (m.after !== transferEnd(t)) return s.ignore('new-state', 'answers an older request', { after: m.after, expected: transferEnd(t) });
   const previousView = m.snapshot?.view ?? t.staged.at(-1)?.view ?? t.snapshot?.view ?? s.log.viewAt(t.after);
-  if (!s.log.canFollow(m.snapshot?.op ?? m.after, m.entries, previousView)) return s.logLine('warn', 'ignoring new-state', { reason: 'entry views would decrease' });
+  if (!s.log.canFollow(m.snapshot?.op ?? m.after, m.entries, previousView)) {
+    return s.logLine('warn', 'ignoring new-state', { reason: 'entry views would decrease' });
+  }
   if (m.snapshot !== null) {
     t.snapshot = m.snapshot;
     t.staged = [];

@@ -61,7 +61,13 @@ export function becomePrimary<C, R, E>(s: ReplicaState<C, R, E>): void {
   clearRoles(s);
   s.status = 'normal';
   s.logView = s.view;
-  s.primary = { pending: [], acks: new Map(), acksAtHeartbeat: new Map(), startViewSent: false, commitTimeout: new Timeout('commit', s.settings.heartbeatTicks) };
+  s.primary = {
+    pending: [],
+    acks: new Map(),
+    acksAtHeartbeat: new Map(),
+    startViewSent: false,
+    commitTimeout: new Timeout('commit', s.settings.heartbeatTicks),
+  };
   s.persistView();
   s.rebuildInFlight();
   s.logLine('info', 'view change: complete, primary', { op: s.log.op, commit: s.commit });

@@ -99,7 +99,8 @@ export function completeViewChange<C, R, E>(s: ReplicaState<C, R, E>): void {
     return s.logLine('warn', 'view change: the chosen log does not fit ours', { chosenFrom: chosen.from, agreed });
   }
   if (chosen.op > agreed || s.log.op > agreed) s.replaceLog(agreed, entries);
-  s.logLine('info', 'view change: log chosen', { from: chosen.from, logView: chosen.logView, op: chosen.op, commit, votes: received.map((m) => m.from) });
+  const votes = received.map((m) => m.from);
+  s.logLine('info', 'view change: log chosen', { from: chosen.from, logView: chosen.logView, op: chosen.op, commit, votes });
   becomePrimary(s); // D3: the log record above goes first, then the view record.
   learnCommit(s, commit);
 }
@@ -136,14 +137,18 @@ function startViewMessage<C, R, E>(s: ReplicaState<C, R, E>): StartView<C> {
 export function onStartView<C, R, E>(s: ReplicaState<C, R, E>, m: StartView<C>): void {
   if (m.view < s.view) return s.ignore('start-view', 'older view', { from: m.from, messageView: m.view });
   if (m.view === s.view && s.status === 'normal') return s.ignore('start-view', 'already normal in this view', { from: m.from });
-  if (m.op < s.commit) return s.logLine('error', 'ignoring start-view', { reason: 'its log ends below our commit number', from: m.from, op: m.op, commit: s.commit });
+  if (m.op < s.commit) {
+    return s.logLine('error', 'ignoring start-view', { reason: 'its log ends below our commit number', from: m.from, op: m.op, commit: s.commit });
+  }
   const tailStart = m.op - m.entries.length;
   if (tailStart > s.commit) {
     enterRecovering(s, m.view, 'start-view does not reach back to our commit number');
     return requestState(s);
   }
   const entries = m.entries.slice(s.commit - tailStart);
-  if (!s.log.canFollow(s.commit, entries)) return s.logLine('warn', 'ignoring start-view', { reason: 'entry views would decrease', from: m.from });
+  if (!s.log.canFollow(s.commit, entries)) {
+    return s.logLine('warn', 'ignoring start-view', { reason: 'entry views would decrease', from: m.from });
+  }
   s.view = m.view;
   s.replaceLog(s.commit, entries);
   becomeBackup(s); // D3: the log record above goes first, then the view record.
