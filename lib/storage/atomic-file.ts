@@ -25,12 +25,15 @@ import { syncDirectory, writeFully, type StorageFile, type StorageFs } from './s
  *  cannot be read back, so the writer refuses first. */
 export const ATOMIC_FILE_BYTES_MAX = bufferConstants.MAX_STRING_LENGTH;
 
+/** The suffix of a file while it is being written, before the rename that publishes it. */
+export const TEMP_SUFFIX = '.tmp';
+
 /** Writes are gathered into buffers of this size: few system calls, little memory. */
 const STAGING_BYTES = 1024 * 1024;
 
 /** Replaces the file at `file` with the concatenation of `chunks` (strings are UTF-8). */
 export async function writeFileAtomic(fs: StorageFs, file: string, chunks: Iterable<string | Uint8Array>): Promise<void> {
-  const temp = `${file}.tmp`;
+  const temp = `${file}${TEMP_SUFFIX}`;
   const name = path.basename(temp);
   const handle = await io(`create ${name}`, fs.open(temp, 'w'));
   try {

@@ -12,7 +12,7 @@
 
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { readFileAtomic, writeFileAtomic } from './atomic-file.js';
+import { readFileAtomic, TEMP_SUFFIX, writeFileAtomic } from './atomic-file.js';
 import { corruptError, io, isSystemError, StorageError, toStorageError } from './errors.js';
 import { parseJson } from './journal-codec.js';
 import { nodeFs, syncDirectory, type StorageFs } from './storage-fs.js';
@@ -47,7 +47,8 @@ export async function formatDataDir(dir: string, identity: StoreIdentity, fs: St
   assert.ok(identity.cluster.length > 0, 'cluster name must not be empty');
   assert.ok(Number.isSafeInteger(identity.replica) && identity.replica >= 0, 'replica must be a non-negative integer');
   const created = await io(`create directory ${dir}`, fs.mkdir(dir, { recursive: true }));
-  const names = await io(`list ${dir}`, fs.readdir(dir));
+  // The temp file of a format that crashed before its rename is the only thing allowed here.
+  const names = (await io(`list ${dir}`, fs.readdir(dir))).filter((name) => name !== `${IDENTITY_FILE}${TEMP_SUFFIX}`);
   if (names.length > 0) {
     throw new StorageError('IO', `refusing to format ${dir}: it is not empty (holds ${names.slice(0, 3).join(', ')}${names.length > 3 ? ', ...' : ''})`);
   }
@@ -89,4 +90,13 @@ export async function checkIdentity(fs: StorageFs, dir: string, identity: StoreI
 
 function notFormatted(dir: string, why: string): StorageError {
   return new StorageError('NOT_FORMATTED', `data directory ${dir} ${why}: format it first (explicit step, VR-NOTES D7)`);
+}
+
+/** Deletes the temp files of atomic writes a crash interrupted: nothing refers to them, and a
+ *  snapshot's can be large. Returns the names that remain. */
+export async function removeTempFiles(fs: StorageFs, dir: string, names: string[]): Promise<string[]> {
+  for (const name of names.filter((n) => n.endsWith(TEMP_SUFFIX))) {
+    await io(`delete ${name}`, fs.unlink(path.join(dir, name)));
+  }
+  return names.filter((n) => !n.endsWith(TEMP_SUFFIX));
 }

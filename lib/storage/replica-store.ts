@@ -27,7 +27,7 @@ import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import type { JournalRecord, LoadedJournal, Snapshot } from '../replication/types.js';
 import { readFileAtomic, writeFileAtomic } from './atomic-file.js';
-import { checkIdentity, snapshotFileName, snapshotOps, VIEW_FILE, type StoreIdentity } from './data-dir.js';
+import { checkIdentity, removeTempFiles, snapshotFileName, snapshotOps, VIEW_FILE, type StoreIdentity } from './data-dir.js';
 import { io, StorageError, toStorageError } from './errors.js';
 import {
   batchBytes,
@@ -111,7 +111,7 @@ export class ReplicaStore<C, R> {
     options: ReplicaStoreOptions,
   ): Promise<{ store: ReplicaStore<C, R>; journal: LoadedJournal<C, R> }> {
     const fs = options.fs ?? nodeFs;
-    const names = await checkIdentity(fs, dir, identity);
+    const names = await removeTempFiles(fs, dir, await checkIdentity(fs, dir, identity));
     const loaded = await loadJournal<C, R>(fs, dir, names, options);
     const store = new ReplicaStore<C, R>(dir, fs, options, loaded);
     return { store, journal: loaded.journal };

@@ -70,6 +70,27 @@ test('format creates missing parent directories and refuses a directory that hol
   await assert.rejects(formatDataDir(other, IDENTITY), rejectsWith('IO', 'not empty', 'notes.txt'));
 });
 
+test('a format interrupted before its rename can be run again; open still calls it unformatted', async (t) => {
+  const dir = path.join(await tempDir(t), 'replica');
+  await mkdir(dir);
+  await writeFile(path.join(dir, 'identity.json.tmp'), 'half-written');
+  await assert.rejects(openStore(dir), rejectsWith('NOT_FORMATTED', 'identity.json'));
+  await formatDataDir(dir, IDENTITY);
+  const { store } = await openStore(dir);
+  await store.close();
+});
+
+test('temp files left by interrupted atomic writes are removed at open', async (t) => {
+  const dir = await formattedDir(t);
+  await writeJournal(dir, [{ kind: 'view', view: 1, logView: 1 }]);
+  await writeFile(path.join(dir, 'view.json.tmp'), 'partial');
+  await writeFile(path.join(dir, 'snapshot-000000000009.json.tmp'), 'partial');
+  const { store, journal } = await openStore(dir);
+  t.after(() => store.close());
+  assert.deepEqual(journal.view, { view: 1, logView: 1 });
+  assert.deepEqual((await readdir(dir)).sort(), ['identity.json', segmentFileName(1), 'view.json']);
+});
+
 test('open refuses a missing, an empty, and an unformatted directory: NOT_FORMATTED', async (t) => {
   const root = await tempDir(t);
   await assert.rejects(openStore(path.join(root, 'missing')), rejectsWith('NOT_FORMATTED', 'does not exist'));
