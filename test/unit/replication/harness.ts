@@ -140,15 +140,28 @@ export class Cluster {
     }
   }
 
-  /** Ticks every live replica `ticks` times, delivering messages after each round. */
-  tick(ticks: number, only?: ReplicaId[]): void {
+  /** Delivers the oldest queued message (to a live replica) and returns it, or null if none. */
+  deliverOne(): Envelope | null {
+    const envelope = this.queue.shift();
+    if (envelope === undefined) return null;
+    const replica = this.replicas[envelope.to];
+    if (replica) {
+      this.handle(envelope.to, replica.onMessage(structuredClone(envelope.message)));
+      this.handle(envelope.to, replica.flush());
+    }
+    return envelope;
+  }
+
+  /** Ticks every live replica `ticks` times, delivering messages after each round (unless
+   *  `deliver` is false: then they stay queued for deliverOne()). */
+  tick(ticks: number, only?: ReplicaId[], deliver = true): void {
     for (let t = 0; t < ticks; t++) {
       for (const [id, replica] of this.replicas.entries()) {
         if (!replica || (only && !only.includes(id))) continue;
         this.handle(id, replica.tick());
         this.handle(id, replica.flush());
       }
-      this.deliverAll();
+      if (deliver) this.deliverAll();
     }
   }
 

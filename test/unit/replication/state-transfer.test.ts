@@ -106,3 +106,35 @@ test('§5.2 a replica too far behind a START-VIEW\'s tail fetches the rest by st
   assert.deepEqual(cluster.items(lagging), cluster.items(next));
   assert.equal(cluster.items(next).length, 6);
 });
+
+test('§5.2 fix: a catching-up replica replaces its log only once the staged pieces cover all it holds', () => {
+  const cluster = new Cluster(3, { messageEntriesMax: 2 });
+  const old = cluster.settle();
+  cluster.register('c');
+  const lagging = (old + 2) % 3;
+  commitMany(cluster, old, 1, 5);
+  // The lagging replica restarts cut off: its log (ops 1..6) is back, its commit number is 0.
+  cluster.isolated.add(lagging);
+  cluster.crash(lagging);
+  cluster.restart(lagging);
+  cluster.crash(old);
+  cluster.restart(old);
+  const next = cluster.settle();
+  cluster.isolated.delete(lagging);
+  const recordsBefore = cluster.disks[lagging]!.records.length;
+  let pieces = 0;
+  for (let steps = 0; cluster.replica(lagging).statusReport().view !== cluster.replica(next).statusReport().view || cluster.replica(lagging).statusReport().status !== 'normal'; steps++) {
+    assert.ok(steps < 10_000, 'the lagging replica did not catch up');
+    const envelope = cluster.deliverOne() ?? (cluster.tick(1, undefined, false), null);
+    if (envelope?.to !== lagging || envelope.message.type !== 'new-state') continue;
+    pieces += 1;
+    const written = cluster.disks[lagging]!.records.slice(recordsBefore).map((r) => r.record.kind);
+    if (cluster.replica(lagging).statusReport().status === 'recovering') {
+      assert.ok(!written.includes('replace'), `piece ${pieces}: nothing replaced before the pieces cover ops 1..6`);
+      assert.equal(cluster.replica(lagging).statusReport().op, 6, 'the old log is kept meanwhile');
+    }
+  }
+  assert.equal(pieces, 3, 'six ops in pieces of two');
+  cluster.tick(10);
+  assert.deepEqual(cluster.items(lagging), cluster.items(next));
+});
