@@ -4,7 +4,7 @@
 //   view.json                  {view, logView}: the latest view record (atomic-file.ts)
 //   snapshot-<op>.json         the latest snapshot (older ones are deleted once it is durable)
 //   log-00000001.seg ...       the segment log of entries/replace records (segment-log.ts)
-//   *.tmp                      a small file being replaced; ignored, overwritten next time
+//   *.tmp                      an atomic write a crash interrupted; deleted at open
 //
 // VR-NOTES D7: a missing or empty directory is never taken for a new replica (with view 0 and an
 // empty log it would vote away ops it had acknowledged). State comes only from formatDataDir,
