@@ -88,7 +88,11 @@ export const GRAMMAR: Record<CommandName, Grammar> = {
   send: { usage: 'send <name> <text…>', summary: 'send a message', parse: parseSend },
   read: { usage: `read [n]`, summary: `show up to n unread messages (default ${READ_COUNT_DEFAULT})`, parse: parseRead },
   delete: { usage: 'delete <id>…', summary: 'delete messages by id', parse: parseDelete },
-  'delete-account': { usage: 'delete-account', summary: 'delete your account and log out', parse: noArguments({ name: 'delete-account' }) },
+  'delete-account': {
+    usage: 'delete-account',
+    summary: 'delete your account and log out',
+    parse: noArguments({ name: 'delete-account' }),
+  },
   status: { usage: 'status', summary: 'show the replica, view and login in use', parse: noArguments({ name: 'status' }) },
   help: { usage: 'help [command]', summary: 'show this list, or one command', parse: parseHelp },
   quit: { usage: 'quit', summary: 'leave', parse: noArguments({ name: 'quit' }) },

@@ -25,7 +25,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { makeVerifier, newNonce } from '../auth/scram.js';
 import { IDS_PER_REQUEST_MAX } from '../chat/limits.js';
 import type { ChatError, ChatErrorCode, ChatResults, ClientCommand, StoredMessage } from '../chat/types.js';
-import { CLIENT_FRAME_BYTES_MAX, PROTOCOL_VERSION, type HelloResult, type LoginStartResult, type PrimaryHint } from '../wire/protocol.js';
+import {
+  PROTOCOL_VERSION,
+  type HelloResult,
+  type LoginStartResult,
+  type PrimaryHint,
+} from '../wire/protocol.js';
 import { Backoff } from './backoff.js';
 import { ClientError } from './errors.js';
 import { Inbox } from './inbox.js';
@@ -151,8 +156,6 @@ export class Connector extends EventEmitter<ConnectorEvents> {
   /** Executes `command` exactly once. Chat refusals resolve as `ok: false`; a ClientError
    *  rejects when the outcome could not be learned (UNAVAILABLE, SESSION_EXPIRED, CLOSED). */
   call<C extends ClientCommand>(command: C): Promise<ReplyTo<C['kind']>> {
-    const oversize = oversizeError(command);
-    if (oversize !== null) return Promise.reject(oversize);
     return this.enqueue(async () => (await this.execute(command, this.deadline())).reply);
   }
 
@@ -199,7 +202,10 @@ export class Connector extends EventEmitter<ConnectorEvents> {
   }
 
   /** Runs one call: one request number, sent until a primary answers it. */
-  private async execute<C extends ClientCommand>(command: C, deadline: number): Promise<{ reply: ReplyTo<C['kind']>; link: Link }> {
+  private async execute<C extends ClientCommand>(
+    command: C,
+    deadline: number,
+  ): Promise<{ reply: ReplyTo<C['kind']>; link: Link }> {
     for (;;) {
       const attempt = { clientId: this.clientId, requestNumber: 0, sends: 0 };
       const { reply, link } = await this.exchange(() => {
@@ -374,7 +380,7 @@ export class Connector extends EventEmitter<ConnectorEvents> {
   private async nextStep(deadline: number): Promise<Step> {
     const link = this.link;
     if (link === null) {
-      if (this.closing) throw new ClientError('CLOSED', 'the connector was closed before the request was answered');
+      if (this.closing) throw closedError('no connection');
       return this.dial(deadline);
     }
     if (!this.registered) return this.register(link, deadline);
@@ -417,7 +423,7 @@ export class Connector extends EventEmitter<ConnectorEvents> {
    *  UNAVAILABLE if the wait would pass the deadline. */
   private async pause(failure: Retry, deadline: number): Promise<void> {
     this.log(`retrying: ${failure.reason}`);
-    if (this.closing) throw new ClientError('CLOSED', `the connector was closed before the request was answered (${failure.reason})`);
+    if (this.closing) throw closedError(failure.reason);
     const delayMs = failure.followHint && !this.followedHint ? 0 : this.backoff.nextDelayMs();
     this.followedHint = failure.followHint;
     if (performance.now() + delayMs >= deadline) {
@@ -428,7 +434,7 @@ export class Connector extends EventEmitter<ConnectorEvents> {
       await sleep(delayMs, undefined, { signal: this.stopping.signal });
     } catch (error) {
       if (!this.stopping.signal.aborted) throw error;
-      throw new ClientError('CLOSED', `the connector was closed before the request was answered (${failure.reason})`);
+      throw closedError(failure.reason);
     }
   }
 
@@ -534,6 +540,10 @@ function retry(reason: string, followHint = false): Retry {
   return { kind: 'retry', reason, followHint };
 }
 
+function closedError(reason: string): ClientError {
+  return new ClientError('CLOSED', `the connector was closed before the request was answered (${reason})`);
+}
+
 function newClientId(): string {
   return randomBytes(16).toString('hex');
 }
@@ -564,13 +574,4 @@ function refusal(reply: Extract<Reply, { ok: false }>): { ok: false; error: Chat
   const { code, message } = reply.error;
   if (isChatErrorCode(code)) return { ok: false, error: { code, message } };
   throw new ClientError(code, message);
-}
-
-/** A call whose frame would exceed the limit is refused before it takes a request number, so
- *  that numbers stay dense. (The link refuses any other oversize request: see Link.request.) */
-function oversizeError(command: ClientCommand): ClientError | null {
-  const largest = { type: 'call', id: Number.MAX_SAFE_INTEGER, clientId: newClientId(), requestNumber: Number.MAX_SAFE_INTEGER, command };
-  const bytes = Buffer.byteLength(JSON.stringify(largest));
-  if (bytes <= CLIENT_FRAME_BYTES_MAX) return null;
-  return new ClientError('BAD_REQUEST', `the request is ${bytes} bytes, over the ${CLIENT_FRAME_BYTES_MAX}-byte frame limit`);
 }

@@ -9,7 +9,6 @@ import { connect } from 'node:net';
 import type { StoredMessage } from '../chat/types.js';
 import { parseServerFrame } from '../wire/codec.js';
 import { FramedConnection } from '../wire/connection.js';
-import { FrameError } from '../wire/frame.js';
 import { CLIENT_FRAME_BYTES_MAX, type ClientFrame, type ServerFrame } from '../wire/protocol.js';
 import { ClientError } from './errors.js';
 import { parseAddress } from './servers.js';
@@ -81,20 +80,26 @@ export class Link extends EventEmitter<LinkEvents> {
 
   /** Sends `request` and resolves with its reply. A reply that takes longer than `timeoutMs`
    *  ends the link: a replica that does not answer is treated as gone. A request too big for
-   *  a frame is refused (ClientError BAD_REQUEST) without being sent; the link stays up. */
+   *  a frame is refused (ClientError BAD_REQUEST) without being sent, and the link stays up:
+   *  sent, it would cost the connection (the replica, and our own FramedConnection, close a
+   *  connection over an oversize frame), and resending it elsewhere would cost every one. */
   request(request: Request, timeoutMs: number): Promise<Reply> {
     if (this.endReason !== null) return Promise.reject(new LinkLost(this.endReason));
-    const id = this.nextId++;
-    try {
-      this.connection.send({ ...request, id });
-    } catch (error) {
-      if (!(error instanceof FrameError)) throw error;
-      return Promise.reject(new ClientError('BAD_REQUEST', `the ${request.type} request is too large: ${error.message}`));
+    const frame = { ...request, id: this.nextId++ };
+    // Measured apart from the encoding in send(): client frames are small, and this keeps the
+    // rule in one place for every kind of request.
+    const bytes = Buffer.byteLength(JSON.stringify(frame), 'utf8');
+    if (bytes > CLIENT_FRAME_BYTES_MAX) {
+      const message = `the ${request.type} request is ${bytes} bytes, over the ${CLIENT_FRAME_BYTES_MAX}-byte frame limit`;
+      return Promise.reject(new ClientError('BAD_REQUEST', message));
     }
-    return new Promise((resolve, reject) => {
+    const reply = new Promise<Reply>((resolve, reject) => {
       const timer = setTimeout(() => this.end(`no reply to ${request.type} within ${timeoutMs} ms`), timeoutMs);
-      this.waiting.set(id, { resolve, reject, timer });
+      this.waiting.set(frame.id, { resolve, reject, timer });
     });
+    // Registered first: if sending fails the connection at once, end() still finds the request.
+    this.connection.send(frame);
+    return reply;
   }
 
   /** Ends the link on purpose. */

@@ -45,7 +45,9 @@ export class Shell {
     connector.on('push', (message) => io.notice(formatMessage(message)));
     connector.on('failover', ({ replica, view }) => io.notice(`reconnected to replica ${replica} (view ${view})`));
     connector.on('session-lost', (reason) => io.notice(`you are logged out: ${printable(reason)}`));
-    connector.on('offline', (reason) => io.notice(`lost contact with the cluster (${printable(reason)}); will try again at the next command`));
+    connector.on('offline', (reason) => {
+      io.notice(`lost contact with the cluster (${printable(reason)}); will try again at the next command`);
+    });
   }
 
   /** Finds the primary before the first command, so that the user sees where they are. */

@@ -9,6 +9,7 @@ import type { Connector } from './connector.js';
 import { Shell } from './shell.js';
 
 const PROMPT = 'chat+> ';
+const HISTORY_LINES = 200;
 
 /** The terminal as readline sees it: the real one, except that it can be muted while a
  *  password is typed, so that readline's echo of each key goes nowhere. */
@@ -42,63 +43,95 @@ export interface TerminalStreams {
 
 /** Runs the interactive REPL until `quit`, Ctrl-D or Ctrl-C. Resolves with the exit code. */
 export async function runTerminal(connector: Connector, streams: TerminalStreams): Promise<number> {
-  const { output } = streams;
-  const screen = new MutableOutput(output);
-  // Our own history array: readline records every line in it, passwords too, and a password
-  // must not come back with the up arrow — so we take those out again.
-  const history: string[] = [];
-  const rl = createInterface({ input: streams.input, output: screen, terminal: true, completer: completeCommand, prompt: PROMPT, history, historySize: 200 });
-  const state = { busy: true, closed: false, pendingNotices: [] as string[] };
-  rl.on('SIGINT', () => rl.close());
-  rl.on('close', () => {
-    // Ctrl-C or Ctrl-D: stop waiting for the cluster too.
-    state.closed = true;
-    void connector.close();
-  });
-
-  const notice = (line: string): void => {
-    if (screen.muted) return void state.pendingNotices.push(line); // a password is being typed
-    if (state.busy) return void output.write(`${line}\n`); // no prompt is showing
-    clearLine(output, 0);
-    cursorTo(output, 0);
-    output.write(`${line}\n`);
-    rl.prompt(true); // the prompt again, with what the user had typed so far
-  };
-  const readPassword = async (prompt: string): Promise<string | null> => {
-    if (state.closed) return null;
-    return readHidden(rl, screen, history, prompt, state.pendingNotices, notice);
-  };
-  const shell = new Shell(connector, { print: (line) => output.write(`${line}\n`), notice, readPassword }, { confirmNewPassword: true });
-
-  // prompt(true) keeps the cursor where it is: a user may have typed ahead while we were busy.
-  await shell.start();
-  state.busy = false;
-  rl.prompt(true);
-  for await (const line of rl) {
-    state.busy = true;
-    if ((await shell.run(line)) === 'quit') break;
-    state.busy = false;
-    rl.prompt(true);
-  }
-  rl.close();
-  await connector.close();
+  await new Terminal(connector, streams).run();
   return 0;
 }
 
-/** Reads one line with the echo off. Resolves null if the terminal closes first. */
-function readHidden(rl: Interface, screen: MutableOutput, history: string[], prompt: string, held: string[], notice: (line: string) => void): Promise<string | null> {
-  return new Promise((resolve) => {
-    const onClose = (): void => finish(null);
-    const finish = (answer: string | null): void => {
-      rl.off('close', onClose);
-      screen.muted = false;
-      screen.write('\n'); // the Enter that readline echoed while muted
-      if (answer !== null && history[0] === answer) history.shift();
-      for (const line of held.splice(0)) notice(line);
-      resolve(answer);
+class Terminal {
+  private readonly screen: MutableOutput;
+  /** Our own history array: readline records every line in it, passwords too, and a password
+   *  must not come back with the up arrow — so readPassword takes them out again. */
+  private readonly history: string[] = [];
+  private readonly rl: Interface;
+  private readonly shell: Shell;
+  /** A command is running: no prompt is showing. */
+  private busy = true;
+  /** The user closed the terminal (Ctrl-C, Ctrl-D). */
+  private closed = false;
+  /** Notices that arrived while a password was being typed, shown after it. */
+  private readonly held: string[] = [];
+
+  constructor(
+    private readonly connector: Connector,
+    private readonly streams: TerminalStreams,
+  ) {
+    this.screen = new MutableOutput(streams.output);
+    this.rl = createInterface({
+      input: streams.input,
+      output: this.screen,
+      terminal: true,
+      completer: completeCommand,
+      prompt: PROMPT,
+      history: this.history,
+      historySize: HISTORY_LINES,
+    });
+    this.rl.on('SIGINT', () => this.rl.close());
+    this.rl.on('close', () => {
+      // Ctrl-C or Ctrl-D: stop waiting for the cluster too.
+      this.closed = true;
+      void connector.close();
+    });
+    const io = {
+      print: (line: string) => void streams.output.write(`${line}\n`),
+      notice: (line: string) => this.notice(line),
+      readPassword: (prompt: string) => this.readPassword(prompt),
     };
-    rl.once('close', onClose);
-    rl.question(prompt, (answer) => finish(answer));
-    screen.muted = true; // after the prompt is written, before the first key
-  });
+    this.shell = new Shell(connector, io, { confirmNewPassword: true });
+  }
+
+  async run(): Promise<void> {
+    // prompt(true) keeps the cursor where it is: a user may have typed ahead while we were busy.
+    await this.shell.start();
+    this.busy = false;
+    this.rl.prompt(true);
+    for await (const line of this.rl) {
+      this.busy = true;
+      if ((await this.shell.run(line)) === 'quit') break;
+      this.busy = false;
+      this.rl.prompt(true);
+    }
+    this.rl.close();
+    await this.connector.close();
+  }
+
+  /** Prints a line that arrived on its own above the prompt, then redraws the prompt with what
+   *  the user had typed so far. */
+  private notice(line: string): void {
+    const output = this.streams.output;
+    if (this.screen.muted) return void this.held.push(line); // a password is being typed
+    if (this.busy) return void output.write(`${line}\n`); // no prompt is showing
+    clearLine(output, 0);
+    cursorTo(output, 0);
+    output.write(`${line}\n`);
+    this.rl.prompt(true);
+  }
+
+  /** Reads one line with the echo off. Resolves null if the terminal closes first. */
+  private readPassword(prompt: string): Promise<string | null> {
+    if (this.closed) return Promise.resolve(null);
+    return new Promise((resolve) => {
+      const onClose = (): void => finish(null);
+      const finish = (answer: string | null): void => {
+        this.rl.off('close', onClose);
+        this.screen.muted = false;
+        this.screen.write('\n'); // the Enter that readline echoed while muted
+        if (answer !== null && this.history[0] === answer) this.history.shift();
+        for (const line of this.held.splice(0)) this.notice(line);
+        resolve(answer);
+      };
+      this.rl.once('close', onClose);
+      this.rl.question(prompt, (answer) => finish(answer));
+      this.screen.muted = true; // after the prompt is written, before the first key
+    });
+  }
 }
