@@ -74,10 +74,6 @@ export class Link extends EventEmitter<LinkEvents> {
     });
   }
 
-  get ended(): boolean {
-    return this.endReason !== null;
-  }
-
   /** Sends `request` and resolves with its reply. A reply that takes longer than `timeoutMs`
    *  ends the link: a replica that does not answer is treated as gone. A request too big for
    *  a frame is refused (ClientError BAD_REQUEST) without being sent, and the link stays up:

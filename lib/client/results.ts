@@ -14,7 +14,7 @@ const isText = (value: unknown): value is string => typeof value === 'string';
 const isCounts = (value: unknown): value is number[] => Array.isArray(value) && value.every(isCount);
 const isTexts = (value: unknown): value is string[] => Array.isArray(value) && value.every(isText);
 
-export function isStoredMessage(value: unknown): value is StoredMessage {
+function isStoredMessage(value: unknown): value is StoredMessage {
   return isFields(value) && isCount(value.id) && isText(value.from) && isText(value.to) && isText(value.text) && isCount(value.at);
 }
 
