@@ -64,12 +64,15 @@ export type Admission<R> =
   | { action: 'reply'; op: number; reply: R | null }
   /** A retry of a request still in flight: it is answered when it commits. */
   | { action: 'drop'; reason: string }
-  | { action: 'reject'; code: Extract<RejectCode, 'SESSION_EXPIRED' | 'STALE_REQUEST' | 'BUSY'> };
+  | { action: 'reject'; code: Extract<RejectCode, 'STALE_REQUEST' | 'BUSY'> };
 
 /** Decides admission from the client's executed row and its request in flight (in the log above
  *  the executed op, or in the primary's pending batch), if any. One outstanding request per
  *  client (§4): a new request while an earlier one is in flight is refused with BUSY rather than
- *  queued, so that the table's single row per client always answers the client's latest retry. */
+ *  queued, so that the table's single row per client always answers the client's latest retry.
+ *  Every answer given here from the table is true even if this replica's table is stale (a
+ *  deposed primary): request numbers only grow and each executes once, so a saved reply and a
+ *  "stale" verdict stay right. */
 export function admit<R>(row: ClientTableRow<R> | undefined, inFlight: number | undefined, requestNumber: number): Admission<R> {
   if (requestNumber === 0) {
     // Register. Idempotent: a retry while it is in the log is answered when it commits; a retry
@@ -78,9 +81,13 @@ export function admit<R>(row: ClientTableRow<R> | undefined, inFlight: number | 
     if (inFlight !== undefined) return { action: 'reject', code: 'BUSY' };
     return row === undefined ? { action: 'append' } : { action: 'reply', op: row.op, reply: null };
   }
-  // An unknown client was never registered or was evicted: it must not pass for a new client,
-  // or a retry of a request that already executed would run again (VR-NOTES "Client table").
-  if (row === undefined && inFlight === undefined) return { action: 'reject', code: 'SESSION_EXPIRED' };
+  // A client this table does not know was never registered, or was evicted — or registered
+  // after this replica stopped being primary without knowing it: a deposed primary's table is
+  // stale. So "unknown" is decided in log order like any read: the request goes into the log and
+  // is refused with SESSION_EXPIRED when it executes (execute.ts), which a deposed primary never
+  // reaches. Refusing here would let a client that registered elsewhere open a new session and
+  // resend a request that already ran.
+  if (row === undefined && inFlight === undefined) return { action: 'append' };
   const latest = Math.max(row?.requestNumber ?? -1, inFlight ?? -1);
   if (requestNumber < latest) return { action: 'reject', code: 'STALE_REQUEST' };
   if (requestNumber === latest) {

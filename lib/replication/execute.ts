@@ -23,17 +23,26 @@ export function executeCommitted<C, R, E>(s: ReplicaState<C, R, E>): void {
 }
 
 function executeOne<C, R, E>(s: ReplicaState<C, R, E>, op: number): void {
-  const entry = s.log.entry(op);
+  const { clientId, requestNumber, command } = s.log.entry(op);
   assert.ok(op === s.executed + 1 && op <= s.commit, 'ops execute once, in order, only when committed');
+  s.executed = op;
+  if (s.inFlight.get(clientId) === requestNumber) s.inFlight.delete(clientId);
+  // A request of a client the table does not know (never registered, or evicted meanwhile) is
+  // refused here, in log order, the same way on every replica (see admit()).
+  if (requestNumber > 0 && s.clientTable.row(clientId) === undefined) {
+    s.out.push({ type: 'applied', op, clientId, requestNumber, events: [] });
+    if (s.primary !== null) {
+      s.out.push({ type: 'reject', clientId, requestNumber, code: 'SESSION_EXPIRED', view: s.view, primary: s.id });
+    }
+    return;
+  }
   let reply: R | null = null;
   let events: E[] = [];
-  if (entry.command !== null) ({ reply, events } = s.machine.apply(entry.command, { op, clientId: entry.clientId }));
-  s.executed = op;
-  const evicted = s.clientTable.recordExecuted(entry.clientId, entry.requestNumber, reply, op);
+  if (command !== null) ({ reply, events } = s.machine.apply(command, { op, clientId }));
+  const evicted = s.clientTable.recordExecuted(clientId, requestNumber, reply, op);
   if (evicted !== null) s.logLine('debug', 'client table: evicted the client executed longest ago', { client: evicted, op });
-  if (s.inFlight.get(entry.clientId) === entry.requestNumber) s.inFlight.delete(entry.clientId);
-  s.out.push({ type: 'applied', op, clientId: entry.clientId, requestNumber: entry.requestNumber, events });
-  if (s.primary !== null) s.out.push({ type: 'reply', clientId: entry.clientId, requestNumber: entry.requestNumber, op, reply });
+  s.out.push({ type: 'applied', op, clientId, requestNumber, events });
+  if (s.primary !== null) s.out.push({ type: 'reply', clientId, requestNumber, op, reply });
 }
 
 /** Persists the state at the executed op. The log below it is trimmed once it is durable. */

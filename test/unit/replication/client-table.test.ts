@@ -5,6 +5,17 @@ import assert from 'node:assert/strict';
 import { admit, ClientTable } from '../../../lib/replication/client-table.js';
 import { Cluster, req } from './harness.js';
 
+/** Sends a request, lets the cluster settle, and returns what the primary answered it. */
+function answer(cluster: Cluster, primary: number, request: ReturnType<typeof req>) {
+  cluster.request(primary, request);
+  cluster.deliverAll();
+  const answers = cluster.effects[primary]!.filter(
+    (e) => (e.type === 'reply' || e.type === 'reject') && e.clientId === request.clientId && e.requestNumber === request.requestNumber,
+  );
+  assert.equal(answers.length, 1, `one answer to ${request.clientId}#${request.requestNumber}`);
+  return answers[0]!;
+}
+
 function setup() {
   const cluster = new Cluster(3);
   const primary = cluster.settle();
@@ -32,10 +43,13 @@ test('§4.1 step 2: a retry of a request still in the log is dropped and answere
   assert.deepEqual(cluster.items(primary), ['x']);
 });
 
-test('SESSION_EXPIRED for an unregistered client, STALE_REQUEST below the latest', () => {
+test('SESSION_EXPIRED for an unregistered client — decided in log order — and STALE_REQUEST below the latest', () => {
   const { cluster, primary } = setup();
-  const [expired] = cluster.request(primary, req('stranger', 1, 'x'));
-  assert.ok(expired?.type === 'reject' && expired.code === 'SESSION_EXPIRED');
+  assert.equal(cluster.request(primary, req('stranger', 1, 'x')).filter((e) => e.type === 'reject').length, 0, 'not before it commits');
+  cluster.deliverAll();
+  const expired = cluster.ofType(primary, 'reject').find((e) => e.clientId === 'stranger');
+  assert.ok(expired?.code === 'SESSION_EXPIRED');
+  assert.deepEqual(cluster.items(primary), [], 'nothing applied');
   cluster.request(primary, req('c', 2, 'x'));
   cluster.deliverAll();
   const [stale] = cluster.request(primary, req('c', 1, 'y'));
@@ -65,8 +79,8 @@ test('eviction at execution: the client executed longest ago goes, and its retry
   cluster.request(primary, req('old', 1, 'o'));
   cluster.deliverAll();
   cluster.register('new'); // Table full: 'mid' executed longest ago (op 2) — not 'old' (op 3).
-  const [midRetry] = cluster.request(primary, req('mid', 1, 'm'));
-  assert.ok(midRetry?.type === 'reject' && midRetry.code === 'SESSION_EXPIRED');
+  const midRetry = answer(cluster, primary, req('mid', 1, 'm'));
+  assert.ok(midRetry.type === 'reject' && midRetry.code === 'SESSION_EXPIRED');
   const oldRetry = cluster.request(primary, req('old', 1, 'o'));
   assert.ok(oldRetry.some((e) => e.type === 'reply' && e.reply === 1), 'old is still known and answered from the table');
 });
@@ -81,8 +95,35 @@ test('the client table is replicated state: every replica evicts the same rows',
   // After failover the new primary answers from its own table: 'a' was evicted everywhere.
   cluster.crash(primary);
   const next = cluster.settle();
-  const [expired] = cluster.request(next, req('a', 1, 'x'));
-  assert.ok(expired?.type === 'reject' && expired.code === 'SESSION_EXPIRED');
+  const expired = answer(cluster, next, req('a', 1, 'x'));
+  assert.ok(expired.type === 'reject' && expired.code === 'SESSION_EXPIRED');
+});
+
+test('a deposed primary with a stale client table cannot tell a client it is unknown (sim seed 2326)', () => {
+  const cluster = new Cluster(3);
+  const old = cluster.settle();
+  cluster.isolated.add(old); // Cut off from the replicas, still reachable by clients.
+  cluster.tick(40, [0, 1, 2].filter((id) => id !== old));
+  const next = cluster.primary();
+  cluster.register('late'); // Registered in the new view, unknown to the old primary.
+  cluster.request(old, req('late', 1, 'x'));
+  cluster.tick(10, [old]);
+  assert.equal(cluster.ofType(old, 'reject').filter((e) => e.clientId === 'late').length, 0, 'no SESSION_EXPIRED from a stale table');
+  const answered = answer(cluster, next, req('late', 1, 'x'));
+  assert.ok(answered.type === 'reply');
+});
+
+test('a request admitted before its client was evicted is refused with SESSION_EXPIRED when it executes', () => {
+  const cluster = new Cluster(1, { clientTableMax: 1 });
+  cluster.settle();
+  cluster.register('a');
+  // One batch: b's register executes first and evicts 'a'; then a#1, admitted while 'a' was known.
+  cluster.handle(0, cluster.replica(0).onRequest({ clientId: 'b', requestNumber: 0, command: null }));
+  cluster.handle(0, cluster.replica(0).onRequest(req('a', 1, 'x')));
+  cluster.handle(0, cluster.replica(0).flush());
+  const verdict = cluster.ofType(0, 'reject').find((e) => e.clientId === 'a' && e.requestNumber === 1);
+  assert.equal(verdict?.code, 'SESSION_EXPIRED');
+  assert.deepEqual(cluster.items(0), [], 'not applied');
 });
 
 test('admit() decides from the executed row and the request in flight', () => {
@@ -94,6 +135,7 @@ test('admit() decides from the executed row and the request in flight', () => {
   assert.deepEqual(admit(row, 5, 6), { action: 'reject', code: 'BUSY' });
   assert.deepEqual(admit(row, 5, 4), { action: 'reject', code: 'STALE_REQUEST' });
   assert.deepEqual(admit(undefined, 0, 1), { action: 'reject', code: 'BUSY' });
+  assert.deepEqual(admit(undefined, undefined, 1), { action: 'append' }, 'unknown: decided when it executes');
   assert.deepEqual(admit(undefined, undefined, 0), { action: 'append' });
   assert.deepEqual(admit(undefined, 0, 0), { action: 'drop', reason: 'register in flight' });
   assert.deepEqual(admit(row, undefined, 0), { action: 'reply', op: 10, reply: null });
