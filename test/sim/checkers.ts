@@ -14,7 +14,7 @@
 // Liveness (g) is checked by the harness (simulate.ts), which knows when faults stopped.
 
 import { createHash } from 'node:crypto';
-import type { Effect, ReplicaId } from '../../lib/replication/types.js';
+import type { Effect, ReplicaId, Snapshot } from '../../lib/replication/types.js';
 import type { Acknowledged, ReplyAnswer } from './client.js';
 
 export class SafetyViolation extends Error {
@@ -97,6 +97,17 @@ export class Checker {
     if (executed < applied) this.fail('(b) ops execute in order', `replica ${replica} reports executed ${executed} after applying op ${applied}`);
     this.nextApply.set(replica, executed + 1);
     this.onState(replica, executed, snapshot);
+    return true;
+  }
+
+  /** A replica persisted a snapshot: its machine must equal others' at that op (e). A snapshot
+   *  beyond what the replica executed is state it installed from a peer (§5.2), after which it
+   *  executes from the op after it. Returns true for such an install. */
+  onSnapshot(replica: ReplicaId, snapshot: Snapshot<unknown>): boolean {
+    this.onState(replica, snapshot.op, () => snapshot.machine);
+    const expected = this.nextApply.get(replica) ?? 1;
+    if (snapshot.op < expected) return false;
+    this.nextApply.set(replica, snapshot.op + 1);
     return true;
   }
 

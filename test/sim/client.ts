@@ -52,8 +52,16 @@ export class SimClient<C, R> {
   private paused = false;
 
   private outstanding: Outstanding<C> | null = null;
+  /** Whether the pending wake-up is a timeout (rather than a retry we chose after an answer). */
+  private wasTimeout = false;
   private nextRequestNumber = 0;
   private target: ReplicaId;
+  /** The highest view any answer has named: hints from lower views are stale. */
+  private viewSeen = 0;
+  /** The replica whose silence last made us time out, and the view we knew then. A hint back
+   *  to it from no newer view is not followed, or two replicas cut off together (a deposed
+   *  primary and a backup that still believes in it) could bounce the client between them. */
+  private suspect: { replica: ReplicaId; view: number } | null = null;
 
   constructor(
     readonly index: number,
@@ -102,9 +110,11 @@ export class SimClient<C, R> {
       this.outstanding = { request: this.newRequest(), attempts: 0 };
     } else {
       // Timed out (or told to retry): the connector moves on to another replica.
+      if (this.wasTimeout) this.suspect = { replica: this.target, view: this.viewSeen };
       this.target = (this.target + 1) % this.replicaCount;
     }
     this.outstanding.attempts++;
+    this.wasTimeout = true;
     this.wakeAt = now + this.timing.requestTimeoutMs + this.backoff();
     return { to: this.target, request: this.outstanding.request };
   }
@@ -114,22 +124,30 @@ export class SimClient<C, R> {
     const current = this.outstanding;
     if (current === null || answer.requestNumber !== current.request.requestNumber) return null; // late or duplicate
     if (answer.type === 'reply') return this.acknowledge(current.request, answer, now);
+    const fresh = answer.view >= this.viewSeen;
+    this.viewSeen = Math.max(this.viewSeen, answer.view);
+    const hint = fresh && this.trusted(answer.primary, answer.view) ? answer.primary : null;
     switch (answer.code) {
       case 'NOT_PRIMARY':
-        // Follow the hint at once, unless it points back here (then the timeout moves us on).
-        if (answer.primary !== from) this.retrySoon(answer.primary, now);
+        // Follow a fresh hint at once; otherwise try the replica after the one that answered.
+        this.retrySoon(hint !== null && hint !== from ? hint : (from + 1) % this.replicaCount, now);
         return null;
       case 'VIEW_CHANGE':
       case 'BUSY':
-        this.retrySoon(answer.primary, now + this.backoff());
+        this.retrySoon(hint ?? from, now + this.backoff());
         return null;
       case 'SESSION_EXPIRED':
+        // A deposed primary that has not heard of a client registered since it lost touch
+        // answers this too; the world checks whether the answer could be true (cluster.ts).
+        // So a lone SESSION_EXPIRED is not final: the connector tries elsewhere.
+        this.retrySoon((from + 1) % this.replicaCount, now + this.backoff());
+        return null;
       case 'STALE_REQUEST':
-        // The simulator keeps the client table larger than its client count and sends numbers
-        // in order, so neither can be a legitimate answer to the outstanding request.
+        // No replica can hold a request number above the outstanding one: numbers are sent in
+        // order, one at a time, each only after the one before was answered.
         throw new SafetyViolation(
           '(d) client table',
-          `client ${this.index} got ${answer.code} for its outstanding request #${answer.requestNumber} from replica ${from}`,
+          `client ${this.index} got STALE_REQUEST for its outstanding request #${answer.requestNumber} from replica ${from}`,
         );
     }
   }
@@ -157,11 +175,17 @@ export class SimClient<C, R> {
     this.acknowledged.push(acked);
     if (request.command !== null) this.script.onReply(request.command, answer.reply as R);
     this.outstanding = null;
+    this.suspect = null;
     this.wakeAt = this.paused ? Infinity : now + this.prng.int(this.timing.thinkMinMs, this.timing.thinkMaxMs);
     return acked;
   }
 
+  private trusted(replica: ReplicaId, view: number): boolean {
+    return this.suspect === null || this.suspect.replica !== replica || view > this.suspect.view;
+  }
+
   private retrySoon(replica: ReplicaId, at: number): void {
+    this.wasTimeout = false;
     // wake() moves to target + 1, so aim one before the replica we want.
     this.target = (replica + this.replicaCount - 1) % this.replicaCount;
     this.wakeAt = this.paused ? Infinity : at + this.prng.int(1, 5);

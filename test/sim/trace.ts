@@ -1,3 +1,5 @@
+import type { JournalRecord } from '../../lib/replication/types.js';
+
 // The event trace of a run: every delivery, crash, partition and client answer, stamped with
 // virtual time. Verbose runs print it as it happens; otherwise only the last `keep` events are
 // kept, to be printed when a checker fails — the few hundred milliseconds before the failure
@@ -37,4 +39,20 @@ export function describeMessage(message: object): string {
     else if (Array.isArray(value)) parts.push(`${key}[${value.length}]`);
   }
   return parts.join(' ');
+}
+
+/** A one-line rendering of a journal record. */
+export function describeRecord(record: JournalRecord<unknown, unknown>): string {
+  const ops = (entries: Array<{ op: number; view: number }>): string =>
+    entries.length === 0 ? 'no entries' : `ops ${entries[0]!.op}..${entries.at(-1)!.op} (view ${entries.at(-1)!.view})`;
+  switch (record.kind) {
+    case 'entries':
+      return `entries ${ops(record.entries)}`;
+    case 'replace':
+      return `replace after ${record.after} with ${ops(record.entries)}`;
+    case 'view':
+      return `view ${record.view} logView ${record.logView}`;
+    case 'snapshot':
+      return `snapshot at op ${record.snapshot.op}`;
+  }
 }

@@ -1,0 +1,115 @@
+// The real chat state machine (lib/chat) as a simulator workload. Each simulated client is one
+// user: it creates its account (with a SCRAM verifier, lib/auth/scram.ts), logs in with a
+// proof, then sends to the other users, reads, acks, deletes and lists, now and then logging
+// out and in again. Everything a real primary would choose — the time `at`, the session — is
+// fixed when the command is first built, so a retry resends the very same command.
+
+import { createHash } from 'node:crypto';
+import { clientProof, makeVerifier } from '../../lib/auth/scram.js';
+import { hashToken } from '../../lib/auth/tokens.js';
+import { createChatMachine } from '../../lib/chat/machine.js';
+import type { ChatCommand, ChatEvent, ChatReply, ClientCommand, StoredMessage, Verifier } from '../../lib/chat/types.js';
+import type { Prng } from './prng.js';
+import type { ClientScript, Workload } from './workload.js';
+
+const ITERATIONS = 4096;
+/** Users the clients send to; some may never be created (UNKNOWN_USER is a fine answer too). */
+const USERS = 8;
+/** A plausible epoch ms for the first command; each command moves a client's clock on. */
+const EPOCH_MS = 1_700_000_000_000;
+
+const verifiers = new Map<string, Verifier>();
+
+/** PBKDF2 is slow on purpose, so each account's verifier is made once per process. The salt is
+ *  derived from the name so that runs are identical byte for byte. */
+function verifierFor(name: string): Verifier {
+  let verifier = verifiers.get(name);
+  if (verifier === undefined) {
+    const salt = createHash('sha256').update(`sim-salt:${name}`).digest().subarray(0, 16);
+    verifier = makeVerifier(passwordOf(name), ITERATIONS, salt);
+    verifiers.set(name, verifier);
+  }
+  return verifier;
+}
+
+const passwordOf = (name: string): string => `password of ${name}`;
+
+/** 'gone': the account was deleted and its name cannot be taken again; only errors remain. */
+type Phase = 'create' | 'login' | 'chat' | 'gone';
+
+class ChatScript implements ClientScript<ChatCommand, ChatReply> {
+  private readonly name: string;
+  private phase: Phase = 'create';
+  private session: string | null = null;
+  private clock: number;
+  /** Ids of messages this user has read, candidates for ack and delete. */
+  private seen: number[] = [];
+  /** Account names learnt from `list`: whom to write to (mostly; see chat()). */
+  private known: string[] = [];
+
+  constructor(
+    index: number,
+    private readonly prng: Prng,
+  ) {
+    this.name = `user${index % USERS}`;
+    this.clock = EPOCH_MS + index;
+  }
+
+  next(): ChatCommand {
+    this.clock += this.prng.int(1, 2000);
+    const command = this.phase === 'create' ? this.create() : this.phase === 'login' ? this.login() : this.chat();
+    // A login opens the session named by its tokenHash; other commands act as the current one.
+    return { ...command, at: this.clock, session: command.kind === 'login' ? null : this.session };
+  }
+
+  onReply(command: ChatCommand, reply: ChatReply): void {
+    if (command.kind === 'create') this.phase = 'login'; // created now, or by an earlier life
+    if (command.kind === 'login') {
+      this.phase = reply.ok ? 'chat' : 'gone';
+      this.session = reply.ok ? command.tokenHash : null;
+    }
+    if (command.kind === 'logout' || command.kind === 'delete-account') this.phase = command.kind === 'logout' ? 'login' : 'create';
+    if (command.kind === 'list' && reply.ok) this.known = (reply.result as { names: string[] }).names.slice();
+    if (command.kind === 'read' && reply.ok) {
+      const messages = (reply.result as { messages: StoredMessage[] }).messages;
+      this.seen.push(...messages.map((message) => message.id));
+      this.seen = this.seen.slice(-20);
+    }
+  }
+
+  private create(): ClientCommand {
+    return { kind: 'create', name: this.name, verifier: verifierFor(this.name) };
+  }
+
+  private login(): ClientCommand {
+    const verifier = verifierFor(this.name);
+    const nonce = this.prng.hex(24);
+    const challenge = { name: this.name, nonce, salt: verifier.salt, iterations: verifier.iterations };
+    const { proof } = clientProof(passwordOf(this.name), challenge);
+    return { kind: 'login', name: this.name, nonce, proof, tokenHash: hashToken(this.prng.hex(64)) };
+  }
+
+  private chat(): ClientCommand {
+    if (this.phase === 'gone') return { kind: 'read', count: 1 };
+    const roll = this.prng.float();
+    if (roll < 0.45) return { kind: 'send', to: this.recipient(), text: `hello ${this.prng.hex(6)}` };
+    if (roll < 0.65) return { kind: 'read', count: this.prng.int(1, 5) };
+    if (roll < 0.75 && this.seen.length > 0) return { kind: 'ack', ids: this.prng.shuffle(this.seen).slice(0, 3) };
+    if (roll < 0.85 && this.seen.length > 0) return { kind: 'delete', ids: [this.seen.shift()!] };
+    if (roll < 0.98) return { kind: 'list', pattern: 'user*', page: 1 };
+    if (roll < 0.998) return { kind: 'logout' };
+    return { kind: 'delete-account' };
+  }
+
+  /** Someone `list` showed, or now and then any name (UNKNOWN_USER is an answer to check too). */
+  private recipient(): string {
+    if (this.known.length > 0 && this.prng.chance(0.9)) return this.prng.pick(this.known);
+    return `user${this.prng.int(0, USERS - 1)}`;
+  }
+}
+
+export const chatWorkload: Workload<ChatCommand, ChatReply, ChatEvent> = {
+  name: 'chat',
+  createMachine: createChatMachine,
+  newClient: (index, prng) => new ChatScript(index, prng),
+};

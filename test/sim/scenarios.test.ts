@@ -1,0 +1,200 @@
+// Scripted scenarios on the simulated world, each named by sub-protocol and fault and citing
+// the section of Viewstamped Replication Revisited (Liskov & Cowling 2012) it exercises. The
+// world is calm (no random faults): each test causes its own faults, waits for outcomes with
+// bounded virtual-time waits, and ends with settle(), which runs the simulator's end checks
+// (every acknowledged op executed everywhere, equal states, a one-copy replay of the history).
+// The safety checkers run after every step throughout, as in every simulation.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { CLIENT_ADDRESS_BASE } from './network.js';
+import { acknowledged, commitMore, currentPrimary, describe, report, runUntil, scenarioWorld, settle } from './scenario.js';
+import type { ToyReply } from './toy.js';
+
+test('normal operation §4.1, backup crash: the view stays, commits go on, the backup catches up on restart', () => {
+  const world = scenarioWorld({ replicas: 5, clients: 3 });
+  commitMore(world, 10, 5_000);
+  const primary = currentPrimary(world);
+  const view = report(world, primary).view;
+  const backup = (primary + 2) % 5;
+  world.crash(backup, 'scenario');
+  commitMore(world, 30, 5_000, 'commits continue with a backup down');
+  assert.equal(currentPrimary(world), primary, 'losing a backup must not change the primary');
+  assert.equal(report(world, primary).view, view, 'losing a backup must not change the view');
+  world.restart(backup);
+  settle(world);
+  assert.equal(report(world, backup).executed, report(world, primary).executed);
+});
+
+test('view change §4.2, primary crash during prepare: a new primary takes over and nothing acknowledged is lost', () => {
+  const world = scenarioWorld({ replicas: 5, clients: 4 });
+  commitMore(world, 10, 5_000);
+  const old = currentPrimary(world);
+  const oldView = report(world, old).view;
+  world.crashDuring.push('prepare');
+  runUntil(world, 'the primary dies while sending a PREPARE', () => !world.isUp(old), 5_000);
+  commitMore(world, 20, 10_000, 'a new primary commits');
+  const next = currentPrimary(world);
+  assert.notEqual(next, old);
+  assert.ok(report(world, next).view > oldView, 'the new primary serves a later view');
+  world.restart(old);
+  settle(world);
+  const rejoined = report(world, old);
+  assert.equal(rejoined.view, report(world, next).view, 'the old primary follows the new view');
+});
+
+test('view change §4.2, 2 of 5 crashed (the primary and the next in line): the service goes on', () => {
+  const world = scenarioWorld({ replicas: 5, clients: 4 });
+  commitMore(world, 10, 5_000);
+  const primary = currentPrimary(world);
+  const view = report(world, primary).view;
+  const nextInLine = (view + 1) % 5;
+  world.crash(primary, 'scenario');
+  world.crash(nextInLine, 'scenario');
+  commitMore(world, 30, 15_000, 'three of five replicas commit on their own');
+  const survivor = currentPrimary(world);
+  assert.ok(![primary, nextInLine].includes(survivor));
+  assert.ok(report(world, survivor).view >= view + 2, 'the view for the dead next-in-line was skipped');
+  settle(world);
+  world.restart(primary);
+  world.restart(nextInLine);
+  settle(world);
+  assert.equal(world.upCount, 5);
+});
+
+/** Isolates the primary with one backup (a minority of 5) and lets the majority move on. */
+function partitionThePrimary() {
+  const world = scenarioWorld({ replicas: 5, clients: 4 });
+  commitMore(world, 10, 5_000);
+  const old = currentPrimary(world);
+  const companion = (old + 1) % 5;
+  const majority = [0, 1, 2, 3, 4].filter((id) => id !== old && id !== companion);
+  const commitAtCut = report(world, old).commit;
+  const minorityReplies: number[] = [];
+  world.watch = (replica, effect) => {
+    if ((replica === old || replica === companion) && effect.type === 'reply' && effect.op > commitAtCut) minorityReplies.push(effect.op);
+  };
+  world.network.partition([[old, companion], majority], 5);
+  commitMore(world, 30, 15_000, 'the majority side elects a primary and commits');
+  runUntil(world, 'time passes on the minority side', () => true, 1_000);
+  return { world, old, companion, majority, commitAtCut, minorityReplies };
+}
+
+test('view change §4.2/§8, partition isolating the primary: the minority side commits nothing', () => {
+  const { world, old, companion, majority, commitAtCut, minorityReplies } = partitionThePrimary();
+  assert.ok(report(world, old).commit <= commitAtCut, `old primary committed past ${commitAtCut}: ${describe(world)}`);
+  assert.ok(report(world, companion).commit <= commitAtCut, 'its companion learned no commit past the cut');
+  assert.deepEqual(minorityReplies, [], 'no client heard of a commit from the minority side');
+  const newPrimary = currentPrimary(world);
+  assert.ok(majority.includes(newPrimary), 'the new primary is on the majority side');
+  settle(world);
+});
+
+test('view change §4.2 and state transfer §5.2, the partition heals: the old primary follows the new view and catches up', () => {
+  const { world, old, companion } = partitionThePrimary();
+  const newView = report(world, currentPrimary(world)).view;
+  world.network.heal();
+  settle(world);
+  for (const id of [old, companion]) {
+    const r = report(world, id);
+    assert.ok(r.view >= newView, `replica ${id} is still in view ${r.view}, below ${newView}`);
+    assert.equal(r.status, 'normal');
+  }
+  assert.equal(report(world, old).isPrimary, report(world, old).view % 5 === old);
+});
+
+test('view change §4.2, divergent uncommitted suffixes: the log with the larger v′ wins over a longer one', () => {
+  // In view v with primary p, the next primaries in line are a (v+1), b (v+2), c (v+3); d is last.
+  // 1. p's PREPAREs reach only d, so d gathers ops nobody else has (uncommitted: p and d are
+  //    2 of 5, no majority). 2. p dies and d is cut off; a, b, c form view v+1 and commit one op
+  //    at an op number d also holds. 3. a dies, d returns: the primary of v+2 gets DO-VIEW-CHANGEs
+  //    with (v′ = v+1, shorter log) and (v′ = v, longer log) and must choose v′ = v+1, or it would
+  //    overwrite the op committed in view v+1 with one of d's.
+  const world = scenarioWorld({ replicas: 5, clients: 6, replicaOptions: { viewChangeTimeoutTicks: 40 } });
+  commitMore(world, 12, 5_000);
+  const p = currentPrimary(world);
+  const v = report(world, p).view;
+  const [a, b, c, d] = [1, 2, 3, 4].map((k) => (v + k) % 5) as [number, number, number, number];
+  for (const backup of [a, b, c]) world.network.cut(p, backup);
+  runUntil(world, 'd holds 3 uncommitted ops the others lack', () => report(world, d).op >= report(world, a).op + 3, 300);
+  world.crash(p, 'scenario');
+  world.network.heal();
+  world.network.partition([[a, b, c], [d]], 5);
+  const longest = report(world, d).op;
+
+  const runner = world.clients[0]!;
+  for (const client of world.clients.slice(1)) client.pause();
+  const before = acknowledged(world);
+  runUntil(world, 'view v+1 commits one op', () => acknowledged(world) > before, 10_000);
+  runner.pause();
+  const committed = world.checker.acknowledged.at(-1)!;
+  assert.equal(report(world, a).view, v + 1);
+  runUntil(world, 'b and c know the commit', () => [b, c].every((id) => report(world, id).commit >= committed.op), 2_000);
+
+  const votes: Array<{ from: number; logView: number; op: number }> = [];
+  world.watch = (replica, effect) => {
+    if (effect.type === 'send' && effect.message.type === 'do-view-change' && effect.message.view === v + 2) votes.push({ from: replica, logView: effect.message.logView, op: effect.message.op });
+  };
+  world.crash(a, 'scenario');
+  world.network.heal();
+  for (const client of world.clients) client.resume(world.now);
+  settle(world);
+  // The divergence really was put to the vote: d's longer log from the older view.
+  assert.ok(longest > committed.op, `d's log (to ${longest}) must be longer than view v+1's (to ${committed.op})`);
+  assert.ok(votes.some((vote) => vote.from === d && vote.logView === v && vote.op === longest), `d's DO-VIEW-CHANGE is missing: ${JSON.stringify(votes)}`);
+  const identity = world.checker.history.get(committed.op)!;
+  assert.deepEqual([identity.clientId, identity.requestNumber], [committed.clientId, committed.requestNumber]);
+  assert.ok(report(world, d).view >= v + 2);
+});
+
+test('state transfer §5.2 with snapshots §5.1: a replica that missed thousands of ops catches up', (t) => {
+  const world = scenarioWorld({ replicas: 3, clients: 8, thinkMaxMs: 0, replicaOptions: { snapshotEveryOps: 100 } });
+  commitMore(world, 10, 5_000);
+  const lagging = (currentPrimary(world) + 1) % 3;
+  world.crash(lagging, 'scenario');
+  const opAtCrash = Math.max(...world.reports().map((r) => r.commit));
+  runUntil(world, 'two thousand ops commit without it', () => Math.max(...world.reports().map((r) => r.commit)) >= opAtCrash + 2_000, 120_000);
+  world.restart(lagging);
+  settle(world);
+  const caughtUp = report(world, lagging);
+  assert.ok(caughtUp.executed >= opAtCrash + 2_000, `replica ${lagging} executed only to ${caughtUp.executed}`);
+  t.diagnostic(`snapshot installs on the lagging replica: ${world.stateInstalls[lagging]}`);
+  assert.ok(world.stateInstalls[lagging]! > 0, 'the others compacted their logs, so catching up needs a snapshot');
+});
+
+test('restart VR-NOTES D4, full-cluster power loss: nothing acknowledged is lost and service resumes', () => {
+  for (const seed of [1, 2, 3]) {
+    const world = scenarioWorld({ replicas: 5, clients: 4, seed });
+    commitMore(world, 40, 10_000);
+    const viewBefore = Math.max(...world.reports().map((r) => r.view));
+    for (const node of world.nodes) world.crash(node.id, 'power loss');
+    for (const node of world.nodes) world.restart(node.id);
+    commitMore(world, 20, 15_000, `seed ${seed}: requests commit after the restart`);
+    assert.ok(Math.max(...world.reports().map((r) => r.view)) > viewBefore, 'D4: a restarted primary does not resume its old view');
+    settle(world);
+  }
+});
+
+test('client table §4 and §6.1, duplicate request after failover: the saved reply comes back and the op runs once', () => {
+  const world = scenarioWorld({ replicas: 5, clients: 2 });
+  const client = world.clients[0]!;
+  commitMore(world, 10, 5_000);
+  const old = currentPrimary(world);
+  // The primary executes the client's next request but its reply never arrives.
+  world.network.loseIf = (envelope) => envelope.from === old && envelope.to === CLIENT_ADDRESS_BASE + client.index;
+  const replies = new Map<number, ToyReply | null>();
+  world.watch = (replica, effect) => {
+    if (replica === old && effect.type === 'reply' && effect.clientId === client.clientId) replies.set(effect.requestNumber, effect.reply);
+  };
+  runUntil(world, 'the primary executes a request whose reply is lost', () => client.outstandingNumber !== null && replies.has(client.outstandingNumber), 5_000);
+  const lost = client.outstandingNumber!;
+  world.crash(old, 'scenario');
+  world.network.loseIf = null;
+  runUntil(world, 'the retry is answered by the new primary', () => client.acknowledged.some((a) => a.requestNumber === lost), 10_000);
+  const answer = client.acknowledged.find((a) => a.requestNumber === lost)!;
+  const ops = [...world.checker.history].filter(([, id]) => id.clientId === client.clientId && id.requestNumber === lost);
+  assert.equal(ops.length, 1, 'the request was executed exactly once');
+  assert.equal(answer.op, ops[0]![0]);
+  assert.deepEqual(answer.reply, replies.get(lost), 'the retry got the reply saved at first execution');
+  settle(world);
+});

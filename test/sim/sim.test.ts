@@ -1,0 +1,57 @@
+// The deterministic simulator under `make test`: a fixed set of seeds, for 5 replicas and for 3,
+// with the toy machine and with the real chat machine. Each seed is a different mix of faults
+// (faults.ts); together they must exercise every kind of fault the simulator can inject, which
+// the last test checks, so that a change to the fault plan cannot quietly stop testing one.
+// A failure prints its seed and the command that replays it.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chatWorkload } from './chat.js';
+import { formatFailure, simulate } from './simulate.js';
+import { toyWorkload } from './toy.js';
+import type { Workload } from './workload.js';
+
+/** Every fault kind the world and the fault injector can report (World.faultsSeen). */
+const FAULT_KINDS = [
+  'drop',
+  'duplicate',
+  'partition-split',
+  'partition-isolate-primary',
+  'partition-one-way',
+  'crash-backup',
+  'crash-primary',
+  'crash-primary-mid-prepare',
+  'crash-primary-mid-start-view',
+  'deposed-primary-returns-as-new-primary-dies',
+  'crash-f-at-once',
+  'unsynced-writes-survive',
+  'torn-tail',
+  'slow-disk',
+  'full-cluster-crash',
+  'liveness-with-replicas-down',
+  'state-transfer-snapshot',
+];
+
+const covered = new Set<string>();
+
+function runSeeds<C, R, E>(workload: Workload<C, R, E>, replicas: number, seeds: number[]): void {
+  const failures: string[] = [];
+  for (const seed of seeds) {
+    const result = simulate(workload, { seed, replicaCount: replicas });
+    result.stats.faults.forEach((kind) => covered.add(kind));
+    if (!result.ok) failures.push(formatFailure(result, replicas, workload.name));
+  }
+  assert.equal(failures.length, 0, failures.join('\n'));
+}
+
+const range = (first: number, count: number): number[] => Array.from({ length: count }, (_, i) => first + i);
+
+test('simulation, 5 replicas, toy machine: fixed seeds', () => runSeeds(toyWorkload, 5, range(1, 40)));
+test('simulation, 3 replicas, toy machine: fixed seeds', () => runSeeds(toyWorkload, 3, range(1, 30)));
+test('simulation, 5 replicas, chat machine: fixed seeds', () => runSeeds(chatWorkload, 5, range(1, 10)));
+test('simulation, 3 replicas, chat machine: fixed seeds', () => runSeeds(chatWorkload, 3, range(1, 6)));
+
+test('the fixed seeds exercise every kind of fault', () => {
+  const missing = FAULT_KINDS.filter((kind) => !covered.has(kind));
+  assert.deepEqual(missing, [], `fault kinds no fixed seed exercised: ${missing.join(', ')}`);
+});
