@@ -2,7 +2,7 @@
 // retries, login, session resume, pushes, and giving up. Scenario names follow the fault.
 
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
+import { EventEmitter, once } from 'node:events';
 import { createServer, type AddressInfo } from 'node:net';
 import { test, type TestContext } from 'node:test';
 import { hashToken } from '../../../lib/auth/tokens.js';
@@ -336,15 +336,20 @@ test('giving up: nothing listening means UNAVAILABLE after giveUpMs', scenario, 
 test('giving up: a replica that never answers times out each request, then UNAVAILABLE', scenario, async (t) => {
   const cluster = await startCluster(t, 1);
   cluster.intercept = () => ({ action: 'ignore' });
-  const connector = makeConnector(t, cluster.addresses, { requestTimeoutMs: 50, giveUpMs: 400 });
+  const connector = makeConnector(t, cluster.addresses, { requestTimeoutMs: 200, giveUpMs: 1_000 });
   const error = await rejectsWith(connector.call({ kind: 'list', pattern: '*', page: 1 }), 'UNAVAILABLE');
   assert.match(error.message, /no reply to hello within/);
   assert.ok(cluster.frames('hello').length >= 2, 'it kept trying until it gave up');
 });
 
-test('closing: a call retrying against a dead cluster fails with CLOSED at once, and later calls too', scenario, async (t) => {
-  const connector = makeConnector(t, [await closedPort()], { giveUpMs: 60_000, backoffBaseMs: 1_000, backoffMaxMs: 1_000 });
+test('closing: a call sleeping in a backoff fails with CLOSED at once, and later calls too', { timeout: 5_000 }, async (t) => {
+  // Backoff far longer than the test's timeout: only close() waking the sleep can pass it.
+  const log = new EventEmitter();
+  const options = { giveUpMs: 60_000, backoffBaseMs: 20_000, backoffMaxMs: 20_000, log: (line: string) => log.emit('line', line) };
+  const connector = makeConnector(t, [await closedPort()], options);
+  const retrying = waitFor(log, 'line', 'the first retry', (line: string) => line.startsWith('retrying'));
   const call = connector.call({ kind: 'list', pattern: '*', page: 1 });
+  await retrying;
   const closed = connector.close();
   await rejectsWith(call, 'CLOSED');
   await closed;
