@@ -17,6 +17,9 @@ export const MAILBOX_MESSAGES_MAX = 10_000;
 
 export const READ_COUNT_DEFAULT = 10;
 export const READ_COUNT_MAX = 100;
+/** A `read` reply stops before its messages pass this many bytes of JSON (at least one message is
+ *  always returned), so that it fits in one frame to the client (SERVER_FRAME_BYTES_MAX). */
+export const READ_REPLY_BYTES_MAX = 512 * 1024;
 /** Message ids in one `delete` or `ack`. */
 export const IDS_PER_REQUEST_MAX = 100;
 

@@ -4,7 +4,7 @@
 
 import { Buffer } from 'node:buffer';
 import type { ChatError, ChatOutcome } from './types.js';
-import { IDS_PER_REQUEST_MAX, MAILBOX_MESSAGES_MAX, MESSAGE_BYTES_MAX, READ_COUNT_MAX } from './limits.js';
+import { IDS_PER_REQUEST_MAX, MAILBOX_MESSAGES_MAX, MESSAGE_BYTES_MAX, READ_COUNT_MAX, READ_REPLY_BYTES_MAX } from './limits.js';
 import type { Caller } from './accounts.js';
 import { Letter } from './mailbox.js';
 import { foldName } from './names.js';
@@ -59,14 +59,15 @@ export function send(state: ChatState, caller: Caller, command: CommandOf<'send'
   return succeed<'send'>(result, [{ kind: 'deliver', message: letter.toStored(name) }]);
 }
 
-/** read {count}: the `count` oldest unread messages, which from now on count as read. */
+/** read {count}: the `count` oldest unread messages, which from now on count as read — fewer if
+ *  they would not fit in one reply frame (READ_REPLY_BYTES_MAX); `remaining` says how many wait. */
 export function read(caller: Caller, command: CommandOf<'read'>): ChatOutcome {
   const { count } = command;
   if (!Number.isSafeInteger(count) || count < 1 || count > READ_COUNT_MAX) {
     return fail('BAD_ARGUMENT', `count must be a whole number from 1 to ${READ_COUNT_MAX}`);
   }
   const { name, mailbox } = caller.account;
-  const messages = mailbox.takeOldestUnread(count).map((letter) => letter.toStored(name));
+  const messages = mailbox.takeOldestUnread(count, READ_REPLY_BYTES_MAX).map((letter) => letter.toStored(name));
   return succeed<'read'>({ messages, remaining: mailbox.unreadCount });
 }
 

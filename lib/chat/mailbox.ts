@@ -9,6 +9,9 @@
 import assert from 'node:assert/strict';
 import type { StoredMessage } from './types.js';
 
+/** `{"id":…,"from":"","to":"","text":…,"at":…}` with the longest id, name and timestamp. */
+const MESSAGE_JSON_OVERHEAD_BYTES = 128;
+
 /** A stored message without its recipient, which is the mailbox's owner. */
 export class Letter {
   constructor(
@@ -17,6 +20,12 @@ export class Letter {
     readonly at: number,
     readonly text: string,
   ) {}
+
+  /** An upper bound on this message's size in a JSON reply, computed the same way everywhere:
+   *  the escaped text and sender, plus room for the fixed fields and the recipient's name. */
+  get jsonBytes(): number {
+    return Buffer.byteLength(JSON.stringify(this.text)) + this.from.length + MESSAGE_JSON_OVERHEAD_BYTES;
+  }
 
   /** A fresh plain object for replies and events: they are saved in the client table and
    *  compared across replicas, so they must not share structure with the live state. */
@@ -53,12 +62,17 @@ export class Mailbox {
     if (unread) this.#unread.add(letter.id);
   }
 
-  /** Takes the `count` oldest unread letters and marks them read. O(count). */
-  takeOldestUnread(count: number): Letter[] {
+  /** Takes up to `count` oldest unread letters, and no more than fit in `bytesMax` as JSON
+   *  (always at least one), and marks them read. O(count). */
+  takeOldestUnread(count: number, bytesMax = Infinity): Letter[] {
     const taken: Letter[] = [];
+    let bytes = 0;
     for (const id of this.#unread) {
       if (taken.length === count) break;
-      taken.push(this.#letter(id));
+      const letter = this.#letter(id);
+      bytes += letter.jsonBytes;
+      if (taken.length > 0 && bytes > bytesMax) break;
+      taken.push(letter);
     }
     for (const letter of taken) this.#unread.delete(letter.id);
     return taken;

@@ -13,9 +13,10 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { FramedConnection } from '../wire/connection.js';
 import { parseClientFrame } from '../wire/codec.js';
-import { CLIENT_FRAME_BYTES_MAX, PROTOCOL_VERSION, type ClientFrame, type ErrorBody, type ErrorCode, type PrimaryHint, type ServerFrame } from '../wire/protocol.js';
+import { CLIENT_FRAME_BYTES_MAX, PROTOCOL_VERSION, SERVER_FRAME_BYTES_MAX, type ClientFrame, type ErrorBody, type ErrorCode, type PrimaryHint, type ServerFrame } from '../wire/protocol.js';
 import type { ChatCommand, ChatEvent, ChatReply, ClientCommand } from '../chat/types.js';
 import type { ChatMachine } from '../chat/machine.js';
+import { foldName } from '../chat/names.js';
 import type { ClientRequest, RejectCode, ReplicaStatusReport } from '../replication/types.js';
 import { decoySalt, DEFAULT_ITERATIONS, newNonce } from '../auth/scram.js';
 import { hashToken } from '../auth/tokens.js';
@@ -85,7 +86,13 @@ export class ClientGateway {
 
   private accept(socket: Socket): void {
     socket.setNoDelay(true);
-    const connection = new FramedConnection(socket, { maxFrameBytes: CLIENT_FRAME_BYTES_MAX });
+    const connection = new FramedConnection(socket, {
+      maxFrameBytes: CLIENT_FRAME_BYTES_MAX,
+      maxSendFrameBytes: SERVER_FRAME_BYTES_MAX,
+      // A client that does not read is cut off (SEND_BUFFER_FULL) rather than allowed to grow this
+      // process's memory; nothing is lost: unacknowledged pushes stay unread and return on resume.
+      highWaterBytes: CLIENT_SEND_BACKLOG_BYTES_MAX,
+    });
     const client: Client = { connection, challenge: null, session: null, waiting: 0 };
     this.clients.add(client);
     connection.on('frame', (value: unknown) => this.onFrame(client, value));
@@ -139,7 +146,9 @@ export class ClientGateway {
 
   private onLoginStart(client: Client, frame: Extract<ClientFrame, { type: 'login-start' }>): void {
     if (this.refuseUnlessPrimary(client, frame.id)) return;
-    const name = frame.name.toLowerCase();
+    const folded = foldName(frame.name);
+    if (!folded.ok) return this.fail(client, frame.id, folded.error.code, folded.error.message);
+    const name = folded.name;
     const verifier = this.host.machine().verifierOf(name);
     const nonce = frame.clientNonce + newNonce();
     client.challenge = { name, nonce };
@@ -165,13 +174,14 @@ export class ClientGateway {
     let bindSession: Waiter['bindSession'] = null;
     if (frame.command.kind === 'login') {
       const challenge = client.challenge;
-      const name = frame.command.name.toLowerCase();
+      const folded = foldName(frame.command.name);
+      const name = folded.ok ? folded.name : null;
       if (challenge === null || challenge.nonce !== frame.command.nonce || challenge.name !== name) {
         // Only a nonce this connection was just given is accepted, so a recorded proof is useless.
         return this.fail(client, frame.id, 'AUTH_FAILED', 'no login in progress with that nonce on this connection; start again');
       }
       client.challenge = null;
-      bindSession = { hash: frame.command.tokenHash, name };
+      bindSession = { hash: frame.command.tokenHash, name: challenge.name };
     }
     const command = admit(frame.command, client.session?.hash ?? null);
     this.submit(client, frame.id, { clientId: frame.clientId, requestNumber: frame.requestNumber, command }, bindSession);
@@ -237,13 +247,6 @@ export class ClientGateway {
   }
 
   private send(client: Client, frame: ServerFrame): void {
-    if (client.connection.writableLength > CLIENT_SEND_BACKLOG_BYTES_MAX) {
-      // A client that does not read is cut off rather than allowed to grow this process's memory;
-      // nothing is lost: unacknowledged pushes stay unread and come back on resume.
-      this.logger.log('warn', 'client-too-slow', { remote: client.connection.remoteAddress });
-      client.connection.destroy();
-      return;
-    }
     client.connection.send(frame);
   }
 }

@@ -15,6 +15,9 @@ export const PEER_FRAME_BYTES_MAX = 256 * 1024 * 1024;
 export const PEER_SEND_BACKLOG_BYTES_MAX = 64 * 1024 * 1024;
 export const RECONNECT_DELAY_MS_MIN = 50;
 export const RECONNECT_DELAY_MS_MAX = 1000;
+/** The hard cap on one peer connection's queue: one maximum frame beyond the point where
+ *  OutboundLink starts dropping messages. */
+const PEER_CONNECTION_OPTIONS = { maxFrameBytes: PEER_FRAME_BYTES_MAX, highWaterBytes: PEER_FRAME_BYTES_MAX + PEER_SEND_BACKLOG_BYTES_MAX };
 /** A handshake that has not finished by then is abandoned. */
 export const HANDSHAKE_TIMEOUT_MS = 5000;
 
@@ -79,7 +82,7 @@ export class PeerNetwork {
   /** The acceptor side of the handshake, then a stream of messages from one authenticated peer. */
   private accept(socket: Socket): void {
     socket.setNoDelay(true);
-    const connection = new FramedConnection(socket, { maxFrameBytes: PEER_FRAME_BYTES_MAX });
+    const connection = new FramedConnection(socket, PEER_CONNECTION_OPTIONS);
     this.inbound.add(connection);
     const { logger, self, cluster, secret } = this.options;
     const remote = connection.remoteAddress;
@@ -155,7 +158,7 @@ class OutboundLink {
     if (this.closed) return;
     const socket = connect({ host: this.address.host, port: this.address.port });
     socket.setNoDelay(true);
-    const connection = new FramedConnection(socket, { maxFrameBytes: PEER_FRAME_BYTES_MAX });
+    const connection = new FramedConnection(socket, PEER_CONNECTION_OPTIONS);
     this.connection = connection;
     const { self, cluster, secret, logger } = this.options;
     const dialerNonce = newPeerNonce();

@@ -25,9 +25,12 @@ import type { Duplex } from 'node:stream';
 import { decodeJson, encodeJsonFrame, FRAME_HEADER_BYTES, FrameDecoder, FrameError } from './frame.js';
 
 export interface FramedConnectionOptions {
-  /** Largest frame body accepted from the peer — and sent to it, since the peer has the same
-   *  limit and would close the connection over a bigger one. */
+  /** Largest frame body accepted from the peer. */
   maxFrameBytes: number;
+  /** Largest frame body sent to the peer: the peer's own receive limit, which it would close the
+   *  connection over. Defaults to maxFrameBytes (both sides alike, as between replicas); a client
+   *  connection differs, since replies such as `read` may be larger than any request. */
+  maxSendFrameBytes?: number;
   /** Most bytes this connection queues for a peer that is not reading before cutting it off.
    *  At least one maximum frame; default HIGH_WATER_FRAMES maximum frames. */
   highWaterBytes?: number;
@@ -63,7 +66,7 @@ export interface FramedConnectionEvents {
 export class FramedConnection extends EventEmitter<FramedConnectionEvents> {
   readonly #socket: Duplex;
   readonly #decoder: FrameDecoder;
-  readonly #maxFrameBytes: number;
+  readonly #maxSendFrameBytes: number;
   readonly #highWaterBytes: number;
   /** "host:port" of the peer, kept once known: a destroyed net.Socket forgets it, and a dialing
    *  one does not know it until connected. */
@@ -86,11 +89,12 @@ export class FramedConnection extends EventEmitter<FramedConnectionEvents> {
 
   constructor(socket: Duplex, options: FramedConnectionOptions) {
     super();
-    const highWaterBytes = options.highWaterBytes ?? HIGH_WATER_FRAMES * options.maxFrameBytes;
-    assert.ok(highWaterBytes >= FRAME_HEADER_BYTES + options.maxFrameBytes, 'highWaterBytes must hold one maximum frame');
+    const maxSendFrameBytes = options.maxSendFrameBytes ?? options.maxFrameBytes;
+    const highWaterBytes = options.highWaterBytes ?? HIGH_WATER_FRAMES * maxSendFrameBytes;
+    assert.ok(highWaterBytes >= FRAME_HEADER_BYTES + maxSendFrameBytes, 'highWaterBytes must hold one maximum frame');
     this.#socket = socket;
     this.#decoder = new FrameDecoder(options.maxFrameBytes);
-    this.#maxFrameBytes = options.maxFrameBytes;
+    this.#maxSendFrameBytes = maxSendFrameBytes;
     this.#highWaterBytes = highWaterBytes;
     this.#remoteAddress = describePeer(socket);
     // We batch writes ourselves (cork per turn), so Nagle's algorithm could only add delay:
@@ -127,7 +131,7 @@ export class FramedConnection extends EventEmitter<FramedConnectionEvents> {
   /** Encodes `value` and queues it. A no-op once the connection is ending or closed: whoever
    *  sends has no way to stop a peer from hanging up first.
    *  Two sends fail the connection instead ('error' with a ConnectionError, emitted before send
-   *  returns; the frame is dropped): a frame bigger than maxFrameBytes (SEND_FRAME_TOO_LARGE —
+   *  returns; the frame is dropped): a frame bigger than maxSendFrameBytes (SEND_FRAME_TOO_LARGE —
    *  the peer would close the connection over it anyway, and this way the log says which side
    *  was at fault), and one that would queue more than highWaterBytes (SEND_BUFFER_FULL).
    *  Neither throws: a reply that turns out too big must not crash the process sending it. */
@@ -135,8 +139,8 @@ export class FramedConnection extends EventEmitter<FramedConnectionEvents> {
     if (this.#ended || !this.#socket.writable) return;
     const frame = encodeJsonFrame(value);
     const bodyBytes = frame.length - FRAME_HEADER_BYTES;
-    if (bodyBytes > this.#maxFrameBytes) {
-      this.#fail(new ConnectionError('SEND_FRAME_TOO_LARGE', `a frame of ${bodyBytes} bytes for ${this.remoteAddress} exceeds the maximum ${this.#maxFrameBytes}`));
+    if (bodyBytes > this.#maxSendFrameBytes) {
+      this.#fail(new ConnectionError('SEND_FRAME_TOO_LARGE', `a frame of ${bodyBytes} bytes for ${this.remoteAddress} exceeds the maximum ${this.#maxSendFrameBytes}`));
       return;
     }
     if (this.#socket.writableLength + frame.length > this.#highWaterBytes) {

@@ -9,8 +9,11 @@ import type { ChatReply, ClientCommand, StoredMessage } from '../chat/types.js';
 
 export const PROTOCOL_VERSION = 1;
 
-/** Largest frame a client may send or receive. Checked before the body is buffered. */
+/** Largest frame a client may send. Checked before the body is buffered. */
 export const CLIENT_FRAME_BYTES_MAX = 64 * 1024;
+/** Largest frame a replica sends a client. Larger than any request, because a `read` reply
+ *  carries up to READ_REPLY_BYTES_MAX of messages (lib/chat/limits.ts) plus the envelope. */
+export const SERVER_FRAME_BYTES_MAX = 1024 * 1024;
 
 export type ClientFrame =
   /** First frame on a connection: checks the version and learns who the primary is. */

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { IDS_PER_REQUEST_MAX, MAILBOX_MESSAGES_MAX, MESSAGE_BYTES_MAX, READ_COUNT_MAX } from '../../../lib/chat/limits.js';
+import { IDS_PER_REQUEST_MAX, MAILBOX_MESSAGES_MAX, MESSAGE_BYTES_MAX, READ_COUNT_MAX, READ_REPLY_BYTES_MAX } from '../../../lib/chat/limits.js';
+import { SERVER_FRAME_BYTES_MAX } from '../../../lib/wire/protocol.js';
 import { Harness } from './harness.js';
 
 function pair() {
@@ -59,6 +60,21 @@ test('read takes the oldest unread in pieces', () => {
   assert.deepEqual(two.messages.map((m) => m.text), ['second']);
   assert.equal(two.remaining, 0);
   assert.deepEqual(h.ok({ kind: 'read', count: 5 }, bob).result, { messages: [], remaining: 0 });
+});
+
+test('a read of many large messages stops where one reply frame would overflow', () => {
+  const { h, alice, bob } = pair();
+  // Control characters are escaped six-fold in JSON: the worst case for a reply's size.
+  const heavy = '\u0001'.repeat(MESSAGE_BYTES_MAX);
+  for (let i = 0; i < READ_COUNT_MAX; i++) h.send(alice, 'bob', heavy);
+  const first = h.ok({ kind: 'read', count: READ_COUNT_MAX }, bob).result;
+  const replyBytes = Buffer.byteLength(JSON.stringify({ type: 'reply', id: 1, ok: true, result: first }));
+  assert.ok(first.messages.length > 0 && first.messages.length < READ_COUNT_MAX, `took ${first.messages.length}`);
+  assert.ok(replyBytes <= READ_REPLY_BYTES_MAX && READ_REPLY_BYTES_MAX < SERVER_FRAME_BYTES_MAX, `reply of ${replyBytes} bytes`);
+  assert.equal(first.remaining, READ_COUNT_MAX - first.messages.length);
+  let seen = first.messages.length;
+  while (seen < READ_COUNT_MAX) seen += h.ok({ kind: 'read', count: READ_COUNT_MAX }, bob).result.messages.length;
+  assert.equal(seen, READ_COUNT_MAX, 'every message is read exactly once across the pieces');
 });
 
 test('read returns whole messages addressed to the reader', () => {
