@@ -71,7 +71,7 @@ async function main(): Promise<number> {
   }
   const log = options.verbose ? (line: string) => void process.stderr.write(`[client] ${line}\n`) : undefined;
   const connector = new Connector({ servers: options.servers, log });
-  if (process.stdin.isTTY && process.stdout.isTTY) return runTerminal(connector, { input: process.stdin, output: process.stdout });
+  if (process.stdin.isTTY) return runTerminal(connector, { input: process.stdin, output: process.stdout });
   const code = await runScript(connector, process.stdin, process.stdout);
   // A script may end with `quit` before its input does; stop reading so that the process ends.
   process.stdin.destroy();
