@@ -24,6 +24,7 @@ import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { makeVerifier, newNonce } from '../auth/scram.js';
 import { IDS_PER_REQUEST_MAX } from '../chat/limits.js';
+import { foldName } from '../chat/names.js';
 import type { ChatError, ChatErrorCode, ChatResults, ClientCommand, StoredMessage } from '../chat/types.js';
 import {
   PROTOCOL_VERSION,
@@ -164,8 +165,10 @@ export class Connector extends EventEmitter<ConnectorEvents> {
   }
 
   login(name: string, password: string): Promise<ReplyTo<'login'>> {
-    // The server folds names to lower case; the proof signs the name, so fold it the same way.
-    return this.enqueue(() => this.loginNow(name.toLowerCase(), password));
+    // The proof signs the name, so it must be the name as the server folds it: use its rule.
+    const folded = foldName(name);
+    if (!folded.ok) return Promise.resolve({ ok: false, error: folded.error });
+    return this.enqueue(() => this.loginNow(folded.name, password));
   }
 
   status(): ConnectorStatus {

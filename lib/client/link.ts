@@ -9,7 +9,7 @@ import { connect } from 'node:net';
 import type { StoredMessage } from '../chat/types.js';
 import { parseServerFrame } from '../wire/codec.js';
 import { FramedConnection } from '../wire/connection.js';
-import { CLIENT_FRAME_BYTES_MAX, type ClientFrame, type ServerFrame } from '../wire/protocol.js';
+import { CLIENT_FRAME_BYTES_MAX, SERVER_FRAME_BYTES_MAX, type ClientFrame, type ServerFrame } from '../wire/protocol.js';
 import { ClientError } from './errors.js';
 import { parseAddress } from './servers.js';
 
@@ -58,7 +58,9 @@ export class Link extends EventEmitter<LinkEvents> {
   static open(address: string, timeoutMs: number): Promise<Link> {
     const { host, port } = parseAddress(address);
     const socket = connect({ host, port });
-    const link = new Link(address, new FramedConnection(socket, { maxFrameBytes: CLIENT_FRAME_BYTES_MAX }));
+    // Replies may be larger than any request (a `read` carries many messages): two limits.
+    const connection = new FramedConnection(socket, { maxFrameBytes: SERVER_FRAME_BYTES_MAX, maxSendFrameBytes: CLIENT_FRAME_BYTES_MAX });
+    const link = new Link(address, connection);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => link.close(`not connected within ${timeoutMs} ms`), timeoutMs);
       const onLost = (reason: string): void => {

@@ -9,7 +9,7 @@ import { hashToken } from '../../../lib/auth/tokens.js';
 import type { Connector } from '../../../lib/client/connector.js';
 import { ClientError } from '../../../lib/client/errors.js';
 import type { StoredMessage } from '../../../lib/chat/types.js';
-import type { ClientFrame } from '../../../lib/wire/protocol.js';
+import { CLIENT_FRAME_BYTES_MAX, type ClientFrame } from '../../../lib/wire/protocol.js';
 import type { FakeCluster, Interception, Received } from './fake-cluster.js';
 import { makeConnector, startCluster, TEST_TIMEOUT_MS, waitFor, waitForFrame } from './helpers.js';
 
@@ -203,6 +203,14 @@ test('login: the proof checks out against the verifier and the name is folded', 
   assert.ok(cluster.received.every((r) => !JSON.stringify(r.frame).includes('secret')), 'the password never crosses the wire');
 });
 
+test('login: a name the service would refuse is refused without a round trip', scenario, async (t) => {
+  const cluster = await startCluster(t, 1);
+  const connector = makeConnector(t, cluster.addresses);
+  const reply = await connector.login('\u212Aelvin', 'pw'); // KELVIN SIGN: not folded to "k"
+  assert.equal(reply.ok ? null : reply.error.code, 'BAD_NAME');
+  assert.equal(cluster.received.length, 0);
+});
+
 test('login: a server signature that does not match is refused as an impostor', scenario, async (t) => {
   const cluster = await startCluster(t, 1);
   const connector = makeConnector(t, cluster.addresses);
@@ -319,12 +327,14 @@ test('limits: a call too big for a frame is refused without being sent, and the 
   assert.equal(cluster.frames('hello').length, 1, 'on the same connection');
 });
 
-test('limits: a login with a name too big for a frame is refused, and the connection carries on', scenario, async (t) => {
+test('limits: a read reply larger than any request frame is received whole', scenario, async (t) => {
   const cluster = await startCluster(t, 1);
-  const connector = makeConnector(t, cluster.addresses);
-  await rejectsWith(connector.login('a'.repeat(70_000), 'pw'), 'BAD_REQUEST');
-  await connector.call({ kind: 'list', pattern: '*', page: 1 });
-  assert.equal(cluster.frames('hello').length, 1, 'on the same connection');
+  const bob = await loggedIn(t, cluster, 'bob');
+  for (let n = 0; n < 30; n++) cluster.deliver('alice', 'bob', 'x'.repeat(4_000));
+  const reply = await bob.call({ kind: 'read', count: 30 });
+  assert.ok(reply.ok);
+  assert.equal(reply.result.messages.length, 30);
+  assert.ok(JSON.stringify(reply.result).length > CLIENT_FRAME_BYTES_MAX, 'the reply is bigger than a request may be');
 });
 
 test('giving up: nothing listening means UNAVAILABLE after giveUpMs', scenario, async (t) => {

@@ -14,7 +14,7 @@ import { hashToken } from '../../../lib/auth/tokens.js';
 import type { ChatReply, ClientCommand, StoredMessage, Verifier } from '../../../lib/chat/types.js';
 import { parseClientFrame } from '../../../lib/wire/codec.js';
 import { FramedConnection } from '../../../lib/wire/connection.js';
-import { CLIENT_FRAME_BYTES_MAX, PROTOCOL_VERSION, type ClientFrame, type PrimaryHint } from '../../../lib/wire/protocol.js';
+import { CLIENT_FRAME_BYTES_MAX, PROTOCOL_VERSION, SERVER_FRAME_BYTES_MAX, type ClientFrame, type PrimaryHint } from '../../../lib/wire/protocol.js';
 
 /** What a test may do with a frame a replica received. */
 export type Interception =
@@ -226,7 +226,7 @@ export class FakeReplica {
   private accept(socket: Socket): void {
     this.sockets.add(socket);
     socket.on('close', () => this.sockets.delete(socket));
-    const framed = new FramedConnection(socket, { maxFrameBytes: CLIENT_FRAME_BYTES_MAX });
+    const framed = new FramedConnection(socket, { maxFrameBytes: CLIENT_FRAME_BYTES_MAX, maxSendFrameBytes: SERVER_FRAME_BYTES_MAX });
     const connection: Connection = { replica: this.replica, framed, challenge: null, session: null };
     this.connections.add(connection);
     framed.on('error', () => {}); // the client went away; 'close' follows
