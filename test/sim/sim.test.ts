@@ -46,10 +46,27 @@ function runSeeds<C, R, E>(workload: Workload<C, R, E>, replicas: number, seeds:
 
 const range = (first: number, count: number): number[] => Array.from({ length: count }, (_, i) => first + i);
 
-test('simulation, 5 replicas, toy machine: fixed seeds', () => runSeeds(toyWorkload, 5, range(1, 40)));
-test('simulation, 3 replicas, toy machine: fixed seeds', () => runSeeds(toyWorkload, 3, range(1, 30)));
-test('simulation, 5 replicas, chat machine: fixed seeds', () => runSeeds(chatWorkload, 5, range(1, 10)));
-test('simulation, 3 replicas, chat machine: fixed seeds', () => runSeeds(chatWorkload, 3, range(1, 6)));
+/** Seeds that found bugs (test/sim/FINDINGS.md), per replica count. While a finding is open its
+ *  seeds run as TODO — reported, not failing the build; once fixed they move to `fixed`, where
+ *  they guard against the bug coming back. */
+const REGRESSIONS: Array<{ finding: string; replicas: number; seeds: number[]; fixed: boolean }> = [
+  { finding: 'F1 recover() after old segments were deleted', replicas: 5, seeds: [51, 861], fixed: false },
+  { finding: 'F2 SESSION_EXPIRED from a deposed primary', replicas: 3, seeds: [92, 170], fixed: true },
+  { finding: 'F3 committed op lost after a partial NEW-STATE', replicas: 5, seeds: [417], fixed: false },
+];
+const open = new Set(REGRESSIONS.filter((r) => !r.fixed).flatMap((r) => r.seeds.map((seed) => `${r.replicas}:${seed}`)));
+const except = (replicas: number, seeds: number[]): number[] => seeds.filter((seed) => !open.has(`${replicas}:${seed}`));
+
+test('simulation, 5 replicas, toy machine: fixed seeds', () => runSeeds(toyWorkload, 5, except(5, range(1, 80))));
+test('simulation, 3 replicas, toy machine: fixed seeds', () => runSeeds(toyWorkload, 3, except(3, range(1, 60))));
+test('simulation, 5 replicas, chat machine: fixed seeds', () => runSeeds(chatWorkload, 5, range(1, 16)));
+test('simulation, 3 replicas, chat machine: fixed seeds', () => runSeeds(chatWorkload, 3, range(1, 10)));
+
+for (const regression of REGRESSIONS) {
+  const name = `regression ${regression.finding}: seeds ${regression.seeds.join(', ')} (${regression.replicas} replicas)`;
+  const todo = regression.fixed ? false : 'open in test/sim/FINDINGS.md';
+  test(name, { todo }, () => runSeeds(toyWorkload, regression.replicas, regression.seeds));
+}
 
 test('the fixed seeds exercise every kind of fault', () => {
   const missing = FAULT_KINDS.filter((kind) => !covered.has(kind));
