@@ -150,16 +150,16 @@ export class SimDisk<C, R> {
    *  lie wholly at or below its op, as deleting whole old segments would. */
   private dropCoveredSegments(records: JournalRecord<C, R>[], snapshotOp: number): JournalRecord<C, R>[] {
     const snapshotIndex = records.findIndex((r) => r.kind === 'snapshot');
-    let deletable = 0;
+    // Indexes of the leading log records the snapshot covers (view records are small files,
+    // not segments, and do not stop the run).
     const covered: number[] = [];
     for (let i = 0; i < snapshotIndex; i++) {
       const record = records[i]!;
       if (record.kind === 'view') continue;
       if (!SimDisk.wholly(record as LogRecord<C, R>, snapshotOp)) break;
       covered.push(i);
-      deletable++;
     }
-    const drop = new Set(covered.slice(0, this.prng.int(0, deletable)));
+    const drop = new Set(covered.slice(0, this.prng.int(0, covered.length)));
     return records.filter((_, i) => !drop.has(i));
   }
 

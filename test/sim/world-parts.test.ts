@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { JournalRecord, LogEntry } from '../../lib/replication/types.js';
+import { canonicalJson, Checker, stateHash } from './checkers.js';
 import { SimDisk } from './disk.js';
 import { TimedHeap } from './heap.js';
 import { Network } from './network.js';
@@ -143,4 +144,39 @@ test('disk: load gives the latest view and snapshot, and compacts only what the 
     assert.ok(secondOps.every((op) => firstOps.includes(op)), 'a deleted segment never comes back');
   }
   assert.ok(droppedSometimes, 'some seeds must exercise compaction');
+});
+
+test('checkers: each safety property fires on a history that breaks it', () => {
+  const applied = (op: number, clientId: string, requestNumber: number) => ({ type: 'applied' as const, op, clientId, requestNumber, events: [] });
+  const reply = (op: number, clientId: string, requestNumber: number, value: unknown) => ({ type: 'reply' as const, op, clientId, requestNumber, reply: value });
+  const fresh = (): Checker => {
+    const checker = new Checker(3);
+    for (const replica of [0, 1, 2]) checker.onIncarnation(replica, 0);
+    checker.onApplied(0, applied(1, 'a', 0));
+    return checker;
+  };
+  assert.throws(() => fresh().onSend(1, { type: 'prepare', view: 3, from: 1 }), /\(a\) one primary per view/);
+  assert.throws(() => fresh().onSend(0, { type: 'commit', view: 3, from: 1 }), /\(a\) sender identity/);
+  assert.throws(() => fresh().onApplied(1, applied(1, 'b', 0)), /\(b\) committed prefixes agree/);
+  assert.throws(() => fresh().onApplied(0, applied(3, 'b', 0)), /\(b\) ops execute in order/);
+  const twice = fresh();
+  twice.onApplied(0, applied(2, 'a', 1));
+  assert.throws(() => twice.onApplied(0, applied(3, 'a', 1)), /\(c\) no op executed twice/);
+  const lost = fresh();
+  lost.onAcknowledged({ clientId: 'b', requestNumber: 0, command: null, op: 1, reply: null });
+  assert.throws(() => lost.afterStep(), /\(d\) no acknowledged op lost/);
+  const states = fresh();
+  states.onState(0, 1, () => ({ x: [1] }));
+  states.onState(1, 1, () => ({ x: [1] }));
+  assert.throws(() => states.onState(2, 1, () => ({ x: [2] })), /\(e\) equal states/);
+  const replies = fresh();
+  replies.onApplied(0, applied(2, 'a', 1));
+  replies.onReply(0, reply(2, 'a', 1, { n: 1 }));
+  assert.throws(() => replies.onReply(1, reply(2, 'a', 1, { n: 2 })), /\(f\) equal replies/);
+  assert.throws(() => fresh().onReply(0, reply(7, 'a', 1, null)), /reply only after execution/);
+});
+
+test('checkers: canonical JSON ignores key order, so equal states built differently hash equally', () => {
+  assert.equal(canonicalJson({ b: 1, a: { d: [1, { f: 2, e: 3 }], c: null } }), canonicalJson({ a: { c: null, d: [1, { e: 3, f: 2 }] }, b: 1 }));
+  assert.notEqual(stateHash({ a: [1, 2] }), stateHash({ a: [2, 1] }));
 });
