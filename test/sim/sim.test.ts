@@ -51,6 +51,7 @@ const range = (first: number, count: number): number[] => Array.from({ length: c
  *  they guard against the bug coming back. */
 const REGRESSIONS: Array<{ finding: string; replicas: number; seeds: number[]; fixed: boolean }> = [
   { finding: 'F1 recover() after old segments were deleted', replicas: 5, seeds: [51, 861], fixed: false },
+  { finding: 'F1 recover() after old segments were deleted', replicas: 3, seeds: [1265, 1366], fixed: false },
   { finding: 'F2 SESSION_EXPIRED from a deposed primary', replicas: 3, seeds: [92, 170], fixed: true },
   { finding: 'F3 committed op lost after a partial NEW-STATE', replicas: 5, seeds: [417], fixed: false },
   { finding: 'F4 lost PREPARE-OKs are never recovered', replicas: 3, seeds: [397, 549, 893], fixed: false },
