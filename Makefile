@@ -31,7 +31,7 @@ run-cluster: build
 	node dist/bin/cluster.js $(CLUSTER_ARGS)
 
 sim: install
-	node --import tsx test/sim/run.ts --seeds $(SEEDS)
+	node --import tsx test/sim/run.ts --seeds $(SEEDS) $(SIMFLAGS)
 
 bench: build
 	node dist/test/bench/bench.js
