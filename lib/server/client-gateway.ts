@@ -80,6 +80,11 @@ export class ClientGateway {
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
   }
 
+  /** Closes every client connection (this replica stopped being primary); clients reconnect. */
+  disconnectAll(): void {
+    for (const client of this.clients) client.connection.close();
+  }
+
   get connectionCount(): number {
     return this.clients.size;
   }

@@ -51,6 +51,8 @@ export class ReplicaServer {
   private running = false;
   private readonly inputs: Array<() => ChatEffect[]> = [];
   private failed = false;
+  /** Whether the core was primary after the last input: a change to false means deposed. */
+  private wasPrimary = false;
   readonly logger: Logger;
 
   constructor(private readonly options: ReplicaServerOptions) {
@@ -131,6 +133,7 @@ export class ReplicaServer {
     } finally {
       this.running = false;
     }
+    this.noticeDeposal();
     if (!isFlush && !this.flushScheduled && !this.failed) {
       this.flushScheduled = true;
       setImmediate(() => {
@@ -163,6 +166,18 @@ export class ReplicaServer {
           break;
       }
     }
+  }
+
+  /** A primary that learns of a newer view hangs up on its clients. Otherwise an idle client,
+   *  still connected here, would never receive the pushes the new primary sends: closing the
+   *  connection makes its connector find the new primary and resume its session there. */
+  private noticeDeposal(): void {
+    const isPrimary = this.replica?.statusReport().isPrimary ?? false;
+    if (this.wasPrimary && !isPrimary) {
+      this.logger.log('info', 'deposed', { clients: this.gateway?.connectionCount ?? 0 });
+      this.gateway?.disconnectAll();
+    }
+    this.wasPrimary = isPrimary;
   }
 
   /** Driver duty 3: after a storage failure nothing more may be acknowledged, so the replica stops

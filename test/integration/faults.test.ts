@@ -4,13 +4,14 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { TestCluster } from './harness.js';
+import { TestCluster, waitFor } from './harness.js';
 import { History, readAll } from './history.js';
 import { Connector } from '../../lib/client/connector.js';
 
 const REPLICAS = 5;
 const SENDERS = ['ann', 'ben', 'cat'];
 const RECIPIENT = 'rex';
+const LISTENER = 'lin';
 const PASSWORD = 'fault-test-pw';
 
 let cluster: TestCluster;
@@ -30,7 +31,7 @@ before(async () => {
   const admin = new Connector({ servers: cluster.addresses });
   connectors.push(admin);
   await admin.connect();
-  for (const name of [...SENDERS, RECIPIENT]) {
+  for (const name of [...SENDERS, RECIPIENT, LISTENER]) {
     const reply = await admin.createAccount(name, PASSWORD);
     assert.ok(reply.ok, `create ${name}: ${JSON.stringify(reply)}`);
   }
@@ -108,6 +109,23 @@ test('isolate the primary: it stops acknowledging, the majority elects another, 
   assert.equal(healed.isPrimary, false, 'the old primary follows after healing');
   assert.ok(healed.view >= cluster.statuses()[next]!.view - 1);
   await checkMailbox(history);
+});
+
+test('a client idle on a deposed primary is moved to the new one and keeps receiving pushes', async () => {
+  const old = await cluster.waitForPrimary();
+  const listener = await client(LISTENER);
+  assert.equal(listener.status().replica, old);
+  const pushed: string[] = [];
+  listener.on('push', (message) => pushed.push(message.text));
+  cluster.launcher.setPartitioned(old, true);
+  const next = await cluster.waitForPrimary({ not: old });
+  cluster.launcher.setPartitioned(old, false);
+  await waitFor('the old primary to learn of the new view', () => (cluster.statuses()[old]?.isPrimary === false ? true : undefined), 20_000, () => cluster.describe());
+  const sender = await client(SENDERS[0]!);
+  assert.ok((await sender.call({ kind: 'send', to: LISTENER, text: 'after the view change' })).ok);
+  await waitFor('the push to reach the client that was idle on the old primary', () => (pushed.includes('after the view change') ? true : undefined), 20_000, () => `${JSON.stringify(listener.status())} pushed=${JSON.stringify(pushed)}`);
+  assert.equal(listener.status().replica, next);
+  await Promise.all([listener.close(), sender.close()]);
 });
 
 test('stop all five with SIGKILL and restart: everything acknowledged is there', async () => {
