@@ -66,7 +66,8 @@ export interface GetState extends Header {
 
 /** §5.2: primary → asker. A bounded piece of the log after `after` — or, when the log before
  *  `after` + 1 was compacted, the snapshot and the entries after it — with the primary's op and
- *  commit numbers so the asker knows whether to ask again. */
+ *  commit numbers so the asker knows whether to ask again, and the op its view started at: a
+ *  replica catching up may take this view as its log view only once it holds the log that far. */
 export interface NewState<C, R> extends Header {
   type: 'new-state';
   after: number;
@@ -74,6 +75,7 @@ export interface NewState<C, R> extends Header {
   entries: LogEntry<C>[];
   op: number;
   commit: number;
+  startOp: number;
 }
 
 export type ReplicationMessage<C, R> =
@@ -153,6 +155,7 @@ function tailProblem(m: Record<string, unknown>, view: number): string | null {
 
 function newStateProblem(m: Record<string, unknown>, view: number): string | null {
   if (!isCount(m.after) || !isCount(m.op) || !isCount(m.commit) || m.commit > m.op) return 'after, op or commit is not a count';
+  if (!isCount(m.startOp) || m.startOp > m.op) return 'start op is not a count up to op';
   let start = m.after;
   if (m.snapshot !== null) {
     const snapshot = m.snapshot as Record<string, unknown> | undefined;

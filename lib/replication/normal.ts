@@ -86,6 +86,10 @@ export function onPrepare<C, R, E>(s: ReplicaState<C, R, E>, m: Prepare<C>): voi
 /** §4.1 step 5: the primary's commit number, when it has nothing to prepare (the heartbeat). */
 export function onCommit<C, R, E>(s: ReplicaState<C, R, E>, m: Commit): void {
   if (!followPrimary(s, m)) return;
+  // An idle primary that has not committed what we acknowledged may have lost our PREPARE-OK
+  // (after START-VIEW it is our only one, and nothing else would prompt another): send it again.
+  const b = s.backup!;
+  if (m.commit < b.ackedOp) b.ackedOp = m.commit;
   learnCommit(s, m.commit);
   if (m.commit > s.log.op) requestState(s);
 }

@@ -54,7 +54,8 @@ export function onGetState<C, R, E>(s: ReplicaState<C, R, E>, m: GetState): void
   assert.ok(m.after >= s.log.base || snapshot !== null);
   const entries = s.log.after(snapshot?.op ?? m.after, s.settings.messageLimit);
   s.logLine('info', 'state transfer: sending', { to: m.from, after: m.after, snapshot: snapshot?.op ?? null, entries: entries.length });
-  s.send(m.from, { type: 'new-state', view: s.view, from: s.id, after: m.after, snapshot, entries, op: s.log.op, commit: s.commit });
+  const { startOp } = s.primary;
+  s.send(m.from, { type: 'new-state', view: s.view, from: s.id, after: m.after, snapshot, entries, op: s.log.op, commit: s.commit, startOp });
 }
 
 /** §5.2: a piece of the primary's log arrives. */
@@ -96,10 +97,11 @@ function continueCatchUp<C, R, E>(s: ReplicaState<C, R, E>, m: NewState<C, R>): 
   t.staged.push(...m.entries);
   const end = transferEnd(t);
   s.logLine('info', 'state transfer: received', { through: end, primaryOp: m.op, snapshot: t.snapshot?.op ?? null });
-  // D3: never drop an entry before what replaces it is in hand. Our log above `after` is only
-  // replaced once the staged entries cover it — or cover the primary's whole log, which holds
-  // every committed op, so what we would drop beyond it was never committed.
-  if (end < s.log.op && end < m.op) return requestState(s);
+  // Taking this view as our log view claims we hold the log the view started with, which holds
+  // every op committed before it (§8.1): a view change may choose our log on that claim. So keep
+  // asking until the staged entries reach the view's start op. What we then drop of our old log
+  // beyond them was never committed (committed ops are all in that log), so D3 holds as well.
+  if (end < m.startOp) return requestState(s);
   if (t.snapshot !== null) installSnapshot(s, t.snapshot, t.staged, t.after);
   else s.replaceLog(t.after, t.staged);
   becomeBackup(s); // The log record goes first, then the view record with logView = view (D3).

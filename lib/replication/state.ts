@@ -23,6 +23,10 @@ export interface PrimaryState<C> {
   /** `acks` as they were at the previous heartbeat: a backup whose ack has not moved since, while
    *  behind, gets its missing entries resent. */
   acksAtHeartbeat: Map<ReplicaId, number>;
+  /** The op number when this view started: the end of the log START-VIEW announced. Every
+   *  replica that takes this view as its log view must hold the log at least this far — it holds
+   *  every op committed before the view (§8.1), which the (log view, op) choice relies on. */
+  startOp: number;
   /** START-VIEW has gone out. It waits for the durable view record (D2/D3), and no PREPARE of
    *  this view may precede it. */
   startViewSent: boolean;

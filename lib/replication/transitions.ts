@@ -65,6 +65,7 @@ export function becomePrimary<C, R, E>(s: ReplicaState<C, R, E>): void {
     pending: [],
     acks: new Map(),
     acksAtHeartbeat: new Map(),
+    startOp: s.log.op,
     startViewSent: false,
     commitTimeout: new Timeout('commit', s.settings.heartbeatTicks),
   };

@@ -4,7 +4,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { emptyDurableState, recover } from '../../../lib/replication/journal.js';
+import { Replica } from '../../../lib/replication/replica.js';
 import type { LoadedJournal, LogEntry, Snapshot } from '../../../lib/replication/types.js';
+import { toyMachine } from './harness.js';
 
 type Journal = LoadedJournal<string, number>;
 
@@ -70,4 +72,27 @@ test('a gap in the log is refused with a clear error (D6: never vote with a dama
 
 test('a log view ahead of the view is refused', () => {
   assert.throws(() => recover({ view: { view: 1, logView: 2 }, snapshot: null, log: [] }), /log view 2 is ahead of view 1/);
+});
+
+test('old entries before a snapshot install are not compared with the snapshot once a replace removed them (sim seed 2387)', () => {
+  const journal: Journal = {
+    view: { view: 3, logView: 3 },
+    snapshot: snapshot(16, 3),
+    log: [{ kind: 'entries', entries: entries(1, 17, 1) }, { kind: 'replace', after: 16, entries: [] }, { kind: 'entries', entries: entries(17, 18, 3) }],
+  };
+  assert.deepEqual(ops(recover(journal)), ['17@3', '18@3']);
+});
+
+test('a crash between the snapshot and replace records of an install leaves the older log above the snapshot, kept', () => {
+  const journal: Journal = { view: { view: 3, logView: 1 }, snapshot: snapshot(16, 3), log: [{ kind: 'entries', entries: entries(1, 18, 1) }] };
+  const state = recover(journal);
+  assert.deepEqual(ops(state), ['17@1', '18@1'], 'D3: nothing is dropped before its replacement is durable');
+  assert.equal(state.logView, 1, 'and it is reported with the old log view');
+});
+
+test('a replica starts from that state and rejoins the view change with its old log view', () => {
+  const state = recover<string, number>({ view: { view: 3, logView: 1 }, snapshot: snapshot(16, 3), log: [{ kind: 'entries', entries: entries(1, 18, 1) }] });
+  const replica = new Replica({ replica: 1, replicaCount: 3 }, state, toyMachine);
+  replica.start();
+  assert.deepEqual(replica.statusReport(), { replica: 1, status: 'view-change', view: 3, logView: 1, primary: 0, isPrimary: false, op: 18, commit: 16, executed: 16 });
 });

@@ -21,8 +21,9 @@ test('messageProblem names what is wrong with a malformed message', () => {
     [{ type: 'do-view-change', view: 2, from: 0, logView: 2, op: 0, commit: 0, entries: [] }, /log view/],
     [{ type: 'start-view', view: 2, from: 2, op: 1, commit: 2, entries: [] }, /commit > op/],
     [{ type: 'start-view', view: 2, from: 2, op: 1, commit: 0, entries: [entry(1), entry(2)] }, /fits below op/],
-    [{ type: 'new-state', view: 1, from: 1, after: 3, snapshot: { op: 2, view: 1, clientTable: {}, machine: null }, entries: [], op: 5, commit: 5 }, /snapshot does not reach/],
-    [{ type: 'new-state', view: 1, from: 1, after: 0, snapshot: null, entries: [entry(1), entry(2)], op: 1, commit: 1 }, /reach past op/],
+    [{ type: 'new-state', view: 1, from: 1, after: 3, snapshot: { op: 2, view: 1, clientTable: {}, machine: null }, entries: [], op: 5, commit: 5, startOp: 0 }, /snapshot does not reach/],
+    [{ type: 'new-state', view: 1, from: 1, after: 0, snapshot: null, entries: [entry(1), entry(2)], op: 1, commit: 1, startOp: 0 }, /reach past op/],
+    [{ type: 'new-state', view: 1, from: 1, after: 0, snapshot: null, entries: [], op: 1, commit: 1, startOp: 2 }, /start op/],
   ];
   for (const [message, problem] of cases) assert.match(messageProblem(message, 3) ?? 'ok', problem, JSON.stringify(message));
   assert.equal(messageProblem({ type: 'prepare', view: 1, from: 1, entries: [entry(4), entry(5)], commit: 3 }, 3), null);

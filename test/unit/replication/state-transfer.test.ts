@@ -107,7 +107,7 @@ test('§5.2 a replica too far behind a START-VIEW\'s tail fetches the rest by st
   assert.equal(cluster.items(next).length, 6);
 });
 
-test('§5.2 fix: a catching-up replica replaces its log only once the staged pieces cover all it holds', () => {
+test('§5.2 fix: a catching-up replica replaces its log only once the staged pieces reach the view\'s start', () => {
   const cluster = new Cluster(3, { messageEntriesMax: 2 });
   const old = cluster.settle();
   cluster.register('c');
@@ -130,11 +130,40 @@ test('§5.2 fix: a catching-up replica replaces its log only once the staged pie
     pieces += 1;
     const written = cluster.disks[lagging]!.records.slice(recordsBefore).map((r) => r.record.kind);
     if (cluster.replica(lagging).statusReport().status === 'recovering') {
-      assert.ok(!written.includes('replace'), `piece ${pieces}: nothing replaced before the pieces cover ops 1..6`);
+      assert.ok(!written.includes('replace'), `piece ${pieces}: nothing replaced before the pieces reach op 6`);
       assert.equal(cluster.replica(lagging).statusReport().op, 6, 'the old log is kept meanwhile');
     }
   }
   assert.equal(pieces, 3, 'six ops in pieces of two');
   cluster.tick(10);
   assert.deepEqual(cluster.items(lagging), cluster.items(next));
+});
+
+test('§8.1 a replica part way through catching up keeps its old log view, so a view change cannot prefer its short log (sim seed 5077)', () => {
+  // Ops 1..6 commit in view 1 on A and B. B starts view 2 with L, which must fetch the log in
+  // pieces. B dies while L is part way; A returns with the ops, in log view 1. Had L taken log
+  // view 2 with its partial log, the next view change would choose it and lose ops 4..6.
+  const cluster = new Cluster(3, { messageEntriesMax: 2 });
+  const a = cluster.settle();
+  const b = (a + 1) % 3; // The primary of view 2.
+  const l = (a + 2) % 3;
+  cluster.register('c');
+  cluster.isolated.add(l);
+  commitMany(cluster, a, 1, 5);
+  cluster.crash(a);
+  cluster.isolated.delete(l);
+  let pieces = 0;
+  for (let steps = 0; pieces === 0; steps++) {
+    assert.ok(steps < 10_000, 'L never received a piece of the new view\'s log');
+    const envelope = cluster.deliverOne() ?? (cluster.tick(1, undefined, false), null);
+    if (envelope?.to === l && envelope.message.type === 'new-state') pieces += 1;
+  }
+  const partway = cluster.replica(l).statusReport();
+  assert.equal(partway.status, 'recovering');
+  assert.ok(partway.logView < partway.view, 'still the old log view');
+  cluster.crash(b);
+  cluster.restart(a);
+  const next = cluster.settle();
+  cluster.tick(10);
+  for (const id of [a, l]) assert.deepEqual(cluster.items(id), ['m1', 'm2', 'm3', 'm4', 'm5'], `replica ${id} (primary ${next})`);
 });

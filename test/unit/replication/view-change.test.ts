@@ -217,3 +217,22 @@ test('a whole-cluster restart keeps every committed op (D1–D5)', () => {
   cluster.tick(5);
   for (let id = 0; id < 3; id++) assert.deepEqual(cluster.items(id), ['m1', 'm2', 'm3', 'm4', 'm5'], `replica ${id} (primary ${next})`);
 });
+
+test('§4.2 step 4: a lost PREPARE-OK after START-VIEW is sent again when the heartbeat shows it missing (sim seed 5369)', () => {
+  const cluster = new Cluster(3);
+  const old = cluster.settle();
+  cluster.register('c');
+  cluster.request(old, req('c', 1, 'x'));
+  cluster.deliverAll((e) => e.message.type !== 'prepare-ok'); // op 2 everywhere, committed nowhere
+  cluster.crash(old);
+  let dropped = 0;
+  const dropFirstAck = (e: { message: { type: string } }) => !(e.message.type === 'prepare-ok' && dropped++ === 0);
+  for (let t = 0; t < 60 && dropped === 0; t++) {
+    cluster.tick(1, undefined, false);
+    cluster.deliverAll(dropFirstAck);
+  }
+  assert.equal(dropped, 1, 'the backup\'s PREPARE-OK for the new view was dropped');
+  const next = cluster.primary();
+  cluster.tickUntil('the new primary commits op 2', () => cluster.replica(next).statusReport().commit === 2, 100);
+  assert.deepEqual(cluster.items(next), ['x']);
+});
