@@ -167,3 +167,20 @@ test('§8.1 a replica part way through catching up keeps its old log view, so a 
   cluster.tick(10);
   for (const id of [a, l]) assert.deepEqual(cluster.items(id), ['m1', 'm2', 'm3', 'm4', 'm5'], `replica ${id} (primary ${next})`);
 });
+
+test('§5.2 catching up to a new view whose primary compacted its log: snapshot, then the log after it', () => {
+  const cluster = new Cluster(3, { snapshotEveryOps: 4, messageEntriesMax: 3 });
+  const old = cluster.settle();
+  cluster.register('c');
+  const lagging = (old + 2) % 3;
+  cluster.isolated.add(lagging);
+  commitMany(cluster, old, 1, 10);
+  cluster.crash(old);
+  cluster.restart(old); // D4: the next view starts, without the lagging replica.
+  const next = cluster.settle();
+  commitMany(cluster, next, 11, 2);
+  cluster.isolated.delete(lagging);
+  cluster.tickUntil('the lagging replica catches up', () => cluster.replica(lagging).statusReport().status === 'normal' && cluster.items(lagging).length === 12);
+  assert.ok(cluster.ofType(lagging, 'log').some((e) => e.event === 'state transfer: installed snapshot'));
+  assert.deepEqual(cluster.items(lagging), cluster.items(next));
+});
