@@ -257,7 +257,14 @@ export class Connector extends EventEmitter<ConnectorEvents> {
   /** What a call's reply tells us about our own session. */
   private observe(command: ClientCommand, reply: ReplyTo<keyof ChatResults>): void {
     if (reply.ok && (command.kind === 'logout' || command.kind === 'delete-account')) this.endSession();
-    if (reply.ok && command.kind === 'read') this.inbox.noteRead((reply.result as ChatResults['read']).messages.map((m) => m.id));
+    if (reply.ok && command.kind === 'read') {
+      // A push and a read can race: after a failover the new primary pushes what is unread on
+      // resume, and a read executed before our ack committed returns the same messages. The
+      // user has seen those already, so the read shows only the rest.
+      const result = reply.result as ChatResults['read'];
+      result.messages = result.messages.filter((m) => !this.inbox.hasShown(m.id));
+      this.inbox.noteRead(result.messages.map((m) => m.id));
+    }
     if (!reply.ok && reply.error.code === 'NOT_LOGGED_IN' && this.session !== null) {
       this.loseSession(`${reply.error.code}: ${reply.error.message}`);
     }

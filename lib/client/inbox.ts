@@ -33,6 +33,11 @@ export class Inbox {
     for (const id of ids) if (!this.shown.has(id)) this.remember(id);
   }
 
+  /** Whether the user has been shown this message since login. */
+  hasShown(id: number): boolean {
+    return this.shown.has(id);
+  }
+
   get lastSeen(): number {
     return this.highest;
   }
