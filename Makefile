@@ -34,7 +34,7 @@ sim: install
 	node --import tsx test/sim/run.ts --seeds $(SEEDS) $(SIMFLAGS)
 
 bench: build
-	node dist/test/bench/bench.js
+	node dist/test/bench/bench.js $(BENCH_ARGS)
 
 clean:
 	rm -rf dist coverage .tmp

@@ -1,0 +1,599 @@
+// `make bench`: Chat+ measured against the physical floor of the machine it runs on (issue 5).
+//
+//   node dist/test/bench/bench.js [--quick] [--only floor,latency,throughput,failover,catchup,startup]
+//                                 [--trials N] [--profile] [--dir DIR] ...   (--help for all)
+//
+// One run measures, in order:
+//   floor       fdatasync latency in the data directory's file system, group commit rate,
+//               Node-to-Node loopback round trip, stream rate one-write-per-frame and corked;
+//   latency     sequential sends (1 in flight) through a real 5-replica cluster, p50/p99;
+//   throughput  acknowledged sends/s at 1, 16, 64 and 256 in flight (200-byte messages);
+//   failover    kill -9 of the primary → the next acknowledged send, N trials, the killed
+//               replica restarted and caught up between trials;
+//   catchup     a backup killed, 100,000 messages sent, the backup restarted: time until it has
+//               executed them all;
+//   startup     messages loaded up to 1,000,000 (or as many as the time budget allows), a backup
+//               killed and restarted: time from process start until it answers hello;
+//   memory      RSS of every replica at the end.
+// and prints a table (figure, ratio to the floor, target, met/missed), also written as JSON to
+// bench-results.json at the repository root.
+//
+// The cluster is the production one: bin/server processes forked by lib/cluster/launcher.ts,
+// fsync on, default options. Load comes from separate processes (load-worker.ts) holding the
+// production client connector. This is a benchmark, not a test: it asserts nothing about time.
+// On a shared machine the numbers are noisy; the load average is recorded before and after.
+
+import { mkdirSync, rmSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
+import * as os from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { killAllChildren } from './children.js';
+import { BenchCluster } from './cluster.js';
+import { measureFloor, type FloorResult } from './floor.js';
+import { formatSummary, loadProfile, summarizeProfile, type ProfileSummary } from './profile-summary.js';
+import { formatMarkdown, formatTable, int, ms, us, type Row } from './report.js';
+import { epochMs, median, round, sleep, summarize } from './stats.js';
+import { emptyTally, LoadPool } from './workers.js';
+import type { SendTally } from './load-worker.js';
+
+const SECTIONS = ['floor', 'latency', 'throughput', 'failover', 'catchup', 'startup'] as const;
+type Section = (typeof SECTIONS)[number];
+
+const USAGE = `usage: node dist/test/bench/bench.js [options]
+
+  --quick                 about a minute: fewer samples, trials and messages (labelled quick)
+  --only <list>           sections to run, comma-separated: ${SECTIONS.join(',')}
+  --trials <n>            failover trials (default 10; quick 3)
+  --in-flight <list>      throughput levels (default 1,16,64,256)
+  --duration <s>          seconds measured per throughput level (default 10; quick 2)
+  --catchup-messages <n>  messages the restarted backup missed (default 100000; quick 10000)
+  --startup-messages <n>  messages held at the start-up measurement (default 1000000; quick 20000)
+  --load-budget <s>       most seconds spent loading messages for start-up (default 1800; quick 30)
+  --workers <n>           load worker processes (default 2)
+  --profile               CPU-profile every replica during the highest throughput level; the
+                          profiles go to bench-profiles/ and are summarised in the output
+  --dir <dir>             where the cluster's data and the fsync probe live (default: os.tmpdir())
+  --json <file>           results file (default: bench-results.json at the repository root)
+  --keep-data             leave the cluster's data directory behind (for debugging)
+  --help                  this text`;
+
+const ROOT = findRoot();
+const TEXT_BYTES = 200;
+
+interface Options {
+  quick: boolean;
+  sections: Set<Section>;
+  trials: number;
+  inFlight: number[];
+  durationS: number;
+  catchupMessages: number;
+  startupMessages: number;
+  loadBudgetS: number;
+  workers: number;
+  profile: boolean;
+  dir: string;
+  json: string;
+  keepData: boolean;
+}
+
+function findRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error('bench: cannot find the repository root (no package.json above)');
+    dir = up;
+  }
+  return dir;
+}
+
+function parseOptions(): Options {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      only: { type: 'string' },
+      trials: { type: 'string' },
+      'in-flight': { type: 'string', default: '1,16,64,256' },
+      duration: { type: 'string' },
+      'catchup-messages': { type: 'string' },
+      'startup-messages': { type: 'string' },
+      'load-budget': { type: 'string' },
+      workers: { type: 'string', default: '2' },
+      profile: { type: 'boolean', default: false },
+      dir: { type: 'string', default: os.tmpdir() },
+      json: { type: 'string', default: join(ROOT, 'bench-results.json') },
+      'keep-data': { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const quick = values.quick;
+  const number = (text: string | undefined, fallback: number, name: string): number => {
+    if (text === undefined) return fallback;
+    const n = Number(text);
+    if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number, got "${text}"`);
+    return n;
+  };
+  const sections = new Set<Section>();
+  for (const name of (values.only ?? SECTIONS.join(',')).split(',').map((s) => s.trim()).filter(Boolean)) {
+    if (!(SECTIONS as readonly string[]).includes(name)) throw new Error(`--only: unknown section "${name}" (sections: ${SECTIONS.join(', ')})`);
+    sections.add(name as Section);
+  }
+  const inFlight = values['in-flight'].split(',').map((s) => number(s.trim(), 1, 'in-flight'));
+  return {
+    quick,
+    sections,
+    trials: Math.round(number(values.trials, quick ? 3 : 10, 'trials')),
+    inFlight,
+    durationS: number(values.duration, quick ? 2 : 10, 'duration'),
+    catchupMessages: Math.round(number(values['catchup-messages'], quick ? 10_000 : 100_000, 'catchup-messages')),
+    startupMessages: Math.round(number(values['startup-messages'], quick ? 20_000 : 1_000_000, 'startup-messages')),
+    loadBudgetS: number(values['load-budget'], quick ? 30 : 1800, 'load-budget'),
+    workers: Math.round(number(values.workers, 2, 'workers')),
+    profile: values.profile,
+    dir: resolve(values.dir),
+    json: resolve(values.json),
+    keepData: values['keep-data'],
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Results, gathered section by section.
+
+interface Results {
+  floor?: FloorResult;
+  latency?: { ms: ReturnType<typeof summarize>; tally: SendTally };
+  throughput?: Array<{ inFlight: number; perSecond: number; latencyMs: ReturnType<typeof summarize>; tally: SendTally }>;
+  failover?: { trialsMs: number[]; medianMs: number; worstMs: number; trials: FailoverTrial[]; probe: SendTally };
+  catchup?: { missed: number; targetOp: number; servingMs: number; caughtUpMs: number; resolutionMs: number; phases: Record<string, number | null> };
+  startup?: { messages: number; loadMs: number; loadBudgetHit: boolean; servingMs: number; normalMs: number; resolutionMs: number; phases: Record<string, number | null> };
+  memory?: { messages: number; replicas: ReturnType<BenchCluster['memory']> };
+  profiles?: Array<{ replica: number; role: string; file: string; summary: ProfileSummary }>;
+}
+
+/** What the cluster sections share. */
+interface Run {
+  cluster: BenchCluster;
+  pool: LoadPool;
+  /** Messages acknowledged as stored so far (every ok send), across sections. */
+  stored: number;
+}
+
+let current: { cluster: BenchCluster | null; pool: LoadPool | null } = { cluster: null, pool: null };
+
+function log(line: string): void {
+  process.stdout.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+}
+
+function loadAverage(): string {
+  return os.loadavg().map((n) => n.toFixed(2)).join(' ');
+}
+
+// ---------------------------------------------------------------------------------------------
+// The sections.
+
+async function runLatency(run: Run, options: Options): Promise<Results['latency']> {
+  const count = options.quick ? 300 : 2000;
+  log(`latency: ${count} sequential sends (1 in flight)`);
+  const result = await run.pool.latency(count, options.quick ? 50 : 200);
+  run.stored += result.acked;
+  return { ms: summarize(result.latencies), tally: { acked: result.acked, refused: result.refused, errors: result.errors } };
+}
+
+async function runThroughput(run: Run, options: Options, profileDir: string | null): Promise<Results['throughput']> {
+  const out: NonNullable<Results['throughput']> = [];
+  const top = Math.max(...options.inFlight);
+  for (const inFlight of options.inFlight) {
+    const warmMs = options.quick ? 1000 : 3000;
+    log(`throughput: ${inFlight} in flight, ${options.durationS} s measured after ${warmMs / 1000} s warm-up`);
+    const profiling = profileDir !== null && inFlight === top;
+    if (profiling) {
+      // Start after the warm-up, so the profile holds the steady state only.
+      setTimeout(() => run.cluster.toggleProfiling(), warmMs).unref();
+    }
+    const result = await run.pool.throughput(inFlight, warmMs, options.durationS * 1000);
+    if (profiling) run.cluster.toggleProfiling();
+    run.stored += result.tally.acked;
+    out.push({ inFlight, perSecond: result.perSecond, latencyMs: summarize(result.latencies), tally: result.tally });
+    log(`  ${int(result.perSecond)} acked sends/s, p50 ${ms(summarize(result.latencies).p50, 1)}`);
+  }
+  return out;
+}
+
+interface FailoverTrial {
+  killed: number;
+  viewBefore: number;
+  failoverMs: number;
+  ackReplica: number | null;
+  /** From the logs: kill → the new primary's "view change: complete, primary" (detection and
+   *  view change), and from there to the ack (the client finding the new primary). */
+  viewChangeMs: number | null;
+  clientMs: number | null;
+  /** Views the cluster went through: to the ack's primary, and after the restart until it settled
+   *  (more than 1 + 0 means a view change failed, or the restarted replica set one off). */
+  viewsToAck: number | null;
+  viewsAfterRestart: number | null;
+}
+
+async function runFailover(run: Run, options: Options): Promise<Results['failover']> {
+  const { cluster, pool } = run;
+  const trials: FailoverTrial[] = [];
+  let probe = emptyTally();
+  log(`failover: ${options.trials} trials of kill -9 of the primary under a sequential sender`);
+  await pool.probeStart();
+  try {
+    const pending: Array<{ killedAt: number; ackAt: number; ackView: number | null }> = [];
+    for (let trial = 1; trial <= options.trials + 1; trial++) {
+      // Every trial starts from five replicas in one view that has held for a second.
+      const settled = await cluster.waitForSettled(cluster.primaryCommit(), 1000, 120_000);
+      const previous = trials.at(-1);
+      if (previous && pending.at(-1)!.ackView !== null) previous.viewsAfterRestart = settled.view - pending.at(-1)!.ackView!;
+      if (trial > options.trials) break;
+      // Let the sender settle on the current primary: a trial must begin in steady state.
+      await sleep(200);
+      const killed = settled.primary;
+      const killedAt = epochMs();
+      await cluster.kill(killed);
+      const ack = await pool.probeAckAfter(killedAt, killed, 30_000);
+      cluster.start(killed);
+      // The new primary's log line says when its view change completed; give the log a moment.
+      await sleep(100);
+      const done = ack.replica === null ? undefined : cluster.logEvents(ack.replica, 'view change: complete, primary', killedAt).filter((e) => e.at <= ack.t + 1).at(-1);
+      const ackView = done ? Number(/ view=(\d+) /.exec(done.line)?.[1]) : null;
+      trials.push({
+        killed,
+        viewBefore: settled.view,
+        failoverMs: round(ack.t - killedAt, 1),
+        ackReplica: ack.replica,
+        viewChangeMs: done ? round(done.at - killedAt) : null,
+        clientMs: done ? round(ack.t - done.at) : null,
+        viewsToAck: ackView === null ? null : ackView - settled.view,
+        viewsAfterRestart: null,
+      });
+      pending.push({ killedAt, ackAt: ack.t, ackView });
+      const t = trials.at(-1)!;
+      log(`  trial ${trial}: primary ${killed} killed, next ack from replica ${ack.replica} after ${ms(t.failoverMs)}` +
+        (t.viewChangeMs === null ? '' : ` (view change done at ${ms(t.viewChangeMs)}, ${t.viewsToAck} view(s); client found it ${ms(t.clientMs!)} later)`));
+    }
+  } finally {
+    probe = await pool.probeStop();
+    run.stored += probe.acked;
+  }
+  const trialsMs = trials.map((t) => t.failoverMs);
+  return { trialsMs, medianMs: median(trialsMs), worstMs: Math.max(...trialsMs), trials, probe };
+}
+
+/** Where a restart's time went, from the restarted replica's own log lines (ms after fork):
+ *  'replica-loaded' follows opening the journal and rebuilding the state; 'listening' follows
+ *  opening its sockets; the last state-transfer line is when the missing log had arrived. */
+function restartPhases(cluster: BenchCluster, id: number, startedAt: number): Record<string, number | null> {
+  const first = (event: string) => {
+    const at = cluster.logEvents(id, event, startedAt)[0]?.at;
+    return at === undefined ? null : Math.round(at - startedAt);
+  };
+  const last = (event: string) => {
+    const at = cluster.logEvents(id, event, startedAt).at(-1)?.at;
+    return at === undefined ? null : Math.round(at - startedAt);
+  };
+  return {
+    loadedMs: first('replica-loaded'),
+    listeningMs: first('listening'),
+    lastStateTransferMs: last('state transfer: received') ?? last('state transfer: repaired'),
+    normalMs: last('view change: complete, backup'),
+  };
+}
+
+/** A running replica other than the primary. */
+async function pickBackup(cluster: BenchCluster): Promise<number> {
+  const primary = await cluster.waitForPrimary();
+  return (primary + 1) % cluster.config.replicas.length;
+}
+
+/** Sends `count` messages as fast as the highest in-flight level allows; returns what was stored. */
+async function loadMessages(run: Run, count: number): Promise<{ tally: SendTally; ms: number }> {
+  const result = await run.pool.load(count, run.pool.maxInFlight);
+  run.stored += result.tally.acked;
+  return result;
+}
+
+async function runCatchup(run: Run, options: Options): Promise<Results['catchup']> {
+  const { cluster } = run;
+  const backup = await pickBackup(cluster);
+  log(`catch-up: replica ${backup} killed, ${int(options.catchupMessages)} messages sent without it`);
+  await cluster.kill(backup);
+  const loaded = await loadMessages(run, options.catchupMessages);
+  log(`  loaded in ${ms(loaded.ms)} (${int(loaded.tally.acked / (loaded.ms / 1000))}/s)`);
+  // Let the primary's next status report carry the final commit number.
+  await sleep(400);
+  const targetOp = cluster.primaryCommit();
+  const startedAt = cluster.start(backup);
+  const servingAt = await cluster.waitForHello(backup, 120_000);
+  await cluster.waitForCaughtUp(backup, targetOp, 600_000);
+  const caughtUpAt = epochMs();
+  await sleep(100);
+  const phases = restartPhases(cluster, backup, startedAt);
+  log(`  serving after ${ms(servingAt - startedAt)}, caught up to op ${targetOp} after ${ms(caughtUpAt - startedAt)} ${JSON.stringify(phases)}`);
+  return { missed: loaded.tally.acked, targetOp, servingMs: servingAt - startedAt, caughtUpMs: caughtUpAt - startedAt, resolutionMs: 200, phases };
+}
+
+async function runStartup(run: Run, options: Options): Promise<Results['startup']> {
+  const { cluster } = run;
+  const want = options.startupMessages;
+  const chunk = Math.max(10_000, Math.round(want / 20));
+  const started = performance.now();
+  let budgetHit = false;
+  log(`start-up: loading messages until ${int(want)} are stored (budget ${options.loadBudgetS} s); ${int(run.stored)} so far`);
+  while (run.stored < want) {
+    if ((performance.now() - started) / 1000 > options.loadBudgetS) {
+      budgetHit = true;
+      log(`  load budget of ${options.loadBudgetS} s spent: measuring with ${int(run.stored)} messages instead of ${int(want)}`);
+      break;
+    }
+    const result = await loadMessages(run, Math.min(chunk, want - run.stored));
+    log(`  ${int(run.stored)} stored (${int(result.tally.acked / (result.ms / 1000))}/s in the last ${int(result.tally.acked)})`);
+  }
+  const loadMs = performance.now() - started;
+  // Every replica has executed everything before the restart, so the one restarted holds it all.
+  await sleep(400);
+  const commit = cluster.primaryCommit();
+  for (let id = 0; id < cluster.config.replicas.length; id++) await cluster.waitForCaughtUp(id, commit, 600_000);
+  const backup = await pickBackup(cluster);
+  log(`  restarting replica ${backup} (kill -9, then start) holding ${int(run.stored)} messages`);
+  await cluster.kill(backup);
+  const startedAt = cluster.start(backup);
+  const servingAt = await cluster.waitForHello(backup, 600_000);
+  const normalAt = await cluster.waitFor(`replica ${backup} in status normal`, () => (cluster.status(backup)?.status === 'normal' ? epochMs() : undefined), 600_000);
+  await sleep(100);
+  const phases = restartPhases(cluster, backup, startedAt);
+  log(`  serving after ${ms(servingAt - startedAt)}, normal after ${ms(normalAt - startedAt)} ${JSON.stringify(phases)}`);
+  return { messages: run.stored, loadMs, loadBudgetHit: budgetHit, servingMs: servingAt - startedAt, normalMs: normalAt - startedAt, resolutionMs: 200, phases };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rows of the table.
+
+function buildRows(results: Results, options: Options): Row[] {
+  const rows: Row[] = [];
+  const floor = results.floor;
+  const sendFloorMs = floor ? floor.send_floor_us / 1000 : NaN;
+  if (floor) {
+    rows.push(
+      { section: 'floor', figure: 'fdatasync of a small record, p50 / p99', value: `${us(floor.fsync_us.p50)} / ${us(floor.fsync_us.p99)}`, ratio: '', target: '', met: null },
+      { section: 'floor', figure: 'group commit, 100 records per fdatasync', value: `${int(floor.group_commit_records_per_s)} records/s`, ratio: '', target: '', met: null },
+      { section: 'floor', figure: 'loopback round trip, p50 / p99', value: `${us(floor.rtt_us.p50)} / ${us(floor.rtt_us.p99)}`, ratio: '', target: '', met: null },
+      { section: 'floor', figure: 'stream, one write() per frame', value: `${int(floor.stream_frames_per_s.write_per_frame)} frames/s`, ratio: '', target: '', met: null },
+      { section: 'floor', figure: 'stream, corked', value: `${int(floor.stream_frames_per_s.corked)} frames/s`, ratio: '', target: '', met: null },
+      { section: 'floor', figure: 'bare Node process start (fork → listening)', value: ms(floor.process_start_ms), ratio: '', target: '', met: null },
+      { section: 'floor', figure: 'send floor = 1 fsync + 2 round trips (p50s)', value: us(floor.send_floor_us), ratio: '1×', target: '', met: null },
+    );
+  }
+  const times = (value: number) => (Number.isFinite(sendFloorMs) ? `${(value / sendFloorMs).toFixed(1)}× send floor` : '');
+  if (results.latency) {
+    const l = results.latency.ms;
+    rows.push(
+      { section: 'latency', figure: 'sequential send p50 (1 in flight)', value: ms(l.p50, 2), ratio: times(l.p50), target: '≤ 3× send floor', met: Number.isFinite(sendFloorMs) ? l.p50 <= 3 * sendFloorMs : null },
+      { section: 'latency', figure: 'sequential send p99', value: ms(l.p99, 2), ratio: times(l.p99), target: '', met: null },
+    );
+  }
+  for (const t of results.throughput ?? []) {
+    const many = t.inFlight >= 64;
+    const ofDisk = floor ? `${((100 * t.perSecond) / floor.group_commit_records_per_s).toFixed(1)}% of group commit` : '';
+    rows.push({
+      section: 'throughput',
+      figure: `acked sends/s, ${t.inFlight} in flight`,
+      value: `${int(t.perSecond)}/s`,
+      ratio: ofDisk,
+      target: many ? '≥ 40,000/s' : '',
+      met: many ? t.perSecond >= 40_000 : null,
+      note: `latency p50 ${ms(t.latencyMs.p50, 1)}, p99 ${ms(t.latencyMs.p99, 1)}${failures(t.tally)}`,
+    });
+  }
+  if (results.failover) {
+    const f = results.failover;
+    rows.push(
+      { section: 'failover', figure: `kill -9 primary → next ack, median of ${f.trialsMs.length}`, value: ms(f.medianMs), ratio: '', target: '≤ 500 ms', met: f.medianMs <= 500 },
+      { section: 'failover', figure: 'kill -9 primary → next ack, worst', value: ms(f.worstMs), ratio: '', target: '≤ 1,000 ms', met: f.worstMs <= 1000, note: `trials: ${f.trialsMs.map((t) => Math.round(t)).join(', ')} ms` },
+    );
+    const known = f.trials.filter((t) => t.viewChangeMs !== null);
+    if (known.length > 0) {
+      const extraViews = f.trials.reduce((n, t) => n + Math.max(0, (t.viewsToAck ?? 1) - 1) + (t.viewsAfterRestart ?? 0), 0);
+      rows.push({
+        section: 'failover',
+        figure: 'of which: kill → new primary normal (median)',
+        value: ms(median(known.map((t) => t.viewChangeMs!))),
+        ratio: '',
+        target: '',
+        met: null,
+        note: `then the client found it after another ${ms(median(known.map((t) => t.clientMs!)))} (median); ${extraViews} extra view change(s) in ${f.trials.length} trials (failed view changes, or set off by the restarted replica)`,
+      });
+    }
+  }
+  if (results.startup) {
+    const s = results.startup;
+    const atScale = s.messages >= 1_000_000;
+    rows.push({
+      section: 'start-up',
+      figure: `process start → answers hello, ${int(s.messages)} messages`,
+      value: ms(s.servingMs),
+      ratio: floor ? `${(s.servingMs / floor.process_start_ms).toFixed(1)}× bare process start` : '',
+      target: '≤ 1,000 ms at 1,000,000',
+      met: atScale ? s.servingMs <= 1000 : s.servingMs > 1000 ? false : null,
+      note: `journal loaded at ${ms(s.phases.loadedMs ?? NaN)}, status normal after ${ms(s.normalMs)} (±${s.resolutionMs} ms); loading the messages took ${ms(s.loadMs)}${s.loadBudgetHit ? ', budget hit' : ''}${atScale ? '' : ' — not at target scale'}`,
+    });
+  }
+  if (results.catchup) {
+    const c = results.catchup;
+    const atScale = c.missed >= 100_000;
+    rows.push({
+      section: 'catch-up',
+      figure: `restart → executed all, ${int(c.missed)} missed`,
+      value: ms(c.caughtUpMs),
+      ratio: '',
+      target: '≤ 2,000 ms at 100,000',
+      met: atScale ? c.caughtUpMs <= 2000 : c.caughtUpMs > 2000 ? false : null,
+      note: `serving after ${ms(c.servingMs)}, log received by ${ms(c.phases.lastStateTransferMs ?? NaN)}; ±${c.resolutionMs} ms (status report interval)${atScale ? '' : ' — not at target scale'}`,
+    });
+  }
+  if (results.memory) {
+    const live = results.memory.replicas.filter((m) => m !== null);
+    rows.push({
+      section: 'memory',
+      figure: `RSS per replica at ${int(results.memory.messages)} messages`,
+      value: live.map((m) => `${m!.rss_mb}`).join(' / ') + ' MB',
+      ratio: '',
+      target: 'report',
+      met: null,
+      note: `peak ${live.map((m) => `${m!.peak_rss_mb}`).join(' / ')} MB`,
+    });
+  }
+  if (options.quick) for (const row of rows) row.section = `${row.section} (quick)`;
+  return rows;
+}
+
+function failures(tally: SendTally): string {
+  const parts = [...Object.entries(tally.refused), ...Object.entries(tally.errors)].map(([code, n]) => `${code} ×${n}`);
+  return parts.length === 0 ? '' : `; not stored: ${parts.join(', ')}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Profiles.
+
+function collectProfiles(dir: string, pids: Map<number, { replica: number; role: string }>): NonNullable<Results['profiles']> {
+  const out: NonNullable<Results['profiles']> = [];
+  for (const name of readdirSync(dir).filter((n) => n.endsWith('.cpuprofile')).sort()) {
+    const pid = Number(/replica-(\d+)\.cpuprofile/.exec(name)?.[1]);
+    const who = pids.get(pid);
+    if (!who) continue;
+    const file = join(dir, name);
+    out.push({ replica: who.replica, role: who.role, file, summary: summarizeProfile(loadProfile(file), 20) });
+  }
+  return out.sort((a, b) => (a.role === b.role ? a.replica - b.replica : a.role === 'primary' ? -1 : 1));
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const options = parseOptions();
+  const date = new Date().toISOString();
+  const cpus = os.cpus();
+  const machine = { cpus: cpus.length, model: cpus[0]?.model ?? 'unknown', memory_gb: round(os.totalmem() / 2 ** 30, 1), os: `${os.type()} ${os.release()}`, node: process.version };
+  const loadBefore = loadAverage();
+  const command = `node ${process.argv.slice(1).map((a) => a.replace(ROOT + '/', '')).join(' ')}`;
+  log(`Chat+ bench${options.quick ? ' (QUICK: fewer samples, smaller scale — not the issue-5 figures)' : ''}: ${[...options.sections].join(', ')}`);
+  log(`${machine.cpus} × ${machine.model}, ${machine.memory_gb} GB, node ${machine.node}; load average ${loadBefore} (busy machine ⇒ slow, noisy numbers)`);
+  log(`data and fsync probe in ${options.dir}`);
+  const results: Results = {};
+  const profileDir = options.profile ? join(ROOT, 'bench-profiles') : null;
+  if (profileDir) {
+    rmSync(profileDir, { recursive: true, force: true });
+    mkdirSync(profileDir, { recursive: true });
+  }
+
+  if (options.sections.has('floor')) {
+    log('floor: fdatasync, group commit, loopback round trip, stream rates');
+    results.floor = await measureFloor({ dir: options.dir, fsyncSamples: options.quick ? 100 : 400, rttSamples: options.quick ? 1000 : 5000, streamMs: options.quick ? 500 : 2000 });
+    const f = results.floor;
+    log(`  fdatasync p50 ${us(f.fsync_us.p50)}, rtt p50 ${us(f.rtt_us.p50)}, send floor ${us(f.send_floor_us)}`);
+  }
+
+  const clusterSections = SECTIONS.filter((s) => s !== 'floor' && options.sections.has(s));
+  if (clusterSections.length > 0) {
+    log('starting a 5-replica cluster (fsync on)');
+    const cluster = await BenchCluster.start(options.dir, 5, profileDir ? { dir: profileDir } : null);
+    current.cluster = cluster;
+    const maxInFlight = Math.max(...options.inFlight, 16);
+    // Mailboxes hold at most MAILBOX_MESSAGES_MAX (10,000) messages; spread the run's messages
+    // over enough recipients that none fills up.
+    const expected = options.startupMessages + options.catchupMessages + 1_000_000;
+    const recipients = Array.from({ length: Math.max(64, Math.ceil(expected / 8000)) }, (_, i) => `r${i}`);
+    log(`starting ${options.workers} load workers, ${maxInFlight} logged-in connectors, ${recipients.length} recipients`);
+    const pool = await LoadPool.start({
+      workerCount: options.workers,
+      connectorsPerWorker: Math.ceil(maxInFlight / options.workers),
+      servers: cluster.addresses,
+      recipients,
+      textBytes: TEXT_BYTES,
+      runTag: '',
+    });
+    current.pool = pool;
+    const run: Run = { cluster, pool, stored: 0 };
+    const roles = new Map<number, { replica: number; role: string }>();
+    const noteRoles = () => {
+      for (let id = 0; id < 5; id++) {
+        const pid = cluster.pid(id);
+        if (pid !== null) roles.set(pid, { replica: id, role: cluster.status(id)?.isPrimary ? 'primary' : 'backup' });
+      }
+    };
+    if (options.sections.has('latency')) results.latency = await runLatency(run, options);
+    if (options.sections.has('throughput')) {
+      results.throughput = await runThroughput(run, options, profileDir);
+      noteRoles();
+    }
+    if (options.sections.has('failover')) results.failover = await runFailover(run, options);
+    if (options.sections.has('catchup')) results.catchup = await runCatchup(run, options);
+    if (options.sections.has('startup')) results.startup = await runStartup(run, options);
+    await sleep(250);
+    results.memory = { messages: run.stored, replicas: cluster.memory() };
+    await pool.close();
+    current.pool = null;
+    await cluster.stop(options.keepData);
+    current.cluster = null;
+    if (profileDir) results.profiles = collectProfiles(profileDir, roles);
+  }
+
+  const rows = buildRows(results, options);
+  const loadAfter = loadAverage();
+  console.log('');
+  console.log(`Chat+ bench ${date}${options.quick ? ' — QUICK run (reduced scale)' : ''}`);
+  console.log(`machine: ${machine.cpus} × ${machine.model}, ${machine.memory_gb} GB, ${machine.os}, node ${machine.node}`);
+  console.log(`command: ${command}`);
+  console.log(`load average before ${loadBefore}, after ${loadAfter}`);
+  console.log('');
+  console.log(formatTable(rows));
+  for (const p of results.profiles ?? []) {
+    console.log('');
+    console.log(formatSummary(p.summary, `profile of replica ${p.replica} (${p.role}) under ${Math.max(...options.inFlight)} in flight: ${p.file.replace(ROOT + '/', '')}`));
+  }
+  const json = { version: 1, date, command, quick: options.quick, machine, loadAverage: { before: loadBefore, after: loadAfter }, options: { ...options, sections: [...options.sections] }, results, rows, markdown: formatMarkdown(rows) };
+  writeFileSync(options.json, JSON.stringify(json, null, 2) + '\n');
+  console.log('');
+  console.log(`results written to ${options.json}`);
+}
+
+/** Stops everything this run started: load workers, floor peers, replicas, the data. */
+async function cleanup(): Promise<void> {
+  const { cluster } = current;
+  current = { cluster: null, pool: null };
+  // The load workers and floor peers are ours to SIGKILL; the replicas get the launcher's stop.
+  killAllChildren();
+  if (cluster) await cluster.stop().catch(() => {});
+}
+
+let interrupted = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (interrupted) return;
+    interrupted = true;
+    process.stderr.write(`\nbench: ${signal}, stopping every process it started\n`);
+    void cleanup().finally(() => process.exit(130));
+  });
+}
+// The last resort if the bench dies some other way: nothing it started may outlive it.
+process.on('exit', () => {
+  killAllChildren();
+  const cluster = current.cluster;
+  if (cluster) {
+    for (const slot of cluster.launcher.slots) slot.process?.kill('SIGKILL');
+    rmSync(cluster.dir, { recursive: true, force: true });
+  }
+});
+
+main().catch(async (error: unknown) => {
+  process.stderr.write(`bench failed: ${(error as Error).stack ?? String(error)}\n`);
+  await cleanup();
+  process.exit(1);
+});

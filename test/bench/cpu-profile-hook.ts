@@ -1,0 +1,44 @@
+// CPU profiling for a replica started by the launcher, without touching lib/: the bench puts
+// `--import <this file>` in NODE_OPTIONS (which, unlike --cpu-prof, NODE_OPTIONS accepts) and
+// CHATPLUS_BENCH_PROFILE_DIR in the environment of the replicas it starts.
+//
+// The profiler is the one --cpu-prof uses (V8's sampling profiler, via node:inspector), but it
+// runs only between two SIGUSR2s, so that the profile covers the measured load and not start-up
+// or account creation. The second SIGUSR2 — or the process exiting while it runs — writes
+// <dir>/replica-<pid>.cpuprofile, which Chrome DevTools and `profile-summary.js` read.
+
+import { Session } from 'node:inspector';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const dir = process.env.CHATPLUS_BENCH_PROFILE_DIR;
+// Not inherited further: a replica forks nothing, but be sure nothing else gets profiled.
+delete process.env.CHATPLUS_BENCH_PROFILE_DIR;
+delete process.env.NODE_OPTIONS;
+
+/** Microseconds between samples: V8's default for --cpu-prof is 1000; finer sees more of a
+ *  short hot path at the cost of a little overhead. */
+const SAMPLING_INTERVAL_US = 250;
+
+if (dir !== undefined) {
+  const session = new Session();
+  session.connect();
+  let running = false;
+  const stop = () => {
+    if (!running) return;
+    running = false;
+    // On the main thread the inspector answers synchronously, so this also works in 'exit'.
+    session.post('Profiler.stop', (error, result) => {
+      if (error) throw error;
+      writeFileSync(join(dir, `replica-${process.pid}.cpuprofile`), JSON.stringify(result.profile));
+    });
+  };
+  process.on('SIGUSR2', () => {
+    if (running) return stop();
+    session.post('Profiler.enable');
+    session.post('Profiler.setSamplingInterval', { interval: SAMPLING_INTERVAL_US });
+    session.post('Profiler.start');
+    running = true;
+  });
+  process.on('exit', stop);
+}

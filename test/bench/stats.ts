@@ -1,0 +1,49 @@
+// Small numeric helpers shared by the benchmark's parts. Percentiles use the nearest-rank method
+// on a sorted copy: with a few hundred samples, interpolating would only pretend to precision.
+
+export interface Summary {
+  count: number;
+  p50: number;
+  p99: number;
+  mean: number;
+  min: number;
+  max: number;
+}
+
+/** The q-quantile (0 ≤ q ≤ 1) of `sorted`, ascending; NaN for no samples. */
+export function quantile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return NaN;
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
+  return sorted[rank]!;
+}
+
+export function summarize(samples: readonly number[]): Summary {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const sum = sorted.reduce((total, x) => total + x, 0);
+  return {
+    count: sorted.length,
+    p50: quantile(sorted, 0.5),
+    p99: quantile(sorted, 0.99),
+    mean: sorted.length === 0 ? NaN : sum / sorted.length,
+    min: sorted[0] ?? NaN,
+    max: sorted.at(-1) ?? NaN,
+  };
+}
+
+export function median(samples: readonly number[]): number {
+  return quantile([...samples].sort((a, b) => a - b), 0.5);
+}
+
+/** Milliseconds on a clock every process on this machine shares (the wall clock, with the
+ *  sub-millisecond resolution of performance.now): lets the bench compare an instant taken in
+ *  a load worker with one taken here, as failover timing needs. */
+export function epochMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+export const round = (value: number, digits = 0): number => {
+  const scale = 10 ** digits;
+  return Math.round(value * scale) / scale;
+};
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
