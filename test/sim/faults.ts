@@ -1,8 +1,11 @@
 // The fault schedule. Each seed draws a FaultPlan — how lossy, slow and duplicating the network
 // is, how often partitions start and of what shape, how often replicas crash and which, whether
 // disks are slow, whether the whole cluster loses power — so that a few dozen seeds cover every
-// kind of fault, and any one seed is a specific, replayable mix of them. The Nemesis then acts
-// on the world at random moments of the safety phase, within the plan.
+// kind of fault, and any one seed is a specific, replayable mix of them. The FaultInjector (the
+// world's nemesis) then acts at random moments of the safety phase, within the plan.
+//
+// Changing what a plan draws, or in what order, changes what every seed does: seeds recorded in
+// FINDINGS.md name the simulator commit they were found with.
 
 import type { World } from './cluster.js';
 import type { NetworkFaults } from './network.js';
@@ -20,6 +23,9 @@ export interface FaultPlan {
   clusterCrashChance: number;
   /** Per nemesis step: the chance one disk turns slow (fsync 20–200 ms). */
   slowDiskChance: number;
+  /** Fsync latency of every disk (a slow disk is slower still): the longer, the more a crash
+   *  finds unsynced, acknowledged-looking state to lose. */
+  disk: { fsyncMin: number; fsyncMax: number };
   /** Virtual ms of the safety phase (faults on, clients busy). */
   safetyMs: number;
   /** Replicas left down through the liveness phase (at most f): progress must not need them. */
@@ -41,8 +47,9 @@ export function choosePlan(prng: Prng, replicaCount: number): FaultPlan {
     partitionChance: prng.pick([0, 0.1, 0.3]),
     crashChance: prng.pick([0, 0.05, 0.15, 0.3, 0.5]),
     downMax: prng.chance(0.5) ? f : prng.int(1, f),
-    clusterCrashChance: prng.pick([0, 0, 0, 0.02]),
+    clusterCrashChance: prng.pick([0, 0.02, 0.05, 0.1]),
     slowDiskChance: prng.pick([0, 0, 0.05]),
+    disk: prng.pick([{ fsyncMin: 1, fsyncMax: 4 }, { fsyncMin: 2, fsyncMax: 15 }, { fsyncMin: 5, fsyncMax: 40 }]),
     safetyMs: prng.int(2000, 6000),
     downInLiveness: prng.chance(0.3) ? prng.int(1, f) : 0,
     replicaOptions: {
@@ -161,8 +168,12 @@ export class FaultInjector<C, R, E> {
       world.trace.add(world.now, `ARM crash of the next replica to send ${during}`);
       return;
     }
-    const up = world.nodes.filter((node) => node.replica !== null).map((node) => node.id);
-    const victim = primary !== null && roll < 0.5 ? primary : this.prng.pick(up);
+    const up = world.nodes.filter((node) => node.replica !== null);
+    // Half the other crashes hit a replica with writes in flight: what it loses is what a
+    // driver that acknowledged early (duty 2) would have claimed to hold.
+    const writing = up.filter((node) => node.disk.unsyncedCount > 0);
+    const pool = writing.length > 0 && this.prng.chance(0.5) ? writing : up;
+    const victim = primary !== null && roll < 0.5 ? primary : this.prng.pick(pool).id;
     world.faultsSeen.add(victim === primary ? 'crash-primary' : 'crash-backup');
     world.crash(victim, 'nemesis');
     if (world.replicaCount - world.upCount === world.f) world.faultsSeen.add('crash-f-at-once');

@@ -58,6 +58,7 @@ export function simulate<C, R, E>(workload: Workload<C, R, E>, options: Simulati
     clientCount: root.int(options.clientsMin ?? 2, options.clientsMax ?? 8),
     replicaOptions: plan.replicaOptions,
     network: plan.network,
+    disk: plan.disk,
     verbose: options.verbose ?? false,
   });
   let failure: SimulationResult['failure'] = null;
