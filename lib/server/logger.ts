@@ -6,7 +6,9 @@ export type Level = 'debug' | 'info' | 'warn' | 'error';
 const LEVEL_ORDER: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
 export interface Logger {
-  log(level: Level, event: string, fields?: Record<string, unknown>): void;
+  /** `context` overrides the logger's own context keys for this line (the replication core
+   *  reports the replica and view as they were when it logged). */
+  log(level: Level, event: string, fields?: Record<string, unknown>, context?: Record<string, unknown>): void;
 }
 
 function formatValue(value: unknown): string {
@@ -17,7 +19,7 @@ function formatValue(value: unknown): string {
 export function formatLine(level: Level, context: Record<string, unknown>, event: string, fields: Record<string, unknown>, now: Date): string {
   const parts = [now.toISOString(), level.toUpperCase().padEnd(5)];
   for (const [key, value] of Object.entries(context)) parts.push(`${key}=${formatValue(value)}`);
-  parts.push(`event=${event}`);
+  parts.push(`event=${formatValue(event)}`);
   for (const [key, value] of Object.entries(fields)) {
     if (value !== undefined) parts.push(`${key}=${formatValue(value)}`);
   }
@@ -33,9 +35,9 @@ export function createLogger(options: {
   const min = LEVEL_ORDER[options.minLevel ?? 'info'];
   const write = options.write ?? ((line: string) => process.stderr.write(line + '\n'));
   return {
-    log(level, event, fields = {}) {
+    log(level, event, fields = {}, context = {}) {
       if (LEVEL_ORDER[level] < min) return;
-      write(formatLine(level, options.context(), event, fields, new Date()));
+      write(formatLine(level, { ...options.context(), ...context }, event, fields, new Date()));
     },
   };
 }

@@ -161,9 +161,11 @@ export class ReplicaServer {
         case 'applied':
           if (effect.events.length > 0 && this.core().statusReport().isPrimary) this.gateway!.deliverEvents(effect.events);
           break;
-        case 'log':
-          this.logger.log(effect.level, effect.event, effect.fields);
+        case 'log': {
+          const { replica, view, ...fields } = effect.fields ?? {};
+          this.logger.log(effect.level, effect.event, fields, { replica, view });
           break;
+        }
       }
     }
   }
