@@ -74,21 +74,16 @@ export type Admission<R> =
  *  deposed primary): request numbers only grow and each executes once, so a saved reply and a
  *  "stale" verdict stay right. */
 export function admit<R>(row: ClientTableRow<R> | undefined, inFlight: number | undefined, requestNumber: number): Admission<R> {
-  if (requestNumber === 0) {
-    // Register. Idempotent: a retry while it is in the log is answered when it commits; a retry
-    // after it executed gets the (empty) answer again, without a second entry in the log.
-    if (inFlight === 0) return { action: 'drop', reason: 'register in flight' };
-    if (inFlight !== undefined) return { action: 'reject', code: 'BUSY' };
-    return row === undefined ? { action: 'append' } : { action: 'reply', op: row.op, reply: null };
-  }
-  // A client this table does not know was never registered, or was evicted — or registered
-  // after this replica stopped being primary without knowing it: a deposed primary's table is
-  // stale. So "unknown" is decided in log order like any read: the request goes into the log and
-  // is refused with SESSION_EXPIRED when it executes (execute.ts), which a deposed primary never
-  // reaches. Refusing here would let a client that registered elsewhere open a new session and
-  // resend a request that already ran.
+  // A client this table does not know: a register (request 0) registers it. Any other request
+  // means the client was never registered, or was evicted — or registered after this replica
+  // stopped being primary without knowing it: a deposed primary's table is stale. So "unknown"
+  // is decided in log order like any read: the request goes into the log and is refused with
+  // SESSION_EXPIRED when it executes (execute.ts), which a deposed primary never reaches.
+  // Refusing here would let a client that registered elsewhere open a new session and resend a
+  // request that already ran.
   if (row === undefined && inFlight === undefined) return { action: 'append' };
   const latest = Math.max(row?.requestNumber ?? -1, inFlight ?? -1);
+  // Below the latest: an old duplicate (a register included, once the client has moved on).
   if (requestNumber < latest) return { action: 'reject', code: 'STALE_REQUEST' };
   if (requestNumber === latest) {
     if (inFlight === requestNumber) return { action: 'drop', reason: 'request in flight' };

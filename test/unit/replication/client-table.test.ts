@@ -63,12 +63,17 @@ test('§4 one outstanding request per client: a newer request while one is in fl
   assert.ok(busy?.type === 'reject' && busy.code === 'BUSY');
 });
 
-test('registering again is idempotent: the retry is answered (null) without a new log entry', () => {
+test('registering again is idempotent: the retry is answered (null, at the register\'s op) without a new log entry', () => {
   const { cluster, primary } = setup();
   const opBefore = cluster.replica(primary).statusReport().op;
   const again = cluster.request(primary, { clientId: 'c', requestNumber: 0, command: null });
-  assert.deepEqual(again.filter((e) => e.type === 'reply').map((e) => e.type === 'reply' && [e.requestNumber, e.reply]), [[0, null]]);
+  assert.deepEqual(again.filter((e) => e.type === 'reply').map((e) => e.type === 'reply' && [e.requestNumber, e.op, e.reply]), [[0, 1, null]]);
   assert.equal(cluster.replica(primary).statusReport().op, opBefore);
+  // Once the client has moved on, a duplicate of its register is stale, not answered again.
+  cluster.request(primary, req('c', 1, 'x'));
+  cluster.deliverAll();
+  const [stale] = cluster.request(primary, { clientId: 'c', requestNumber: 0, command: null });
+  assert.ok(stale?.type === 'reject' && stale.code === 'STALE_REQUEST');
 });
 
 test('eviction at execution: the client executed longest ago goes, and its retry is SESSION_EXPIRED', () => {
@@ -137,8 +142,9 @@ test('admit() decides from the executed row and the request in flight', () => {
   assert.deepEqual(admit(undefined, 0, 1), { action: 'reject', code: 'BUSY' });
   assert.deepEqual(admit(undefined, undefined, 1), { action: 'append' }, 'unknown: decided when it executes');
   assert.deepEqual(admit(undefined, undefined, 0), { action: 'append' });
-  assert.deepEqual(admit(undefined, 0, 0), { action: 'drop', reason: 'register in flight' });
-  assert.deepEqual(admit(row, undefined, 0), { action: 'reply', op: 10, reply: null });
+  assert.deepEqual(admit(undefined, 0, 0), { action: 'drop', reason: 'request in flight' });
+  assert.deepEqual(admit({ requestNumber: 0, reply: null, op: 7 }, undefined, 0), { action: 'reply', op: 7, reply: null });
+  assert.deepEqual(admit(row, undefined, 0), { action: 'reject', code: 'STALE_REQUEST' }, 'an old duplicate register (sim seed 5898)');
 });
 
 test('ClientTable survives a snapshot round trip with its eviction order', () => {
