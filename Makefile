@@ -4,8 +4,8 @@
 
 NODE_MODULES_STAMP := node_modules/.package-lock.json
 TESTS := $(shell find test -name '*.test.ts' 2>/dev/null | sort)
-# Coverage threshold: only ever raise it.
-COVERAGE_LINES ?= 80
+# Coverage threshold (lines of lib/ and bin/, files no test loads included): only ever raise it.
+COVERAGE_LINES ?= 95
 SEEDS ?= 1000
 
 install: $(NODE_MODULES_STAMP)
@@ -21,7 +21,7 @@ build: install
 	npx tsc -p .
 
 test: typecheck
-	npx c8 --check-coverage --lines $(COVERAGE_LINES) --reporter=text-summary --reporter=text \
+	npx c8 --all --check-coverage --lines $(COVERAGE_LINES) --reporter=text-summary --reporter=text \
 		--include 'lib/**' --include 'bin/**' \
 		node --import tsx --test --test-reporter=spec $(TESTS)
 
