@@ -6,11 +6,12 @@
 //   repair    — a backup in status normal found a gap in its own view (its log is a prefix of the
 //               primary's): it asks for ops after its op number and appends the answer.
 //   catch-up  — a replica in status recovering learnt of a view that started without it: it asks
-//               for ops after its commit number and, only when the answer covers every op it
-//               holds (or the whole of the primary's log), replaces its log in one record, then
-//               takes the new log view (D3). Until then its old log and log view stay as they are,
-//               so a view change meanwhile sees exactly what it acknowledged before — the fix for
-//               the state transfer defect found by Vanlightly's TLA+ model (VR-NOTES §5.2).
+//               for ops after its commit number and, only once the answer reaches the op the
+//               view started at (so it holds every op committed before the view), replaces its
+//               log in one record, then takes the new log view (D3). Until then its old log and
+//               log view stay as they are, so a view change meanwhile sees exactly what it
+//               acknowledged before — the fix for the state transfer defect found by
+//               Vanlightly's TLA+ model (VR-NOTES §5.2).
 // We ask the primary only: its log holds every op committed before and in its view, so an answer
 // from it can never make us drop a committed op.
 

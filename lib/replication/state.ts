@@ -70,7 +70,8 @@ export interface TransferState<C, R> {
   after: number;
   /** A snapshot the primary sent because its log no longer reaches back to `after`. */
   snapshot: Snapshot<R> | null;
-  /** Entries received so far, continuing `snapshot?.op ?? after` densely. */
+  /** Entries received so far, continuing `snapshot?.op ?? after` densely. Installed once they
+   *  reach the view's start op (NEW-STATE's startOp). */
   staged: LogEntry<C>[];
   /** Fires when the primary has been silent too long: start a view change. */
   primaryTimeout: Timeout;
@@ -79,7 +80,7 @@ export interface TransferState<C, R> {
 }
 
 export class ReplicaState<C, R, E> {
-  /** Every status's effects, in order, until the step returns them (driver duty 1). */
+  /** The effects of the current step, in order, until the step returns them (driver duty 1). */
   out: CoreEffect<C, R, E>[] = [];
 
   status: Status = 'view-change';
