@@ -1,6 +1,6 @@
 // `make bench`: Chat+ measured against the physical floor of the machine it runs on (issue 5).
 //
-//   node dist/test/bench/bench.js [--quick] [--only floor,latency,throughput,failover,catchup,startup]
+//   node dist/test/bench/bench.js [--quick] [--only floor,latency,throughput,failover,...]
 //                                 [--trials N] [--profile] [--dir DIR] ...   (--help for all)
 //
 // One run measures, in order:
@@ -14,7 +14,10 @@
 //               executed them all;
 //   startup     messages loaded up to 1,000,000 (or as many as the time budget allows), a backup
 //               killed and restarted: time from process start until it answers hello;
+//   catchup-at-scale  the catch-up again, now that the state holds those messages (a replica
+//               that missed 100,000 then gets the primary's snapshot: the state, not the 100,000);
 //   memory      RSS of every replica at the end.
+// A section that fails is reported as failed in the table and the run goes on with the next.
 // and prints a table (figure, ratio to the floor, target, met/missed), also written as JSON to
 // bench-results.json at the repository root.
 //
@@ -23,6 +26,7 @@
 // production client connector. This is a benchmark, not a test: it asserts nothing about time.
 // On a shared machine the numbers are noisy; the load average is recorded before and after.
 
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
 import * as os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -33,11 +37,11 @@ import { BenchCluster } from './cluster.js';
 import { measureFloor, type FloorResult } from './floor.js';
 import { formatSummary, loadProfile, summarizeProfile, type ProfileSummary } from './profile-summary.js';
 import { formatMarkdown, formatTable, int, ms, us, type Row } from './report.js';
-import { epochMs, median, round, sleep, summarize } from './stats.js';
+import { cpuSeconds, epochMs, median, round, sleep, summarize } from './stats.js';
 import { emptyTally, LoadPool } from './workers.js';
 import type { SendTally } from './load-worker.js';
 
-const SECTIONS = ['floor', 'latency', 'throughput', 'failover', 'catchup', 'startup'] as const;
+const SECTIONS = ['floor', 'latency', 'throughput', 'failover', 'catchup', 'startup', 'catchup-at-scale'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const USAGE = `usage: node dist/test/bench/bench.js [options]
@@ -51,8 +55,9 @@ const USAGE = `usage: node dist/test/bench/bench.js [options]
   --startup-messages <n>  messages held at the start-up measurement (default 1000000; quick 20000)
   --load-budget <s>       most seconds spent loading messages for start-up (default 1800; quick 30)
   --workers <n>           load worker processes (default 2)
-  --profile               CPU-profile every replica during the highest throughput level; the
-                          profiles go to bench-profiles/ and are summarised in the output
+  --profile               CPU-profile every replica during the highest throughput level, and the
+                          restarted replica's start-up; the profiles go to bench-profiles/ and
+                          are summarised in the output
   --dir <dir>             where the cluster's data and the fsync probe live (default: os.tmpdir())
   --json <file>           results file (default: bench-results.json at the repository root)
   --keep-data             leave the cluster's data directory behind (for debugging)
@@ -75,6 +80,18 @@ interface Options {
   dir: string;
   json: string;
   keepData: boolean;
+}
+
+/** The commit measured, and whether lib/ or bin/ differed from it (the build is of the working
+ *  tree, so a dirty tree means the numbers are of uncommitted code). */
+function gitState(): { commit: string; dirty: boolean } {
+  try {
+    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'lib', 'bin'], { cwd: ROOT, encoding: 'utf8' }).trim() !== '';
+    return { commit, dirty };
+  } catch {
+    return { commit: 'unknown', dirty: false };
+  }
 }
 
 function findRoot(): string {
@@ -147,12 +164,26 @@ function parseOptions(): Options {
 interface Results {
   floor?: FloorResult;
   latency?: { ms: ReturnType<typeof summarize>; tally: SendTally };
-  throughput?: Array<{ inFlight: number; perSecond: number; latencyMs: ReturnType<typeof summarize>; tally: SendTally }>;
+  throughput?: Array<{ inFlight: number; perSecond: number; latencyMs: ReturnType<typeof summarize>; tally: SendTally; cpu: CpuCost }>;
   failover?: { trialsMs: number[]; medianMs: number; worstMs: number; trials: FailoverTrial[]; probe: SendTally };
-  catchup?: { missed: number; targetOp: number; servingMs: number; caughtUpMs: number; resolutionMs: number; phases: Record<string, number | null> };
+  catchup?: CatchupResult;
+  catchupAtScale?: CatchupResult;
   startup?: { messages: number; loadMs: number; loadBudgetHit: boolean; servingMs: number; normalMs: number; resolutionMs: number; phases: Record<string, number | null> };
   memory?: { messages: number; replicas: ReturnType<BenchCluster['memory']> };
   profiles?: Array<{ replica: number; role: string; file: string; summary: ProfileSummary }>;
+  /** Sections that threw, with the error: reported, not fatal to the rest of the run. */
+  failed?: Record<string, string>;
+}
+
+interface CatchupResult {
+  missed: number;
+  /** Messages stored in the cluster when the replica restarted (the state it had to get). */
+  stored: number;
+  targetOp: number;
+  servingMs: number;
+  caughtUpMs: number;
+  resolutionMs: number;
+  phases: Record<string, number | null>;
 }
 
 /** What the cluster sections share. */
@@ -161,6 +192,8 @@ interface Run {
   pool: LoadPool;
   /** Messages acknowledged as stored so far (every ok send), across sections. */
   stored: number;
+  /** pid → replica and role, to name the CPU profiles. */
+  roles: Map<number, { replica: number; role: string }>;
 }
 
 let current: { cluster: BenchCluster | null; pool: LoadPool | null } = { cluster: null, pool: null };
@@ -184,24 +217,67 @@ async function runLatency(run: Run, options: Options): Promise<Results['latency'
   return { ms: summarize(result.latencies), tally: { acked: result.acked, refused: result.refused, errors: result.errors } };
 }
 
+/** CPU time per acknowledged send, from /proc: what each role spent, whatever else the machine
+ *  was doing. On a shared 2-core box this is steadier than the rate itself: the rate says how
+ *  fast it went today, the CPU cost says how fast it could go with the cores to itself. */
+interface CpuCost {
+  primaryUsPerSend: number;
+  /** The part of primaryUsPerSend spent in the kernel (socket writes and reads, fsync). */
+  primarySystemUsPerSend: number;
+  backupUsPerSend: number;
+  clientsUsPerSend: number;
+  /** Everything: 5 replicas and the load workers. */
+  allUsPerSend: number;
+  /** Cores the primary kept busy on average in the window (1 = one core all the time). */
+  primaryCores: number;
+  allCores: number;
+}
+
 async function runThroughput(run: Run, options: Options, profileDir: string | null): Promise<Results['throughput']> {
+  const { cluster, pool } = run;
   const out: NonNullable<Results['throughput']> = [];
   const top = Math.max(...options.inFlight);
   for (const inFlight of options.inFlight) {
     const warmMs = options.quick ? 1000 : 3000;
+    const measureMs = options.durationS * 1000;
     log(`throughput: ${inFlight} in flight, ${options.durationS} s measured after ${warmMs / 1000} s warm-up`);
+    const primary = await cluster.waitForPrimary();
+    const pids = [...Array.from({ length: 5 }, (_, id) => cluster.pid(id) ?? -1), ...pool.pids()];
+    const sample = () => pids.map(cpuSeconds);
+    type Sample = ReturnType<typeof sample>;
+    const before = new Promise<Sample>((resolve) => setTimeout(() => resolve(sample()), warmMs));
+    const after = new Promise<Sample>((resolve) => setTimeout(() => resolve(sample()), warmMs + measureMs));
     const profiling = profileDir !== null && inFlight === top;
-    if (profiling) {
-      // Start after the warm-up, so the profile holds the steady state only.
-      setTimeout(() => run.cluster.toggleProfiling(), warmMs).unref();
-    }
-    const result = await run.pool.throughput(inFlight, warmMs, options.durationS * 1000);
+    // Profile the measured window only: the steady state, not the warm-up.
+    if (profiling) setTimeout(() => run.cluster.toggleProfiling(), warmMs).unref();
+    const result = await pool.throughput(inFlight, warmMs, measureMs);
     if (profiling) run.cluster.toggleProfiling();
     run.stored += result.tally.acked;
-    out.push({ inFlight, perSecond: result.perSecond, latencyMs: summarize(result.latencies), tally: result.tally });
-    log(`  ${int(result.perSecond)} acked sends/s, p50 ${ms(summarize(result.latencies).p50, 1)}`);
+    const cpu = cpuCost(await before, await after, primary, result.tally.acked, measureMs);
+    const latencyMs = summarize(result.latencies);
+    out.push({ inFlight, perSecond: result.perSecond, latencyMs, tally: result.tally, cpu });
+    log(`  ${int(result.perSecond)} acked sends/s, p50 ${ms(latencyMs.p50, 1)}; primary ${int(cpu.primaryUsPerSend)} µs CPU/send (${cpu.primaryCores.toFixed(2)} cores busy)`);
   }
   return out;
+}
+
+/** Turns /proc CPU samples (5 replicas, then the load workers) into CpuCost. */
+function cpuCost(before: Array<{ user: number; system: number }>, after: Array<{ user: number; system: number }>, primary: number, acked: number, windowMs: number): CpuCost {
+  const user = after.map((x, i) => x.user - before[i]!.user);
+  const system = after.map((x, i) => x.system - before[i]!.system);
+  const spent = user.map((u, i) => u + system[i]!);
+  const sum = (xs: number[]) => xs.filter(Number.isFinite).reduce((a, b) => a + b, 0);
+  const perSend = (seconds: number) => (acked > 0 ? round((seconds * 1e6) / acked, 1) : NaN);
+  const backups = spent.slice(0, 5).filter((_, id) => id !== primary);
+  return {
+    primaryUsPerSend: perSend(spent[primary]!),
+    primarySystemUsPerSend: perSend(system[primary]!),
+    backupUsPerSend: perSend(sum(backups) / backups.length),
+    clientsUsPerSend: perSend(sum(spent.slice(5))),
+    allUsPerSend: perSend(sum(spent)),
+    primaryCores: round(spent[primary]! / (windowMs / 1000), 2),
+    allCores: round(sum(spent) / (windowMs / 1000), 2),
+  };
 }
 
 interface FailoverTrial {
@@ -300,10 +376,10 @@ async function loadMessages(run: Run, count: number): Promise<{ tally: SendTally
   return result;
 }
 
-async function runCatchup(run: Run, options: Options): Promise<Results['catchup']> {
+async function runCatchup(run: Run, options: Options): Promise<CatchupResult> {
   const { cluster } = run;
   const backup = await pickBackup(cluster);
-  log(`catch-up: replica ${backup} killed, ${int(options.catchupMessages)} messages sent without it`);
+  log(`catch-up: replica ${backup} killed, ${int(options.catchupMessages)} messages sent without it (${int(run.stored)} stored before)`);
   await cluster.kill(backup);
   const loaded = await loadMessages(run, options.catchupMessages);
   log(`  loaded in ${ms(loaded.ms)} (${int(loaded.tally.acked / (loaded.ms / 1000))}/s)`);
@@ -311,13 +387,13 @@ async function runCatchup(run: Run, options: Options): Promise<Results['catchup'
   await sleep(400);
   const targetOp = cluster.primaryCommit();
   const startedAt = cluster.start(backup);
-  const servingAt = await cluster.waitForHello(backup, 120_000);
-  await cluster.waitForCaughtUp(backup, targetOp, 600_000);
+  const servingAt = await cluster.waitForHello(backup, 600_000);
+  await cluster.waitForCaughtUp(backup, targetOp, options.quick ? 120_000 : 600_000);
   const caughtUpAt = epochMs();
   await sleep(100);
   const phases = restartPhases(cluster, backup, startedAt);
   log(`  serving after ${ms(servingAt - startedAt)}, caught up to op ${targetOp} after ${ms(caughtUpAt - startedAt)} ${JSON.stringify(phases)}`);
-  return { missed: loaded.tally.acked, targetOp, servingMs: servingAt - startedAt, caughtUpMs: caughtUpAt - startedAt, resolutionMs: 200, phases };
+  return { missed: loaded.tally.acked, stored: run.stored, targetOp, servingMs: servingAt - startedAt, caughtUpMs: caughtUpAt - startedAt, resolutionMs: 200, phases };
 }
 
 async function runStartup(run: Run, options: Options): Promise<Results['startup']> {
@@ -344,8 +420,10 @@ async function runStartup(run: Run, options: Options): Promise<Results['startup'
   const backup = await pickBackup(cluster);
   log(`  restarting replica ${backup} (kill -9, then start) holding ${int(run.stored)} messages`);
   await cluster.kill(backup);
-  const startedAt = cluster.start(backup);
+  const startedAt = cluster.start(backup, true);
   const servingAt = await cluster.waitForHello(backup, 600_000);
+  cluster.profileStop(backup);
+  run.roles.set(cluster.pid(backup)!, { replica: backup, role: 'start-up' });
   const normalAt = await cluster.waitFor(`replica ${backup} in status normal`, () => (cluster.status(backup)?.status === 'normal' ? epochMs() : undefined), 600_000);
   await sleep(100);
   const phases = restartPhases(cluster, backup, startedAt);
@@ -389,7 +467,7 @@ function buildRows(results: Results, options: Options): Row[] {
       ratio: ofDisk,
       target: many ? '≥ 40,000/s' : '',
       met: many ? t.perSecond >= 40_000 : null,
-      note: `latency p50 ${ms(t.latencyMs.p50, 1)}, p99 ${ms(t.latencyMs.p99, 1)}${failures(t.tally)}`,
+      note: `latency p50 ${ms(t.latencyMs.p50, 1)}, p99 ${ms(t.latencyMs.p99, 1)}; CPU per send: primary ${int(t.cpu.primaryUsPerSend)} µs (kernel ${int(t.cpu.primarySystemUsPerSend)}; ${t.cpu.primaryCores.toFixed(2)} cores busy), each backup ${int(t.cpu.backupUsPerSend)} µs, clients ${int(t.cpu.clientsUsPerSend)} µs, all ${int(t.cpu.allUsPerSend)} µs (${t.cpu.allCores.toFixed(2)} cores)${failures(t.tally)}`,
     });
   }
   if (results.failover) {
@@ -425,19 +503,20 @@ function buildRows(results: Results, options: Options): Row[] {
       note: `journal loaded at ${ms(s.phases.loadedMs ?? NaN)}, status normal after ${ms(s.normalMs)} (±${s.resolutionMs} ms); loading the messages took ${ms(s.loadMs)}${s.loadBudgetHit ? ', budget hit' : ''}${atScale ? '' : ' — not at target scale'}`,
     });
   }
-  if (results.catchup) {
-    const c = results.catchup;
+  const catchupRow = (c: CatchupResult, where: string): Row => {
     const atScale = c.missed >= 100_000;
-    rows.push({
+    return {
       section: 'catch-up',
-      figure: `restart → executed all, ${int(c.missed)} missed`,
+      figure: `restart → executed all, ${int(c.missed)} missed, ${where}`,
       value: ms(c.caughtUpMs),
       ratio: '',
       target: '≤ 2,000 ms at 100,000',
       met: atScale ? c.caughtUpMs <= 2000 : c.caughtUpMs > 2000 ? false : null,
       note: `serving after ${ms(c.servingMs)}, log received by ${ms(c.phases.lastStateTransferMs ?? NaN)}; ±${c.resolutionMs} ms (status report interval)${atScale ? '' : ' — not at target scale'}`,
-    });
-  }
+    };
+  };
+  if (results.catchup) rows.push(catchupRow(results.catchup, `${int(results.catchup.stored)} stored`));
+  if (results.catchupAtScale) rows.push(catchupRow(results.catchupAtScale, `${int(results.catchupAtScale.stored)} stored`));
   if (results.memory) {
     const live = results.memory.replicas.filter((m) => m !== null);
     rows.push({
@@ -449,6 +528,9 @@ function buildRows(results: Results, options: Options): Row[] {
       met: null,
       note: `peak ${live.map((m) => `${m!.peak_rss_mb}`).join(' / ')} MB`,
     });
+  }
+  for (const [section, error] of Object.entries(results.failed ?? {})) {
+    rows.push({ section, figure: 'FAILED', value: '', ratio: '', target: '', met: false, note: error.split('\n')[0]!.slice(0, 200) });
   }
   if (options.quick) for (const row of rows) row.section = `${row.section} (quick)`;
   return rows;
@@ -471,7 +553,8 @@ function collectProfiles(dir: string, pids: Map<number, { replica: number; role:
     const file = join(dir, name);
     out.push({ replica: who.replica, role: who.role, file, summary: summarizeProfile(loadProfile(file), 20) });
   }
-  return out.sort((a, b) => (a.role === b.role ? a.replica - b.replica : a.role === 'primary' ? -1 : 1));
+  const order = ['primary', 'backup', 'start-up'];
+  return out.sort((a, b) => order.indexOf(a.role) - order.indexOf(b.role) || a.replica - b.replica);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -482,10 +565,11 @@ async function main(): Promise<void> {
   const cpus = os.cpus();
   const machine = { cpus: cpus.length, model: cpus[0]?.model ?? 'unknown', memory_gb: round(os.totalmem() / 2 ** 30, 1), os: `${os.type()} ${os.release()}`, node: process.version };
   const loadBefore = loadAverage();
+  const git = gitState();
   const command = `node ${process.argv.slice(1).map((a) => a.replace(ROOT + '/', '')).join(' ')}`;
   log(`Chat+ bench${options.quick ? ' (QUICK: fewer samples, smaller scale — not the issue-5 figures)' : ''}: ${[...options.sections].join(', ')}`);
   log(`${machine.cpus} × ${machine.model}, ${machine.memory_gb} GB, node ${machine.node}; load average ${loadBefore} (busy machine ⇒ slow, noisy numbers)`);
-  log(`data and fsync probe in ${options.dir}`);
+  log(`data and fsync probe in ${options.dir}; code at ${git.commit}${git.dirty ? ' with uncommitted changes in lib/ or bin/' : ''}`);
   const results: Results = {};
   const profileDir = options.profile ? join(ROOT, 'bench-profiles') : null;
   if (profileDir) {
@@ -508,7 +592,7 @@ async function main(): Promise<void> {
     const maxInFlight = Math.max(...options.inFlight, 16);
     // Mailboxes hold at most MAILBOX_MESSAGES_MAX (10,000) messages; spread the run's messages
     // over enough recipients that none fills up.
-    const expected = options.startupMessages + options.catchupMessages + 1_000_000;
+    const expected = options.startupMessages + 2 * options.catchupMessages + 1_000_000;
     const recipients = Array.from({ length: Math.max(64, Math.ceil(expected / 8000)) }, (_, i) => `r${i}`);
     log(`starting ${options.workers} load workers, ${maxInFlight} logged-in connectors, ${recipients.length} recipients`);
     const pool = await LoadPool.start({
@@ -520,29 +604,42 @@ async function main(): Promise<void> {
       runTag: '',
     });
     current.pool = pool;
-    const run: Run = { cluster, pool, stored: 0 };
-    const roles = new Map<number, { replica: number; role: string }>();
+    const run: Run = { cluster, pool, stored: 0, roles: new Map() };
     const noteRoles = () => {
       for (let id = 0; id < 5; id++) {
         const pid = cluster.pid(id);
-        if (pid !== null) roles.set(pid, { replica: id, role: cluster.status(id)?.isPrimary ? 'primary' : 'backup' });
+        if (pid !== null) run.roles.set(pid, { replica: id, role: cluster.status(id)?.isPrimary ? 'primary' : 'backup' });
       }
     };
-    if (options.sections.has('latency')) results.latency = await runLatency(run, options);
-    if (options.sections.has('throughput')) {
+    // Each section on its own: one that fails is reported, and the next starts from a cluster
+    // with a primary again.
+    const section = async (name: Section, body: () => Promise<void>) => {
+      if (!options.sections.has(name)) return;
+      try {
+        await cluster.waitForPrimary();
+        await body();
+      } catch (error) {
+        log(`${name} FAILED: ${(error as Error).message}`);
+        (results.failed ??= {})[name] = (error as Error).message;
+        for (let id = 0; id < 5; id++) if (cluster.pid(id) === null) cluster.start(id);
+      }
+    };
+    await section('latency', async () => void (results.latency = await runLatency(run, options)));
+    await section('throughput', async () => {
       results.throughput = await runThroughput(run, options, profileDir);
       noteRoles();
-    }
-    if (options.sections.has('failover')) results.failover = await runFailover(run, options);
-    if (options.sections.has('catchup')) results.catchup = await runCatchup(run, options);
-    if (options.sections.has('startup')) results.startup = await runStartup(run, options);
+    });
+    await section('failover', async () => void (results.failover = await runFailover(run, options)));
+    await section('catchup', async () => void (results.catchup = await runCatchup(run, options)));
+    await section('startup', async () => void (results.startup = await runStartup(run, options)));
+    await section('catchup-at-scale', async () => void (results.catchupAtScale = await runCatchup(run, options)));
     await sleep(250);
     results.memory = { messages: run.stored, replicas: cluster.memory() };
     await pool.close();
     current.pool = null;
     await cluster.stop(options.keepData);
     current.cluster = null;
-    if (profileDir) results.profiles = collectProfiles(profileDir, roles);
+    if (profileDir) results.profiles = collectProfiles(profileDir, run.roles);
   }
 
   const rows = buildRows(results, options);
@@ -550,15 +647,16 @@ async function main(): Promise<void> {
   console.log('');
   console.log(`Chat+ bench ${date}${options.quick ? ' — QUICK run (reduced scale)' : ''}`);
   console.log(`machine: ${machine.cpus} × ${machine.model}, ${machine.memory_gb} GB, ${machine.os}, node ${machine.node}`);
-  console.log(`command: ${command}`);
+  console.log(`command: ${command}   (commit ${git.commit}${git.dirty ? ', lib/ or bin/ modified' : ''})`);
   console.log(`load average before ${loadBefore}, after ${loadAfter}`);
   console.log('');
   console.log(formatTable(rows));
   for (const p of results.profiles ?? []) {
     console.log('');
-    console.log(formatSummary(p.summary, `profile of replica ${p.replica} (${p.role}) under ${Math.max(...options.inFlight)} in flight: ${p.file.replace(ROOT + '/', '')}`));
+    const what = p.role === 'start-up' ? 'from process start to its first hello answered' : `under ${Math.max(...options.inFlight)} in flight`;
+    console.log(formatSummary(p.summary, `profile of replica ${p.replica} (${p.role}) ${what}: ${p.file.replace(ROOT + '/', '')}`));
   }
-  const json = { version: 1, date, command, quick: options.quick, machine, loadAverage: { before: loadBefore, after: loadAfter }, options: { ...options, sections: [...options.sections] }, results, rows, markdown: formatMarkdown(rows) };
+  const json = { version: 1, date, command, git, quick: options.quick, machine, loadAverage: { before: loadBefore, after: loadAfter }, options: { ...options, sections: [...options.sections] }, results, rows, markdown: formatMarkdown(rows) };
   writeFileSync(options.json, JSON.stringify(json, null, 2) + '\n');
   console.log('');
   console.log(`results written to ${options.json}`);

@@ -73,13 +73,15 @@ export class BenchCluster {
 
   /** Starts replica `id` and returns the instant (epoch ms) just before its process was forked.
    *  With profiling on, the process gets the profiling hook through NODE_OPTIONS (the launcher
-   *  passes our environment on; it has no other way in, and lib/ is not ours to change). */
-  start(id: number): number {
-    const saved = { options: process.env.NODE_OPTIONS, file: process.env.CHATPLUS_BENCH_PROFILE_DIR };
+   *  passes our environment on; it has no other way in, and lib/ is not ours to change);
+   *  `profileFromStart` profiles its start-up until the next profileStop(id). */
+  start(id: number, profileFromStart = false): number {
+    const saved = { options: process.env.NODE_OPTIONS, file: process.env.CHATPLUS_BENCH_PROFILE_DIR, now: process.env.CHATPLUS_BENCH_PROFILE_NOW };
     if (this.profile) {
       const hook = fileURLToPath(new URL('./cpu-profile-hook.js', import.meta.url));
       process.env.NODE_OPTIONS = `${saved.options ?? ''} --import ${hook}`.trim();
       process.env.CHATPLUS_BENCH_PROFILE_DIR = this.profile.dir;
+      if (profileFromStart) process.env.CHATPLUS_BENCH_PROFILE_NOW = '1';
     }
     try {
       const at = epochMs();
@@ -88,7 +90,13 @@ export class BenchCluster {
     } finally {
       restoreEnv('NODE_OPTIONS', saved.options);
       restoreEnv('CHATPLUS_BENCH_PROFILE_DIR', saved.file);
+      restoreEnv('CHATPLUS_BENCH_PROFILE_NOW', saved.now);
     }
+  }
+
+  /** Ends the start-up profile of replica `id` (see start). */
+  profileStop(id: number): void {
+    if (this.profile) this.launcher.slots[id]!.process?.kill('SIGUSR2');
   }
 
   /** kill -9, and wait until the process is gone. */
@@ -172,7 +180,8 @@ export class BenchCluster {
     }
     const out: Array<{ at: number; line: string }> = [];
     for (const line of text.split('\n')) {
-      if (!line.includes(`event=${event}`)) continue;
+      // The logger quotes a value holding spaces; older builds did not quote the event name.
+      if (!line.includes(`event="${event}"`) && !line.includes(`event=${event} `)) continue;
       const at = Date.parse(line.slice(0, line.indexOf(' ')));
       if (Number.isFinite(at) && at > after) out.push({ at, line });
     }

@@ -4,16 +4,19 @@
 //
 // The profiler is the one --cpu-prof uses (V8's sampling profiler, via node:inspector), but it
 // runs only between two SIGUSR2s, so that the profile covers the measured load and not start-up
-// or account creation. The second SIGUSR2 — or the process exiting while it runs — writes
-// <dir>/replica-<pid>.cpuprofile, which Chrome DevTools and `profile-summary.js` read.
+// or account creation. With CHATPLUS_BENCH_PROFILE_NOW=1 it starts at once instead (to profile a
+// start-up) and the first SIGUSR2 stops it. Stopping — or the process exiting while it runs —
+// writes <dir>/replica-<pid>.cpuprofile, which Chrome DevTools and `profile-summary.js` read.
 
 import { Session } from 'node:inspector';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const dir = process.env.CHATPLUS_BENCH_PROFILE_DIR;
+const now = process.env.CHATPLUS_BENCH_PROFILE_NOW === '1';
 // Not inherited further: a replica forks nothing, but be sure nothing else gets profiled.
 delete process.env.CHATPLUS_BENCH_PROFILE_DIR;
+delete process.env.CHATPLUS_BENCH_PROFILE_NOW;
 delete process.env.NODE_OPTIONS;
 
 /** Microseconds between samples: V8's default for --cpu-prof is 1000; finer sees more of a
@@ -33,12 +36,13 @@ if (dir !== undefined) {
       writeFileSync(join(dir, `replica-${process.pid}.cpuprofile`), JSON.stringify(result.profile));
     });
   };
-  process.on('SIGUSR2', () => {
-    if (running) return stop();
+  const start = () => {
     session.post('Profiler.enable');
     session.post('Profiler.setSamplingInterval', { interval: SAMPLING_INTERVAL_US });
     session.post('Profiler.start');
     running = true;
-  });
+  };
+  process.on('SIGUSR2', () => (running ? stop() : start()));
   process.on('exit', stop);
+  if (now) start();
 }

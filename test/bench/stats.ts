@@ -1,6 +1,8 @@
 // Small numeric helpers shared by the benchmark's parts. Percentiles use the nearest-rank method
 // on a sorted copy: with a few hundred samples, interpolating would only pretend to precision.
 
+import { readFileSync } from 'node:fs';
+
 export interface Summary {
   count: number;
   p50: number;
@@ -47,3 +49,16 @@ export const round = (value: number, digits = 0): number => {
 };
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** CPU seconds process `pid` has used so far in user and in system (kernel) mode, from /proc
+ *  (Linux; NaN elsewhere). The kernel counts in clock ticks, 100 per second on Linux. */
+export function cpuSeconds(pid: number): { user: number; system: number } {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces) start after its closing paren.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 };
+  } catch {
+    return { user: NaN, system: NaN };
+  }
+}

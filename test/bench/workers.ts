@@ -9,7 +9,7 @@ class LoadWorker {
   private nextSeq = 1;
   private readonly waiting = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
 
-  constructor(readonly index: number, private readonly child: ChildProcess) {
+  constructor(readonly index: number, readonly child: ChildProcess) {
     child.on('message', (message: { type: string; seq: number; result?: unknown; message?: string }) => {
       const waiter = this.waiting.get(message.seq);
       if (!waiter) return;
@@ -67,6 +67,10 @@ export class LoadPool {
     // Nobody sends before every worker is set up, so the recipients worker 0 creates exist by then.
     await Promise.all(workers.map(setup));
     return new LoadPool(workers, options.connectorsPerWorker);
+  }
+
+  pids(): number[] {
+    return this.workers.map((w) => w.child.pid).filter((pid): pid is number => pid !== undefined);
   }
 
   get maxInFlight(): number {
