@@ -4,7 +4,8 @@
 
 NODE_MODULES_STAMP := node_modules/.package-lock.json
 TESTS := $(shell find test -name '*.test.ts' 2>/dev/null | sort)
-# Coverage threshold (lines of lib/ and bin/, files no test loads included): only ever raise it.
+# Coverage threshold (lines of lib/ and bin/, files no test loads included; type-only files,
+# which never run, excluded): only ever raise it.
 COVERAGE_LINES ?= 95
 SEEDS ?= 1000
 
@@ -22,7 +23,7 @@ build: install
 
 test: typecheck
 	npx c8 --all --check-coverage --lines $(COVERAGE_LINES) --reporter=text-summary --reporter=text \
-		--include 'lib/**' --include 'bin/**' \
+		--include 'lib/**' --include 'bin/**' --exclude 'lib/*/types.ts' \
 		node --import tsx --test --test-reporter=spec $(TESTS)
 
 # Extra flags for bin/cluster, e.g. make run-cluster CLUSTER_ARGS='--replicas 3'
