@@ -1,6 +1,6 @@
 # Chat+ — every entry point a user or CI needs. Only Node 20 and npm are assumed;
 # `install` fetches the dev tools (typescript, tsx, c8) the first time.
-.PHONY: install build typecheck test test-unit sim run-cluster bench clean
+.PHONY: install build typecheck test sim run-cluster bench clean
 
 NODE_MODULES_STAMP := node_modules/.package-lock.json
 TESTS := $(shell find test -name '*.test.ts' 2>/dev/null | sort)
