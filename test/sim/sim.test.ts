@@ -46,15 +46,13 @@ function runSeeds<C, R, E>(workload: Workload<C, R, E>, replicas: number, seeds:
 
 const range = (first: number, count: number): number[] => Array.from({ length: count }, (_, i) => first + i);
 
-/** Seeds that found bugs (test/sim/FINDINGS.md), per replica count. While a finding is open its
- *  seeds run as TODO — reported, not failing the build; once fixed they move to `fixed`, where
- *  they guard against the bug coming back. */
+/** Seeds that found bugs (test/sim/FINDINGS.md), with the current simulator: each fails on the
+ *  core before the fix and passes after, so it guards against the bug coming back. While a
+ *  finding is open its seeds run as TODO — reported, not failing the build. */
 const REGRESSIONS: Array<{ finding: string; replicas: number; seeds: number[]; fixed: boolean }> = [
-  { finding: 'F1 recover() after old segments were deleted', replicas: 5, seeds: [51, 861], fixed: false },
-  { finding: 'F1 recover() after old segments were deleted', replicas: 3, seeds: [1265, 1366], fixed: false },
-  { finding: 'F2 SESSION_EXPIRED from a deposed primary', replicas: 3, seeds: [92, 170], fixed: true },
-  { finding: 'F3 committed op lost after a partial NEW-STATE', replicas: 5, seeds: [417], fixed: false },
-  { finding: 'F4 lost PREPARE-OKs are never recovered', replicas: 3, seeds: [397, 549, 893], fixed: false },
+  { finding: 'F1 recover() after old segments were deleted', replicas: 3, seeds: [279, 312], fixed: true },
+  { finding: 'F3 committed op lost after a partial NEW-STATE', replicas: 3, seeds: [426], fixed: true },
+  { finding: 'F4 lost PREPARE-OKs are never recovered', replicas: 3, seeds: [484], fixed: true },
 ];
 const open = new Set(REGRESSIONS.filter((r) => !r.fixed).flatMap((r) => r.seeds.map((seed) => `${r.replicas}:${seed}`)));
 const except = (replicas: number, seeds: number[]): number[] => seeds.filter((seed) => !open.has(`${replicas}:${seed}`));
