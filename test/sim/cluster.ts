@@ -41,6 +41,9 @@ export interface WorldOptions<C, R, E> {
   network?: NetworkFaults;
   disk?: DiskLatency;
   clientTiming?: Partial<ClientTiming>;
+  /** The chance a peer message is garbled on the wire into one no replica may accept (a bad
+   *  view, sender or type): the receiver must refuse it, never throw (untrusted input). */
+  garbleRate?: number;
   /** Sample every replica's state hash (checker e) every this many steps. */
   stateSampleEverySteps?: number;
   verbose?: boolean;
@@ -268,7 +271,21 @@ export class World<C, R, E> {
       return;
     }
     this.checker.onSend(node.id, message);
-    this.network.send(node.id, to, { channel: 'peer', message }, this.now);
+    const garbleRate = this.options.garbleRate ?? 0;
+    // Draw only when garbling is on, so that worlds without it keep their random streams.
+    const garbled = garbleRate > 0 && this.prng.chance(garbleRate) ? this.garble(message) : message;
+    this.network.send(node.id, to, { channel: 'peer', message: garbled }, this.now);
+  }
+
+  private garble(message: ReplicationMessage<C, R>): ReplicationMessage<C, R> {
+    this.faultsSeen.add('garbled-message');
+    const broken: Record<string, unknown> = { ...message };
+    const how = this.prng.int(0, 3);
+    if (how === 0) broken.view = -1;
+    else if (how === 1) broken.from = this.replicaCount + 3;
+    else if (how === 2) broken.type = 'garbled';
+    else broken.view = 'seven';
+    return broken as unknown as ReplicationMessage<C, R>;
   }
 
   /** The simulator never evicts (its client table is larger than its client count), so

@@ -33,6 +33,8 @@ export interface FaultPlan {
   /** Passed to the replicas: small values make seeds compact often and catch up by snapshot,
    *  split batches, fill the pipeline (BUSY) and transfer state in several rounds. */
   replicaOptions: { snapshotEveryOps: number; batchEntriesMax: number; pipelineOpsMax: number; messageEntriesMax: number };
+  /** The chance a peer message arrives garbled (drawn last, so adding it kept older seeds). */
+  garbleRate: number;
 }
 
 export function choosePlan(prng: Prng, replicaCount: number): FaultPlan {
@@ -58,6 +60,7 @@ export function choosePlan(prng: Prng, replicaCount: number): FaultPlan {
       pipelineOpsMax: prng.pick([4, 1024]),
       messageEntriesMax: prng.pick([8, 64, 2000]),
     },
+    garbleRate: prng.pick([0, 0, 0.01]),
   };
 }
 

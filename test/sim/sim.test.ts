@@ -30,6 +30,7 @@ const FAULT_KINDS = [
   'full-cluster-crash',
   'liveness-with-replicas-down',
   'state-transfer-snapshot',
+  'garbled-message',
 ];
 
 const covered = new Set<string>();

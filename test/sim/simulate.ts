@@ -59,6 +59,7 @@ export function simulate<C, R, E>(workload: Workload<C, R, E>, options: Simulati
     replicaOptions: plan.replicaOptions,
     network: plan.network,
     disk: plan.disk,
+    garbleRate: plan.garbleRate,
     verbose: options.verbose ?? false,
   });
   let failure: SimulationResult['failure'] = null;
