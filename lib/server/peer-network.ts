@@ -112,6 +112,10 @@ export class PeerNetwork {
         clearTimeout(timer);
         peer = pending.from;
         logger.log('info', 'peer-accepted', { peer, remote });
+        // The peer is back (perhaps restarted): dial it now rather than when our backoff says.
+        // Otherwise it could hear nothing from us for up to RECONNECT_DELAY_MS_MAX, time out,
+        // and pull every replica into a needless view change.
+        this.links.get(peer)?.reconnectNow();
       } else {
         reject('malformed handshake');
       }
@@ -194,7 +198,19 @@ class OutboundLink {
     if (this.closed) return;
     const ceiling = Math.min(RECONNECT_DELAY_MS_MAX, RECONNECT_DELAY_MS_MIN * 2 ** this.attempts++);
     const delay = ceiling / 2 + Math.random() * (ceiling / 2);
-    this.retryTimer = setTimeout(() => this.connect(), delay);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.connect();
+    }, delay);
+  }
+
+  /** Skips the rest of the backoff if the link is down and waiting to retry. */
+  reconnectNow(): void {
+    if (this.closed || this.connection !== null || this.retryTimer === null) return;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    this.attempts = 0;
+    this.connect();
   }
 
   send(message: unknown): void {
