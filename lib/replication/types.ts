@@ -103,7 +103,9 @@ export type Effect<C, R, E, M> =
   | { type: 'persist'; seq: number; record: JournalRecord<C, R> }
   /** The answer to a committed request (reply is null for a register). Only the primary emits it. */
   | { type: 'reply'; clientId: string; requestNumber: number; op: number; reply: R | null }
-  /** The request was not admitted; `primary` is the replica this one believes is primary. */
+  /** The request was refused: not admitted at all (NOT_PRIMARY, VIEW_CHANGE, STALE_REQUEST, BUSY),
+   *  or — SESSION_EXPIRED — admitted and found, when it executed in log order, to come from a
+   *  client the client table does not know. `primary` is the replica this one believes is primary. */
   | { type: 'reject'; clientId: string; requestNumber: number; code: RejectCode; view: number; primary: ReplicaId }
   /** An op was executed on this replica; every replica emits it, the primary's driver uses the
    *  events (chat pushes). */
@@ -136,52 +138,3 @@ export interface LoadedJournal<C, R> {
   log: Array<Extract<JournalRecord<C, R>, { kind: 'entries' | 'replace' }>>;
 }
 
-// ---------------------------------------------------------------------------------------------
-// THE CORE API CONTRACT (the "API below" of the core task; other engineers code against exactly this):
-// ## The replication core API (lib/replication, owned by the core engineer)
-// 
-// lib/replication/types.ts (already written, shared) defines ClientRequest, LogEntry, StateMachine,
-// StateMachineFactory, ClientTableRow, Snapshot, JournalRecord, DurableState, LoadedJournal, Effect,
-// RejectCode, ReplicaStatusReport and the numbered duties of the driver. On top of that the core exports:
-// 
-// ```ts
-// // lib/replication/replica.ts
-// export interface ReplicaOptions {
-//   replica: ReplicaId;            // this replica's id, 0..replicaCount-1
-//   replicaCount: number;          // N = 2f+1 (1, 3, 5, 7 all work; N = 1 commits on its own fsync)
-//   heartbeatTicks?: number;       // primary sends COMMIT when idle this often (default 2... see code)
-//   viewChangeTimeoutTicks?: number; // backup starts a view change after this many ticks of silence
-//   batchEntriesMax?: number;      // entries per PREPARE
-//   pipelineOpsMax?: number;       // uncommitted ops the primary holds before rejecting with BUSY
-//   clientTableMax?: number;       // rows in the client table before evicting the oldest
-//   snapshotEveryOps?: number;     // take a snapshot after this many newly committed ops (0 = never)
-// }
-// export class Replica<C, R, E> {
-//   constructor(options: ReplicaOptions, durable: DurableState<C, R>, createMachine: StateMachineFactory<C, R, E>);
-//   start(): Effect<C, R, E, ReplicationMessage<C, R>>[];       // once, right after construction (D4)
-//   onMessage(message: ReplicationMessage<C, R>): Effect<...>[]; // a message from a peer
-//   onRequest(request: ClientRequest<C>): Effect<...>[];         // a client request
-//   onPersisted(seq: number): Effect<...>[];                      // persist records up to seq are durable
-//   tick(): Effect<...>[];                                        // logical time
-//   flush(): Effect<...>[];                                       // end of a burst: send batched PREPAREs
-//   statusReport(): ReplicaStatusReport;
-//   stateMachine(): StateMachine<C, R, E>;  // the executed state, for read-only queries and checkers
-//   invariants(): void;                     // throws AssertionError if any invariant is broken
-// }
-// // lib/replication/messages.ts
-// export type ReplicationMessage<C, R> = ...; // every message is a JSON object with
-// //   type: 'prepare' | 'prepare-ok' | 'commit' | 'start-view-change' | 'do-view-change' |
-// //         'start-view' | 'get-state' | 'new-state' (more if needed, e.g. for log repair),
-// //   view: number, from: ReplicaId.
-// // lib/replication/journal.ts
-// export function recover<C, R>(loaded: LoadedJournal<C, R>): DurableState<C, R>;
-// export function emptyDurableState<C, R>(): DurableState<C, R>; // what a freshly formatted replica holds
-// ```
-// Reply semantics: a `reply` effect is emitted by the primary when a request commits and executes, and
-// also at once for a retry of a request whose reply is already in the client table. A retry of a request
-// still uncommitted is not appended again (it is answered when it commits). `reject` with
-// NOT_PRIMARY/VIEW_CHANGE carries the view and the replica believed to be primary; SESSION_EXPIRED is for
-// a clientId the client table does not know (requestNumber > 0); STALE_REQUEST for requestNumber below the
-// client's latest; BUSY when the pipeline is full. `applied` effects are emitted on every replica for every
-// executed op, in op order, exactly once per op per incarnation of the replica (after a restart, ops are
-// re-executed from the snapshot, so `applied` for an op may be seen again from the new incarnation).
