@@ -25,7 +25,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { makeVerifier, newNonce } from '../auth/scram.js';
 import { IDS_PER_REQUEST_MAX } from '../chat/limits.js';
 import { foldName } from '../chat/names.js';
-import type { ChatError, ChatErrorCode, ChatResults, ClientCommand, StoredMessage } from '../chat/types.js';
+import type { ChatError, ChatResults, ClientCommand, StoredMessage } from '../chat/types.js';
 import {
   PROTOCOL_VERSION,
   type HelloResult,
@@ -35,6 +35,7 @@ import {
 import { Backoff } from './backoff.js';
 import { ClientError } from './errors.js';
 import { Inbox } from './inbox.js';
+import { isChatErrorCode } from '../chat/errors.js';
 import { Link, LinkLost, type Reply, type Request } from './link.js';
 import { prepareLogin, signatureMatches, type LoginAttempt } from './login.js';
 import { checkCallResult, checkHelloResult, checkLoginStartResult, checkResumeResult } from './results.js';
@@ -558,25 +559,6 @@ function newClientId(): string {
   return randomBytes(16).toString('hex');
 }
 
-/** Every chat error code; the Record type keeps it complete as chat/types.ts grows. */
-const CHAT_ERROR_CODES: Record<ChatErrorCode, true> = {
-  BAD_NAME: true,
-  NAME_TAKEN: true,
-  BAD_VERIFIER: true,
-  AUTH_FAILED: true,
-  NOT_LOGGED_IN: true,
-  ALREADY_LOGGED_IN: true,
-  UNKNOWN_USER: true,
-  BAD_MESSAGE: true,
-  BAD_PATTERN: true,
-  BAD_ARGUMENT: true,
-  NOT_FOUND: true,
-  MAILBOX_FULL: true,
-};
-
-function isChatErrorCode(code: string): code is ChatErrorCode {
-  return Object.hasOwn(CHAT_ERROR_CODES, code);
-}
 
 /** A refusal as its caller sees it: a chat refusal is a value; a refusal about the protocol
  *  (BAD_REQUEST, STALE_REQUEST, …) means this client is at fault and is thrown. */

@@ -28,6 +28,7 @@ import {
   READ_COUNT_MAX,
 } from '../chat/limits.js';
 import { TOKEN_HASH_PATTERN, TOKEN_PATTERN } from '../auth/tokens.js';
+import { CHAT_ERROR_CODES } from '../chat/errors.js';
 
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; error: ErrorBody; id: number | null };
 
@@ -264,18 +265,7 @@ const ERROR_CODES: Record<ErrorCode, true> = {
   BUSY: true,
   UNAVAILABLE: true,
   BAD_TOKEN: true,
-  BAD_NAME: true,
-  NAME_TAKEN: true,
-  BAD_VERIFIER: true,
-  AUTH_FAILED: true,
-  NOT_LOGGED_IN: true,
-  ALREADY_LOGGED_IN: true,
-  UNKNOWN_USER: true,
-  BAD_MESSAGE: true,
-  BAD_PATTERN: true,
-  BAD_ARGUMENT: true,
-  NOT_FOUND: true,
-  MAILBOX_FULL: true,
+  ...CHAT_ERROR_CODES,
 };
 
 const replyId = integer('BAD_FRAME', 0);
