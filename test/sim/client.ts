@@ -90,6 +90,11 @@ export class SimClient<C, R> {
     this.wakeAt = Infinity;
   }
 
+  /** Scenarios choose where the client's next send goes. */
+  aimAt(replica: ReplicaId): void {
+    this.target = this.outstanding === null ? replica : (replica + this.replicaCount - 1) % this.replicaCount;
+  }
+
   resume(now: number): void {
     this.paused = false;
     this.wakeAt = now;

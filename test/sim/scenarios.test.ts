@@ -198,3 +198,31 @@ test('client table §4 and §6.1, duplicate request after failover: the saved re
   assert.deepEqual(answer.reply, replies.get(lost), 'the retry got the reply saved at first execution');
   settle(world);
 });
+
+test('client table §4 and VR-NOTES, a deposed primary never tells a client registered in a newer view that its session expired', () => {
+  const world = scenarioWorld({ replicas: 5, clients: 2 });
+  const late = world.clients[1]!;
+  late.pause();
+  commitMore(world, 5, 5_000);
+  const deposed = currentPrimary(world);
+  const majority = [0, 1, 2, 3, 4].filter((id) => id !== deposed);
+  world.network.partition([[deposed], majority], 5);
+  runUntil(world, 'the majority elects a new primary', () => majority.includes(world.believedPrimary() ?? deposed), 10_000);
+  late.aimAt(currentPrimary(world)); // so that the deposed primary never even sees the registration
+  late.resume(world.now);
+  runUntil(world, 'the late client registers with the majority', () => late.acknowledged.length > 0, 10_000);
+  late.pause();
+  const answers: string[] = [];
+  world.watch = (replica, effect) => {
+    if (replica === deposed && effect.type === 'reject' && effect.clientId === late.clientId) answers.push(effect.code);
+  };
+  // Its first request goes to the deposed primary, whose table has never heard of it. (Had the
+  // deposed primary answered SESSION_EXPIRED, the world would have failed the run at once.)
+  late.aimAt(deposed);
+  late.resume(world.now);
+  const requests = world.network.stats.sent;
+  runUntil(world, 'the request is sent', () => late.busy && world.network.stats.sent > requests, 1_000);
+  commitMore(world, 3, 10_000, 'the late client is served by the majority');
+  assert.ok(!answers.includes('SESSION_EXPIRED'), `the deposed primary answered ${answers.join(', ')}`);
+  settle(world);
+});

@@ -51,9 +51,11 @@ const range = (first: number, count: number): number[] => Array.from({ length: c
  *  core before the fix and passes after, so it guards against the bug coming back. While a
  *  finding is open its seeds run as TODO — reported, not failing the build. */
 const REGRESSIONS: Array<{ finding: string; replicas: number; seeds: number[]; fixed: boolean }> = [
-  { finding: 'F1 recover() after old segments were deleted', replicas: 3, seeds: [279, 312], fixed: true },
+  { finding: 'F1 recover() after old segments were deleted', replicas: 3, seeds: [279, 312, 1196], fixed: true },
   { finding: 'F3 committed op lost after a partial NEW-STATE', replicas: 3, seeds: [426], fixed: true },
-  { finding: 'F4 lost PREPARE-OKs are never recovered', replicas: 3, seeds: [484], fixed: true },
+  { finding: 'F4 lost PREPARE-OKs are never recovered', replicas: 3, seeds: [992, 1284], fixed: true },
+  // Also fail on the core before ac2af0b, as (b) committed prefixes agree; fixed with F1-F4.
+  { finding: 'ac2af0b, committed prefixes disagree', replicas: 3, seeds: [1168, 1287], fixed: true },
 ];
 const open = new Set(REGRESSIONS.filter((r) => !r.fixed).flatMap((r) => r.seeds.map((seed) => `${r.replicas}:${seed}`)));
 const except = (replicas: number, seeds: number[]): number[] => seeds.filter((seed) => !open.has(`${replicas}:${seed}`));
