@@ -194,9 +194,12 @@ interface Run {
   stored: number;
   /** pid → replica and role, to name the CPU profiles. */
   roles: Map<number, { replica: number; role: string }>;
+  /** Replicas left down on purpose: one that could not catch up would otherwise keep the
+   *  cluster changing views for the rest of the run, and nothing after it would measure. */
+  down: Set<number>;
 }
 
-let current: { cluster: BenchCluster | null; pool: LoadPool | null } = { cluster: null, pool: null };
+let current: { cluster: BenchCluster | null; pool: LoadPool | null; run?: Run } = { cluster: null, pool: null };
 
 function log(line: string): void {
   process.stdout.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`);
@@ -366,7 +369,12 @@ function restartPhases(cluster: BenchCluster, id: number, startedAt: number): Re
 /** A running replica other than the primary. */
 async function pickBackup(cluster: BenchCluster): Promise<number> {
   const primary = await cluster.waitForPrimary();
-  return (primary + 1) % cluster.config.replicas.length;
+  const count = cluster.config.replicas.length;
+  for (let step = 1; step < count; step++) {
+    const id = (primary + step) % count;
+    if (cluster.pid(id) !== null) return id;
+  }
+  throw new Error('no running backup');
 }
 
 /** Sends `count` messages as fast as the highest in-flight level allows; returns what was stored. */
@@ -386,12 +394,23 @@ async function runCatchup(run: Run, options: Options): Promise<CatchupResult> {
   // Let the primary's next status report carry the final commit number.
   await sleep(400);
   const targetOp = cluster.primaryCommit();
+  const viewBefore = cluster.status(await cluster.waitForPrimary())!.view;
   const startedAt = cluster.start(backup);
   const servingAt = await cluster.waitForHello(backup, 600_000);
-  await cluster.waitForCaughtUp(backup, targetOp, options.quick ? 120_000 : 600_000);
+  // The target is 2 s; a few minutes without catching up is a failure, not a slow figure.
+  const limitMs = options.quick ? 60_000 : 180_000;
+  try {
+    await cluster.waitForCaughtUp(backup, targetOp, limitMs);
+  } catch {
+    const views = Math.max(...Array.from({ length: 5 }, (_, id) => cluster.status(id)?.view ?? 0)) - viewBefore;
+    await cluster.kill(backup);
+    run.down.add(backup);
+    throw new Error(`replica ${backup} had not caught up to op ${targetOp} after ${limitMs / 1000} s; the cluster went through ${views} view changes meanwhile; replica ${backup} is left down for the rest of the run`);
+  }
   const caughtUpAt = epochMs();
   await sleep(100);
-  const phases = restartPhases(cluster, backup, startedAt);
+  const views = Math.max(...Array.from({ length: 5 }, (_, id) => cluster.status(id)?.view ?? 0)) - viewBefore;
+  const phases = { ...restartPhases(cluster, backup, startedAt), viewChanges: views };
   log(`  serving after ${ms(servingAt - startedAt)}, caught up to op ${targetOp} after ${ms(caughtUpAt - startedAt)} ${JSON.stringify(phases)}`);
   return { missed: loaded.tally.acked, stored: run.stored, targetOp, servingMs: servingAt - startedAt, caughtUpMs: caughtUpAt - startedAt, resolutionMs: 200, phases };
 }
@@ -416,7 +435,7 @@ async function runStartup(run: Run, options: Options): Promise<Results['startup'
   // Every replica has executed everything before the restart, so the one restarted holds it all.
   await sleep(400);
   const commit = cluster.primaryCommit();
-  for (let id = 0; id < cluster.config.replicas.length; id++) await cluster.waitForCaughtUp(id, commit, 600_000);
+  for (let id = 0; id < cluster.config.replicas.length; id++) if (cluster.pid(id) !== null) await cluster.waitForCaughtUp(id, commit, 600_000);
   const backup = await pickBackup(cluster);
   log(`  restarting replica ${backup} (kill -9, then start) holding ${int(run.stored)} messages`);
   await cluster.kill(backup);
@@ -512,7 +531,7 @@ function buildRows(results: Results, options: Options): Row[] {
       ratio: '',
       target: '≤ 2,000 ms at 100,000',
       met: atScale ? c.caughtUpMs <= 2000 : c.caughtUpMs > 2000 ? false : null,
-      note: `serving after ${ms(c.servingMs)}, log received by ${ms(c.phases.lastStateTransferMs ?? NaN)}; ±${c.resolutionMs} ms (status report interval)${atScale ? '' : ' — not at target scale'}`,
+      note: `serving after ${ms(c.servingMs)}, log received by ${ms(c.phases.lastStateTransferMs ?? NaN)}, ${c.phases.viewChanges} view change(s) meanwhile; ±${c.resolutionMs} ms (status report interval)${atScale ? '' : ' — not at target scale'}`,
     };
   };
   if (results.catchup) rows.push(catchupRow(results.catchup, `${int(results.catchup.stored)} stored`));
@@ -559,18 +578,35 @@ function collectProfiles(dir: string, pids: Map<number, { replica: number; role:
 
 // ---------------------------------------------------------------------------------------------
 
+interface RunInfo {
+  options: Options;
+  date: string;
+  command: string;
+  git: { commit: string; dirty: boolean };
+  machine: { cpus: number; model: string; memory_gb: number; os: string; node: string };
+  loadBefore: string;
+  results: Results;
+}
+
+/** Set once main() has parsed its options: what an interrupted run can still report. */
+let info: RunInfo | null = null;
+
 async function main(): Promise<void> {
   const options = parseOptions();
-  const date = new Date().toISOString();
   const cpus = os.cpus();
-  const machine = { cpus: cpus.length, model: cpus[0]?.model ?? 'unknown', memory_gb: round(os.totalmem() / 2 ** 30, 1), os: `${os.type()} ${os.release()}`, node: process.version };
-  const loadBefore = loadAverage();
-  const git = gitState();
-  const command = `node ${process.argv.slice(1).map((a) => a.replace(ROOT + '/', '')).join(' ')}`;
+  info = {
+    options,
+    date: new Date().toISOString(),
+    command: `node ${process.argv.slice(1).map((a) => a.replace(ROOT + '/', '')).join(' ')}`,
+    git: gitState(),
+    machine: { cpus: cpus.length, model: cpus[0]?.model ?? 'unknown', memory_gb: round(os.totalmem() / 2 ** 30, 1), os: `${os.type()} ${os.release()}`, node: process.version },
+    loadBefore: loadAverage(),
+    results: {},
+  };
+  const { machine, git, results } = info;
   log(`Chat+ bench${options.quick ? ' (QUICK: fewer samples, smaller scale — not the issue-5 figures)' : ''}: ${[...options.sections].join(', ')}`);
-  log(`${machine.cpus} × ${machine.model}, ${machine.memory_gb} GB, node ${machine.node}; load average ${loadBefore} (busy machine ⇒ slow, noisy numbers)`);
+  log(`${machine.cpus} × ${machine.model}, ${machine.memory_gb} GB, node ${machine.node}; load average ${info.loadBefore} (busy machine ⇒ slow, noisy numbers)`);
   log(`data and fsync probe in ${options.dir}; code at ${git.commit}${git.dirty ? ' with uncommitted changes in lib/ or bin/' : ''}`);
-  const results: Results = {};
   const profileDir = options.profile ? join(ROOT, 'bench-profiles') : null;
   if (profileDir) {
     rmSync(profileDir, { recursive: true, force: true });
@@ -604,7 +640,8 @@ async function main(): Promise<void> {
       runTag: '',
     });
     current.pool = pool;
-    const run: Run = { cluster, pool, stored: 0, roles: new Map() };
+    const run: Run = { cluster, pool, stored: 0, roles: new Map(), down: new Set() };
+    current.run = run;
     const noteRoles = () => {
       for (let id = 0; id < 5; id++) {
         const pid = cluster.pid(id);
@@ -612,16 +649,17 @@ async function main(): Promise<void> {
       }
     };
     // Each section on its own: one that fails is reported, and the next starts from a cluster
-    // with a primary again.
+    // with a primary again (and every replica running that was not left down on purpose).
     const section = async (name: Section, body: () => Promise<void>) => {
       if (!options.sections.has(name)) return;
       try {
         await cluster.waitForPrimary();
         await body();
       } catch (error) {
+        if (interrupted) return; // what failed was the interruption, not the section
         log(`${name} FAILED: ${(error as Error).message}`);
         (results.failed ??= {})[name] = (error as Error).message;
-        for (let id = 0; id < 5; id++) if (cluster.pid(id) === null) cluster.start(id);
+        for (let id = 0; id < 5; id++) if (cluster.pid(id) === null && !run.down.has(id)) cluster.start(id);
       }
     };
     await section('latency', async () => void (results.latency = await runLatency(run, options)));
@@ -641,14 +679,20 @@ async function main(): Promise<void> {
     current.cluster = null;
     if (profileDir) results.profiles = collectProfiles(profileDir, run.roles);
   }
+  report(info, false);
+}
 
+/** Prints the table (and profile summaries) and writes the JSON file. `partial`: the run was
+ *  interrupted, and this is what it had measured so far. */
+function report(run: RunInfo, partial: boolean): void {
+  const { options, results, machine, git } = run;
   const rows = buildRows(results, options);
   const loadAfter = loadAverage();
   console.log('');
-  console.log(`Chat+ bench ${date}${options.quick ? ' — QUICK run (reduced scale)' : ''}`);
+  console.log(`Chat+ bench ${run.date}${options.quick ? ' — QUICK run (reduced scale)' : ''}${partial ? ' — INTERRUPTED, partial results' : ''}`);
   console.log(`machine: ${machine.cpus} × ${machine.model}, ${machine.memory_gb} GB, ${machine.os}, node ${machine.node}`);
-  console.log(`command: ${command}   (commit ${git.commit}${git.dirty ? ', lib/ or bin/ modified' : ''})`);
-  console.log(`load average before ${loadBefore}, after ${loadAfter}`);
+  console.log(`command: ${run.command}   (commit ${git.commit}${git.dirty ? ', lib/ or bin/ modified' : ''})`);
+  console.log(`load average before ${run.loadBefore}, after ${loadAfter}`);
   console.log('');
   console.log(formatTable(rows));
   for (const p of results.profiles ?? []) {
@@ -656,7 +700,11 @@ async function main(): Promise<void> {
     const what = p.role === 'start-up' ? 'from process start to its first hello answered' : `under ${Math.max(...options.inFlight)} in flight`;
     console.log(formatSummary(p.summary, `profile of replica ${p.replica} (${p.role}) ${what}: ${p.file.replace(ROOT + '/', '')}`));
   }
-  const json = { version: 1, date, command, git, quick: options.quick, machine, loadAverage: { before: loadBefore, after: loadAfter }, options: { ...options, sections: [...options.sections] }, results, rows, markdown: formatMarkdown(rows) };
+  const json = {
+    version: 1, date: run.date, command: run.command, git, quick: options.quick, partial, machine,
+    loadAverage: { before: run.loadBefore, after: loadAfter }, options: { ...options, sections: [...options.sections] },
+    results, rows, markdown: formatMarkdown(rows),
+  };
   writeFileSync(options.json, JSON.stringify(json, null, 2) + '\n');
   console.log('');
   console.log(`results written to ${options.json}`);
@@ -677,7 +725,12 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     if (interrupted) return;
     interrupted = true;
     process.stderr.write(`\nbench: ${signal}, stopping every process it started\n`);
-    void cleanup().finally(() => process.exit(130));
+    const measured = info;
+    if (measured && current.run && current.cluster) measured.results.memory = { messages: current.run.stored, replicas: current.cluster.memory() };
+    void cleanup().finally(() => {
+      if (measured) report(measured, true);
+      process.exit(130);
+    });
   });
 }
 // The last resort if the bench dies some other way: nothing it started may outlive it.
