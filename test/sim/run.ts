@@ -23,18 +23,23 @@ interface RunOptions {
   verbose: boolean;
 }
 
+const OPTIONS = {
+  seeds: { type: 'string' },
+  seed: { type: 'string' },
+  from: { type: 'string' },
+  replicas: { type: 'string', default: '5' },
+  machine: { type: 'string', default: 'toy' },
+  verbose: { type: 'boolean', default: false },
+} as const;
+
 function parse(argv: string[]): RunOptions {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      seeds: { type: 'string' },
-      seed: { type: 'string' },
-      from: { type: 'string' },
-      replicas: { type: 'string', default: '5' },
-      machine: { type: 'string', default: 'toy' },
-      verbose: { type: 'boolean', default: false },
-    },
-  });
+  let values: ReturnType<typeof parseArgs<{ args: string[]; options: typeof OPTIONS }>>['values'];
+  try {
+    values = parseArgs({ args: argv, options: OPTIONS }).values;
+  } catch (error) {
+    // An unknown or malformed option is the user's mistake: say so, without a stack trace.
+    usage(error instanceof Error ? error.message : String(error));
+  }
   const number = (text: string | undefined, name: string): number => {
     const value = Number(text);
     if (!Number.isSafeInteger(value) || value < 1) usage(`--${name} must be a positive whole number, got ${text}`);
