@@ -58,9 +58,11 @@ export class PeerNetwork {
     }
   }
 
-  send(to: number, message: unknown): void {
+  /** Sends one frame, already encoded with encodeJsonFrame: a message the core broadcasts is
+   *  serialised once for all peers (see ReplicaServer.run). */
+  sendFrame(to: number, frame: Buffer): void {
     if (this.partitioned) return;
-    this.links.get(to)?.send(message);
+    this.links.get(to)?.send(frame);
   }
 
   setPartitioned(partitioned: boolean): void {
@@ -213,13 +215,13 @@ class OutboundLink {
     this.connect();
   }
 
-  send(message: unknown): void {
+  send(frame: Buffer): void {
     const connection = this.connection;
     if (!this.ready || connection === null || connection.writableLength > PEER_SEND_BACKLOG_BYTES_MAX) {
       this.dropped++;
       return;
     }
-    connection.send(message);
+    connection.sendFrame(frame);
   }
 
   close(): void {

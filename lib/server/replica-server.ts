@@ -25,6 +25,7 @@ import { parseHostPort, replicaById, type ClusterConfig } from '../cluster/confi
 import type { PrimaryHint } from '../wire/protocol.js';
 import { ClientGateway } from './client-gateway.js';
 import { PeerNetwork } from './peer-network.js';
+import { encodeJsonFrame } from '../wire/frame.js';
 import { createLogger, type Level, type Logger } from './logger.js';
 
 type ChatEffect = Effect<ChatCommand, ChatReply, ChatEvent, ReplicationMessage<ChatCommand, ChatReply>>;
@@ -144,10 +145,17 @@ export class ReplicaServer {
   }
 
   private run(effects: ChatEffect[]): void {
+    // A broadcast is one message object in consecutive send effects: encode it once.
+    let lastMessage: object | null = null;
+    let lastFrame: Buffer = Buffer.alloc(0);
     for (const effect of effects) {
       switch (effect.type) {
         case 'send':
-          this.peers!.send(effect.to, effect.message);
+          if (effect.message !== lastMessage) {
+            lastMessage = effect.message;
+            lastFrame = encodeJsonFrame(effect.message);
+          }
+          this.peers!.sendFrame(effect.to, lastFrame);
           break;
         case 'persist':
           this.store!.persist(effect.seq, effect.record);

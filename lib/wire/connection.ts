@@ -137,7 +137,13 @@ export class FramedConnection extends EventEmitter<FramedConnectionEvents> {
    *  Neither throws: a reply that turns out too big must not crash the process sending it. */
   send(value: unknown): void {
     if (this.#ended || !this.#socket.writable) return;
-    const frame = encodeJsonFrame(value);
+    this.sendFrame(encodeJsonFrame(value));
+  }
+
+  /** Like send(), for a frame already encoded with encodeJsonFrame — so that a message going to
+   *  several peers is serialised once, not once per peer. */
+  sendFrame(frame: Buffer): void {
+    if (this.#ended || !this.#socket.writable) return;
     const bodyBytes = frame.length - FRAME_HEADER_BYTES;
     if (bodyBytes > this.#maxSendFrameBytes) {
       this.#fail(new ConnectionError('SEND_FRAME_TOO_LARGE', `a frame of ${bodyBytes} bytes for ${this.remoteAddress} exceeds the maximum ${this.#maxSendFrameBytes}`));
