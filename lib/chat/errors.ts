@@ -10,7 +10,6 @@ export const CHAT_ERROR_CODES: Readonly<Record<ChatErrorCode, true>> = {
   BAD_VERIFIER: true,
   AUTH_FAILED: true,
   NOT_LOGGED_IN: true,
-  ALREADY_LOGGED_IN: true,
   UNKNOWN_USER: true,
   BAD_MESSAGE: true,
   BAD_PATTERN: true,

@@ -61,7 +61,6 @@ export type ChatErrorCode =
   | 'BAD_VERIFIER' // verifier fields malformed or too weak
   | 'AUTH_FAILED' // unknown user or wrong proof: deliberately the same error
   | 'NOT_LOGGED_IN' // command needs a session and the connection has none (or it was revoked)
-  | 'ALREADY_LOGGED_IN'
   | 'UNKNOWN_USER' // recipient does not exist
   | 'BAD_MESSAGE' // empty or too long
   | 'BAD_PATTERN'
