@@ -39,6 +39,15 @@ export function checkInvariants<C, R, E>(s: ReplicaState<C, R, E>): void {
     for (const acked of s.primary.acks.values()) assert.ok(acked <= s.log.op, 'acks are for prepared ops');
   }
   if (s.backup !== null) assert.ok(s.backup.ackedOp <= s.log.op, 'a backup acknowledges only ops it holds');
+  const fetch = s.viewChange?.logFetch ?? null;
+  if (fetch !== null) {
+    assert.equal(s.primaryOf(s.view), s.id, 'only the new primary fetches the chosen log');
+    assert.notEqual(fetch.from, s.id, 'the new primary holds its own log');
+    assert.ok(fetch.after >= s.commit && fetch.after <= s.log.op, 'the fetch continues what our log agrees on');
+    assert.ok(fetch.after < fetch.through && fetch.through <= fetch.op, 'the fetch is for the prefix below the chosen tail');
+    const last = fetch.entries.at(-1);
+    assert.ok(last === undefined || (fetch.entries[0]!.op === fetch.after + 1 && last.op === fetch.after + fetch.entries.length), 'fetched entries are dense after `after`');
+  }
   if (s.transfer !== null) assert.ok(s.transfer.after === s.commit, 'a catching-up replica keeps its commit number');
   const unexecuted = s.log.op - s.executed + (s.primary?.pending.length ?? 0);
   assert.ok(s.inFlight.size <= unexecuted, 'every request in flight is in the log or the batch');

@@ -1,5 +1,5 @@
 // Every message replicas exchange, one interface per message, named as in VRR (§4.1 normal
-// operation, §4.2 view change, §5.2 state transfer). Each is a plain JSON object carrying the
+// operation, §4.2 view change, §5.2 state transfer, §5.3 fetching the chosen log). Each is a plain JSON object carrying the
 // sender's view, so a replica can tell at once whether it is behind, level or ahead (§4: "every
 // message carries its view"). The driver serialises them; the core never sees bytes.
 
@@ -78,6 +78,30 @@ export interface NewState<C, R> extends Header {
   startOp: number;
 }
 
+/** §5.3 (smaller messages): new primary of `view`, still in status view-change → the replica
+ *  whose DO-VIEW-CHANGE it chose, when that message's tail does not reach back to what the new
+ *  primary holds. "Send me your log after op `after`, if it is still the log you reported: log
+ *  view `logView`, ending at `op`." */
+export interface GetLog extends Header {
+  type: 'get-log';
+  logView: number;
+  op: number;
+  after: number;
+}
+
+/** §5.3: the answer to GET-LOG. A bounded piece of the sender's log after `after` (echoing the
+ *  `logView` and `op` it was asked for, which its log still has), and `base`, the op its log
+ *  starts above (its snapshot): when `after` < `base` those entries are gone and `entries` is
+ *  empty — the new primary cannot fetch them from this replica. */
+export interface LogSuffix<C> extends Header {
+  type: 'log-suffix';
+  logView: number;
+  op: number;
+  after: number;
+  base: number;
+  entries: LogEntry<C>[];
+}
+
 export type ReplicationMessage<C, R> =
   | Prepare<C>
   | PrepareOk
@@ -86,7 +110,9 @@ export type ReplicationMessage<C, R> =
   | DoViewChange<C>
   | StartView<C>
   | GetState
-  | NewState<C, R>;
+  | NewState<C, R>
+  | GetLog
+  | LogSuffix<C>;
 
 export type MessageType = ReplicationMessage<unknown, unknown>['type'];
 
@@ -141,6 +167,12 @@ export function messageProblem(message: unknown, replicaCount: number): string |
       return isCount(m.after) ? null : 'after is not a count';
     case 'new-state':
       return newStateProblem(m, view);
+    case 'get-log':
+      if (!isCount(m.logView) || m.logView >= view) return 'log view is not below the view';
+      if (!isCount(m.op) || !isCount(m.after) || m.after >= m.op) return 'after is not a count below op';
+      return null;
+    case 'log-suffix':
+      return logSuffixProblem(m, view);
     default:
       return 'unknown message type';
   }
@@ -151,6 +183,14 @@ function tailProblem(m: Record<string, unknown>, view: number): string | null {
   if (!isCount(m.op) || !isCount(m.commit) || m.commit > m.op) return 'op or commit is not a count, or commit > op';
   if (!Array.isArray(m.entries) || m.entries.length > m.op) return 'entries is not an array that fits below op';
   return entriesProblem(m.entries, m.op - m.entries.length, view);
+}
+
+function logSuffixProblem(m: Record<string, unknown>, view: number): string | null {
+  if (!isCount(m.logView) || m.logView >= view) return 'log view is not below the view';
+  if (!isCount(m.op) || !isCount(m.after) || !isCount(m.base) || m.after >= m.op) return 'after, op or base is not a count, or after >= op';
+  if (!Array.isArray(m.entries) || m.after + m.entries.length > m.op) return 'entries reach past op';
+  if (m.after < m.base && m.entries.length > 0) return 'entries below the base';
+  return entriesProblem(m.entries, m.after, view);
 }
 
 function newStateProblem(m: Record<string, unknown>, view: number): string | null {

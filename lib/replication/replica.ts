@@ -33,6 +33,8 @@ import type { ClientRequest, DurableState, ReplicaStatusReport, StateMachine, St
 import {
   completeViewChange,
   onDoViewChange,
+  onGetLog,
+  onLogSuffix,
   onStartView,
   onStartViewChange,
   onViewChangeResendTimeout,
@@ -45,7 +47,7 @@ import {
 export type { ReplicaOptions } from './options.js';
 
 /** Messages only the primary of the message's view sends. */
-const FROM_PRIMARY = new Set<ReplicationMessage<unknown, unknown>['type']>(['prepare', 'commit', 'start-view', 'new-state']);
+const FROM_PRIMARY = new Set<ReplicationMessage<unknown, unknown>['type']>(['prepare', 'commit', 'start-view', 'new-state', 'get-log']);
 
 export class Replica<C, R, E> {
   private readonly s: ReplicaState<C, R, E>;
@@ -189,6 +191,10 @@ export class Replica<C, R, E> {
         return onGetState(s, message);
       case 'new-state':
         return onNewState(s, message);
+      case 'get-log':
+        return onGetLog(s, message);
+      case 'log-suffix':
+        return onLogSuffix(s, message);
     }
   }
 

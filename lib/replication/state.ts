@@ -44,6 +44,23 @@ export interface BackupState {
   repairTimeout: Timeout | null;
 }
 
+/** The new primary's fetch of the part of the chosen log that its DO-VIEW-CHANGE tail did not
+ *  carry (§5.3), from the replica that sent it. Kept in memory only: nothing is persisted before
+ *  the whole log is assembled (D3). */
+export interface LogFetch<C> {
+  /** The chosen DO-VIEW-CHANGE this fetch completes: its sender, log view and op. A different
+   *  choice (a better DO-VIEW-CHANGE arrived) starts a new fetch. */
+  from: ReplicaId;
+  logView: number;
+  op: number;
+  /** The op the fetched entries continue: what our own log agreed with when the fetch began. */
+  after: number;
+  /** Where the chosen tail starts: the fetch is complete once `after + entries.length ≥ through`. */
+  through: number;
+  /** Entries of the chosen log received so far, dense after `after`, oldest first. */
+  entries: LogEntry<C>[];
+}
+
 /** Exists exactly while status is view-change. */
 export interface ViewChangeState<C> {
   /** Other replicas that sent START-VIEW-CHANGE for this view (§4.2 step 2 waits for f). */
@@ -54,8 +71,11 @@ export interface ViewChangeState<C> {
   doViewChangeSent: DoViewChange<C> | null;
   /** The new primary's collection of DO-VIEW-CHANGE messages, by sender (ours included). */
   doViewChanges: Map<ReplicaId, DoViewChange<C>>;
-  /** The new primary found itself too far behind the chosen log to lead (logged once). */
+  /** The new primary found it cannot take the chosen log (the part it lacks is gone from the
+   *  chosen replica, below its snapshot; or the log does not fit ours): it declines (logged once). */
   cannotLead: boolean;
+  /** The new primary is fetching the chosen log's missing prefix (§5.3), or null. */
+  logFetch: LogFetch<C> | null;
   /** Fires if this view change takes too long: the next primary may be dead too, try the next. */
   viewChangeTimeout: Timeout;
   /** Resend our START-VIEW-CHANGE / DO-VIEW-CHANGE in case the network lost them. */

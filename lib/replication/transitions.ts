@@ -29,6 +29,7 @@ export function enterViewChange<C, R, E>(s: ReplicaState<C, R, E>): void {
     doViewChangeSent: null,
     doViewChanges: new Map(),
     cannotLead: false,
+    logFetch: null,
     viewChangeTimeout: new Timeout('view-change', s.viewChangeTimeoutTicks),
     resendTimeout: new Timeout('view-change-resend', s.settings.heartbeatTicks),
   };

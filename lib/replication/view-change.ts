@@ -5,11 +5,11 @@
 
 import assert from 'node:assert/strict';
 import { learnCommit } from './execute.js';
-import type { DoViewChange, StartView, StartViewChange } from './messages.js';
-import type { ReplicaState } from './state.js';
+import type { DoViewChange, GetLog, LogSuffix, StartView, StartViewChange } from './messages.js';
+import type { LogFetch, ReplicaState } from './state.js';
 import { requestState } from './state-transfer.js';
 import { becomeBackup, becomePrimary, enterRecovering, startViewChange } from './transitions.js';
-import type { ReplicaId } from './types.js';
+import type { LogEntry, ReplicaId } from './types.js';
 
 /** §4.2 step 1: another replica has started a view change. */
 export function onStartViewChange<C, R, E>(s: ReplicaState<C, R, E>, m: StartViewChange): void {
@@ -72,7 +72,8 @@ export function sendDoViewChange<C, R, E>(s: ReplicaState<C, R, E>): void {
 }
 
 /** §4.2 step 3: with f + 1 DO-VIEW-CHANGEs (ours among them), take the log with the highest
- *  (log view, op) and the highest commit number, and become primary. */
+ *  (log view, op) and the highest commit number, and become primary. When the chosen tail does not
+ *  reach back to what we hold, fetch the rest from its sender first (§5.3; see below). */
 export function completeViewChange<C, R, E>(s: ReplicaState<C, R, E>): void {
   const vc = s.viewChange;
   if (vc === null || s.primaryOf(s.view) !== s.id || vc.cannotLead) return;
@@ -86,23 +87,148 @@ export function completeViewChange<C, R, E>(s: ReplicaState<C, R, E>): void {
   // otherwise only up to our commit number.
   const agreed = chosen.from === s.id || chosen.logView === s.logView ? s.log.op : s.commit;
   assert.ok(agreed <= chosen.op);
-  const tailStart = chosen.op - chosen.entries.length;
-  if (tailStart > agreed) {
-    // The chosen tail does not reach back to what we hold: we are too far behind to lead.
-    // The view change times out and the next primary, maybe better placed, tries (§5.3).
-    vc.cannotLead = true;
-    return s.logLine('warn', 'view change: too far behind the chosen log to lead this view', { chosenFrom: chosen.from, tailStart, agreed });
-  }
-  const entries = chosen.entries.slice(agreed - tailStart);
+  const tail = chosenTail(s, chosen);
+  if (tail === null) return; // The fetched entries do not fit the chosen tail: we declined.
+  if (tail.after > agreed) return fetchChosenLog(s, chosen, agreed);
+  const entries = tail.entries.slice(agreed - tail.after);
   if (!s.log.canFollow(agreed, entries)) {
     vc.cannotLead = true;
     return s.logLine('warn', 'view change: the chosen log does not fit ours', { chosenFrom: chosen.from, agreed });
   }
+  // D3: only now, with the whole chosen log above `agreed` in hand, is anything persisted.
   if (chosen.op > agreed || s.log.op > agreed) s.replaceLog(agreed, entries);
   const votes = received.map((m) => m.from);
-  s.logLine('info', 'view change: log chosen', { from: chosen.from, logView: chosen.logView, op: chosen.op, commit, votes });
+  s.logLine('info', 'view change: log chosen', { from: chosen.from, logView: chosen.logView, op: chosen.op, commit, votes, fetchedFrom: tail.fetchedFrom });
   becomePrimary(s); // D3: the log record above goes first, then the view record.
   learnCommit(s, commit);
+}
+
+// ---- fetching the chosen log (§5.3 "smaller messages") ----------------------------------------
+//
+// A DO-VIEW-CHANGE carries only a bounded tail of its sender's log (messageEntriesMax entries,
+// messageBytesMax bytes). When the chosen one's tail starts above `agreed` (what our own log is
+// known to share with it), the new primary asks the chosen replica for its log in (agreed,
+// tailStart] with GET-LOG, in bounded LOG-SUFFIX pieces, keeps them in memory with the chosen
+// DO-VIEW-CHANGE, and completes the view change once they reach the tail. Lost messages are
+// retried on the view-change resend tick; the view-change timeout still bounds the whole thing.
+// Why this is safe — the races, numbered:
+//
+//  1. The entries are the chosen log's. The responder answers only while it is in view v, in
+//     status view-change, with the log view and op its DO-VIEW-CHANGE reported. A replica's log
+//     does not change in status view-change (it accepts no PREPARE, START-VIEW or NEW-STATE
+//     there), it sent that DO-VIEW-CHANGE only once everything was durable, and leaving
+//     view-change for v means START-VIEW or NEW-STATE of v (which only we could have sent, and
+//     we have not started v: a restarted primary of v whose view record was durable moves to
+//     v + 1, D4) or a move to a higher view. So the pieces are exactly the prefix, below the
+//     tail, of the log the DO-VIEW-CHANGE summarised — the log §8.1 makes us adopt.
+//  2. The responder restarted after its DO-VIEW-CHANGE. It reloads the log it reported (D2/D3:
+//     it waited for everything to be durable), so while it is still in view-change for v with the
+//     same (log view, op) its answer is still that log. If it moved on, it refuses.
+//  3. A better DO-VIEW-CHANGE arrives mid-fetch. chooseLog may then pick another log (any f + 1
+//     or more DO-VIEW-CHANGEs give a log holding every committed op, §8.1). The fetch is tied to
+//     (from, log view, op) of the choice: a new choice starts a new fetch, and answers for the
+//     old one are ignored. Fetched entries are only ever joined to the DO-VIEW-CHANGE they came
+//     with.
+//  4. A newer view starts meanwhile. Leaving view-change drops the fetch with the rest of the
+//     view-change state, and answers carry their view: one from another view is ignored. Nothing
+//     was persisted, so there is nothing to undo.
+//  5. We crash mid-fetch. Nothing was persisted before the whole log was assembled: the replace
+//     record is written only in completeViewChange, then the view record (D3). A restart finds
+//     our old log and old log view, exactly what our DO-VIEW-CHANGE reported.
+//  6. Lost, duplicated or reordered pieces. Each GET-LOG asks for the log after the end of what
+//     we hold; an answer for any other point is ignored, so pieces join densely and in order,
+//     and a lost one is asked for again on the resend tick.
+//  7. The responder no longer holds the entries (they are below its snapshot base). Fetching is
+//     then impossible: it says so (`base`), and we decline as before this fetch existed — the
+//     view change times out and the next primary tries. (State transfer of the snapshot in the
+//     middle of a view change was the alternative; declining keeps the new primary's state
+//     changes to one replace record, and the case needs a lag of a whole snapshot interval.)
+
+/** The chosen log from where we have it, as (after, entries above it): the DO-VIEW-CHANGE tail,
+ *  preceded by the fetched entries once they reach it. Null if the two do not join (we decline). */
+function chosenTail<C, R, E>(
+  s: ReplicaState<C, R, E>,
+  chosen: DoViewChange<C>,
+): { after: number; entries: LogEntry<C>[]; fetchedFrom: ReplicaId | null } | null {
+  const tailStart = chosen.op - chosen.entries.length;
+  const fetch = s.viewChange!.logFetch;
+  if (fetch === null || !fetchIsFor(fetch, chosen) || fetch.after + fetch.entries.length < tailStart || fetch.after >= tailStart) {
+    return { after: tailStart, entries: chosen.entries, fetchedFrom: null };
+  }
+  const prefix = fetch.entries.slice(0, tailStart - fetch.after);
+  const first = chosen.entries[0];
+  if (first !== undefined && first.view < prefix.at(-1)!.view) {
+    s.viewChange!.cannotLead = true;
+    s.logLine('warn', 'view change: the fetched log does not join the chosen tail', { chosenFrom: chosen.from, tailStart });
+    return null;
+  }
+  return { after: fetch.after, entries: [...prefix, ...chosen.entries], fetchedFrom: fetch.from };
+}
+
+function fetchIsFor<C>(fetch: LogFetch<C>, chosen: DoViewChange<C>): boolean {
+  return fetch.from === chosen.from && fetch.logView === chosen.logView && fetch.op === chosen.op;
+}
+
+/** Starts fetching the chosen log after `agreed` from its sender, unless that is under way. */
+function fetchChosenLog<C, R, E>(s: ReplicaState<C, R, E>, chosen: DoViewChange<C>, agreed: number): void {
+  const vc = s.viewChange!;
+  if (vc.logFetch !== null && fetchIsFor(vc.logFetch, chosen)) return; // Under way; the resend tick retries.
+  assert.notEqual(chosen.from, s.id, 'our own log reaches back to what we hold');
+  const through = chosen.op - chosen.entries.length;
+  assert.ok(agreed < through && through <= chosen.op);
+  vc.logFetch = { from: chosen.from, logView: chosen.logView, op: chosen.op, after: agreed, through, entries: [] };
+  s.logLine('info', 'view change: fetching the chosen log', { from: chosen.from, after: agreed, through });
+  sendGetLog(s);
+}
+
+function sendGetLog<C, R, E>(s: ReplicaState<C, R, E>): void {
+  const fetch = s.viewChange!.logFetch!;
+  const after = fetch.after + fetch.entries.length;
+  assert.ok(after < fetch.through);
+  s.send(fetch.from, { type: 'get-log', view: s.view, from: s.id, logView: fetch.logView, op: fetch.op, after });
+}
+
+/** §5.3: the new primary of our view asks for the part of our log that our DO-VIEW-CHANGE's tail
+ *  did not carry. Answer only with the log we reported (race 1). */
+export function onGetLog<C, R, E>(s: ReplicaState<C, R, E>, m: GetLog): void {
+  if (m.view !== s.view) return s.ignore('get-log', m.view < s.view ? 'older view' : 'newer view', { from: m.from });
+  if (s.status !== 'view-change') return s.ignore('get-log', 'no longer in view-change: our log may have changed', { from: m.from });
+  if (m.logView !== s.logView || m.op !== s.log.op) {
+    return s.ignore('get-log', 'our log is not the one our do-view-change reported', { from: m.from, logView: m.logView, op: m.op });
+  }
+  assert.equal(m.from, s.primaryOf(s.view), 'dispatch admits get-log only from the primary of its view');
+  assert.ok(m.after < s.log.op);
+  // Below our base the log was folded into our snapshot: we cannot send it (race 7).
+  const entries = m.after < s.log.base ? [] : s.log.after(m.after, s.settings.messageLimit);
+  s.logLine('info', 'view change: sending our log to the new primary', { to: m.from, after: m.after, base: s.log.base, entries: entries.length });
+  s.send(m.from, { type: 'log-suffix', view: s.view, from: s.id, logView: s.logView, op: s.log.op, after: m.after, base: s.log.base, entries });
+}
+
+/** §5.3: a piece of the chosen log arrives at the new primary. */
+export function onLogSuffix<C, R, E>(s: ReplicaState<C, R, E>, m: LogSuffix<C>): void {
+  if (m.view !== s.view) return s.ignore('log-suffix', m.view < s.view ? 'older view' : 'newer view', { from: m.from });
+  const fetch = s.viewChange?.logFetch ?? null;
+  if (fetch === null || s.viewChange!.cannotLead) return s.ignore('log-suffix', 'not fetching a log', { from: m.from });
+  if (m.from !== fetch.from || m.logView !== fetch.logView || m.op !== fetch.op) {
+    return s.ignore('log-suffix', 'answers for a log we no longer chose', { from: m.from, logView: m.logView, op: m.op });
+  }
+  const end = fetch.after + fetch.entries.length;
+  if (m.after !== end || end >= fetch.through) return s.ignore('log-suffix', 'answers an older request', { after: m.after, expected: end });
+  assert.equal(s.status, 'view-change');
+  assert.equal(s.primaryOf(s.view), s.id, 'only the new primary fetches');
+  if (m.after < m.base) {
+    s.viewChange!.cannotLead = true;
+    return s.logLine('warn', 'view change: the chosen log is compacted below what we hold; declining to lead', { chosenFrom: m.from, after: m.after, base: m.base });
+  }
+  const previousView = fetch.entries.at(-1)?.view ?? s.log.viewAt(fetch.after);
+  if (m.entries.length === 0 || !s.log.canFollow(end, m.entries, previousView)) {
+    return s.logLine('warn', 'ignoring log-suffix', { reason: 'empty, or entry views would decrease', from: m.from });
+  }
+  fetch.entries.push(...m.entries);
+  const fetched = fetch.after + fetch.entries.length;
+  s.logLine('info', 'view change: fetched part of the chosen log', { from: m.from, through: fetched, needed: fetch.through });
+  if (fetched < fetch.through) sendGetLog(s);
+  // Otherwise completeViewChange, which runs after every step, now has the whole log.
 }
 
 /** §4.2 step 3: the log with the highest log view, ties broken by the highest op (§8.1: it holds
@@ -160,10 +286,12 @@ export function onViewChangeTimeout<C, R, E>(s: ReplicaState<C, R, E>): void {
   startViewChange(s, s.view + 1, `view change to view ${s.view} did not complete in ${s.viewChangeTimeoutTicks} ticks`);
 }
 
-/** The network may have lost our START-VIEW-CHANGE or DO-VIEW-CHANGE: send them again. */
+/** The network may have lost our START-VIEW-CHANGE, DO-VIEW-CHANGE or GET-LOG: send them again. */
 export function onViewChangeResendTimeout<C, R, E>(s: ReplicaState<C, R, E>): void {
   const vc = s.viewChange;
   assert.ok(vc !== null);
   if (vc.startViewChangeSent) s.broadcast({ type: 'start-view-change', view: s.view, from: s.id });
   if (vc.doViewChangeSent !== null && s.primaryOf(s.view) !== s.id) s.send(s.primaryOf(s.view), vc.doViewChangeSent);
+  const fetch = vc.logFetch;
+  if (fetch !== null && !vc.cannotLead && fetch.after + fetch.entries.length < fetch.through) sendGetLog(s); // §5.3: race 6.
 }

@@ -1,10 +1,11 @@
-// View change (VRR §4.2) and restart (VR-NOTES D2–D5), driven by hand.
+// View change (VRR §4.2, with §5.3's fetch of the chosen log) and restart (VR-NOTES D2–D5), driven by hand.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { DoViewChange } from '../../../lib/replication/messages.js';
+import type { DoViewChange, GetLog } from '../../../lib/replication/messages.js';
+import type { ReplicaOptions } from '../../../lib/replication/replica.js';
 import { chooseLog } from '../../../lib/replication/view-change.js';
-import { Cluster, type Command, req } from './harness.js';
+import { Cluster, type Command, type Envelope, type Message, req } from './harness.js';
 
 const others = (n: number, ...not: number[]) => Array.from({ length: n }, (_, id) => id).filter((id) => !not.includes(id));
 
@@ -235,4 +236,130 @@ test('§4.2 step 4: a lost PREPARE-OK after START-VIEW is sent again when the he
   const next = cluster.primary();
   cluster.tickUntil('the new primary commits op 2', () => cluster.replica(next).statusReport().commit === 2, 100);
   assert.deepEqual(cluster.items(next), ['x']);
+});
+
+// ---- §5.3: the new primary fetches the chosen log when its DO-VIEW-CHANGE tail does not reach ----
+
+/** Registers `clients` clients and commits `count` requests spread over them, in batches (one
+ *  flush per round), at the primary. */
+function commitBatches(cluster: Cluster, primary: number, clients: number, count: number): void {
+  for (let c = 0; c < clients; c++) cluster.replica(primary).onRequest({ clientId: `c${c}`, requestNumber: 0, command: null });
+  cluster.handle(primary, cluster.replica(primary).flush());
+  cluster.deliverAll();
+  for (let n = 1, sent = 0; sent < count; n++) {
+    for (let c = 0; c < clients && sent < count; c++, sent++) cluster.handle(primary, cluster.replica(primary).onRequest(req(`c${c}`, n, `m${c}.${n}`)));
+    cluster.handle(primary, cluster.replica(primary).flush());
+    cluster.deliverAll();
+  }
+}
+
+/** A 5-replica cluster whose next primary missed `count` committed ops: it was cut off while the
+ *  primary committed them with the other backups; then the primary crashes and it returns. */
+function nextPrimaryFarBehind(count: number, options: Partial<ReplicaOptions> = {}) {
+  const cluster = new Cluster(5, { messageEntriesMax: 500, ...options });
+  const old = cluster.settle();
+  const view = cluster.replica(old).statusReport().view;
+  const next = (old + 1) % 5;
+  cluster.isolated.add(next);
+  commitBatches(cluster, old, 100, count);
+  const op = cluster.replica(old).statusReport().commit;
+  cluster.crash(old);
+  cluster.isolated.delete(next);
+  return { cluster, old, next, view: view + 1, op };
+}
+
+/** Runs the cluster one message at a time until the new primary's GET-LOG is queued; returns it. */
+function untilGetLog(cluster: Cluster): Envelope & { message: GetLog } {
+  for (let steps = 0; steps < 10_000; steps++) {
+    const ask = cluster.queue.find((e) => e.message.type === 'get-log');
+    if (ask !== undefined) return ask as Envelope & { message: GetLog };
+    if (cluster.queue.length === 0) cluster.tick(1, undefined, false);
+    else cluster.deliverOne();
+  }
+  return assert.fail('no get-log');
+}
+
+const logged = (cluster: Cluster, id: number, event: string) => cluster.ofType(id, 'log').filter((e) => e.event === event);
+
+test('§5.3 view change: a new primary 5,000 ops behind the chosen log fetches it and leads the same view', () => {
+  const { cluster, next, view, op } = nextPrimaryFarBehind(5000);
+  assert.ok(cluster.replica(next).statusReport().op < op - 5000, 'the next primary is far behind');
+  const primary = cluster.settle();
+  assert.equal(primary, next);
+  assert.equal(cluster.replica(next).statusReport().view, view, 'no view was skipped');
+  // (More than one fetch if a better-placed DO-VIEW-CHANGE came in after the quorum: race 3.)
+  assert.ok(logged(cluster, next, 'view change: fetching the chosen log').length >= 1);
+  const pieces = logged(cluster, next, 'view change: fetched part of the chosen log');
+  assert.ok(pieces.length >= 10, `fetched in bounded pieces (${pieces.length})`);
+  assert.ok(!cluster.ofType(next, 'log').some((e) => e.level === 'warn'), 'it never declined');
+  const report = cluster.replica(next).statusReport();
+  assert.deepEqual([report.op, report.commit], [op, op]);
+  assert.equal(cluster.items(next).length, 5000);
+  // It leads: a new request commits in this view.
+  cluster.request(next, req('c0', 1000, 'after'));
+  cluster.deliverAll();
+  assert.equal(cluster.items(next).at(-1), 'after');
+});
+
+test('§5.3 view change: a lost LOG-SUFFIX is asked for again on the resend tick, in the same view', () => {
+  const { cluster, next, view, op } = nextPrimaryFarBehind(2000);
+  let dropped = 0;
+  const dropSecondPiece = (e: { message: { type: string } }) => !(e.message.type === 'log-suffix' && ++dropped === 2);
+  for (let t = 0; t < 200 && !cluster.replica(next).statusReport().isPrimary; t++) {
+    cluster.tick(1, undefined, false);
+    cluster.deliverAll(dropSecondPiece);
+  }
+  assert.ok(dropped > 2, 'a piece was dropped and the fetch went on');
+  const report = cluster.replica(next).statusReport();
+  assert.deepEqual([report.status, report.view, report.isPrimary, report.commit], ['normal', view, true, op]);
+  assert.equal(cluster.items(next).length, 2000);
+});
+
+test('§5.3 view change: a LOG-SUFFIX from another view is ignored (the fetch belongs to this view)', () => {
+  const { cluster, next, view, op } = nextPrimaryFarBehind(2000);
+  const ask = untilGetLog(cluster);
+  const forged = (v: number): Message => ({
+    type: 'log-suffix', view: v, from: ask.to, logView: Math.min(ask.message.logView, v - 1), op: ask.message.op, after: ask.message.after, base: 0,
+    entries: [{ op: ask.message.after + 1, view: 1, clientId: 'forged', requestNumber: 1, command: 'forged' }],
+  });
+  for (const v of [view - 1, view + 1]) cluster.handle(next, cluster.replica(next).onMessage(forged(v)));
+  const ignored = logged(cluster, next, 'ignoring log-suffix').map((e) => e.fields?.reason);
+  assert.deepEqual(ignored, ['older view', 'newer view']);
+  cluster.settle();
+  const report = cluster.replica(next).statusReport();
+  assert.deepEqual([report.view, report.isPrimary, report.commit], [view, true, op]);
+  assert.ok(!cluster.items(next).includes('forged'));
+});
+
+test('§5.3 view change: the chosen replica refuses GET-LOG once its log is not the one its DO-VIEW-CHANGE reported', () => {
+  const { cluster, next, view } = nextPrimaryFarBehind(2000);
+  const ask = untilGetLog(cluster);
+  const responder = ask.to;
+  const sent = cluster.queue.length;
+  const changed = [
+    { ...ask.message, op: ask.message.op - 1 },
+    { ...ask.message, logView: ask.message.logView - 1 },
+  ];
+  for (const m of changed) cluster.handle(responder, cluster.replica(responder).onMessage(m));
+  assert.equal(cluster.queue.length, sent, 'no LOG-SUFFIX for a log it does not hold');
+  assert.deepEqual(logged(cluster, responder, 'ignoring get-log').map((e) => e.fields?.reason), [
+    'our log is not the one our do-view-change reported',
+    'our log is not the one our do-view-change reported',
+  ]);
+  // Once it has left view-change (the view started), it refuses too: its log may have changed.
+  cluster.settle();
+  assert.equal(cluster.replica(responder).statusReport().status, 'normal');
+  cluster.handle(responder, cluster.replica(responder).onMessage(ask.message));
+  assert.equal(logged(cluster, responder, 'ignoring get-log').at(-1)?.fields?.reason, 'no longer in view-change: our log may have changed');
+  assert.equal(cluster.replica(next).statusReport().view, view);
+});
+
+test('§5.3 view change: when the chosen replica compacted what the new primary lacks, it declines and the next view\'s primary leads', () => {
+  const { cluster, next, view, op } = nextPrimaryFarBehind(600, { snapshotEveryOps: 100 });
+  const primary = cluster.settle();
+  assert.ok(logged(cluster, next, 'view change: the chosen log is compacted below what we hold; declining to lead').length === 1);
+  assert.notEqual(primary, next);
+  assert.equal(cluster.replica(primary).statusReport().view, view + 1);
+  cluster.tick(10);
+  for (let id = 0; id < 5; id++) if (cluster.replicas[id]) assert.equal(cluster.replica(id).statusReport().commit, op, `replica ${id}`);
 });
