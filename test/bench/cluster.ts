@@ -34,7 +34,9 @@ export class BenchCluster {
     private readonly profile: ProfileOptions | null,
   ) {}
 
-  static async start(baseDir: string, replicas: number, profile: ProfileOptions | null): Promise<BenchCluster> {
+  /** Formats a fresh cluster, lets `seed` write into the formatted directories (see seed.ts),
+   *  starts every replica and waits for a primary. */
+  static async start(baseDir: string, replicas: number, profile: ProfileOptions | null, seed?: (config: ClusterConfig) => Promise<void>, timeoutMs = 60_000): Promise<BenchCluster> {
     const dir = mkdtempSync(join(baseDir, 'chatplus-bench-'));
     const ports = await freePorts(replicas * 2);
     const raw = {
@@ -47,10 +49,16 @@ export class BenchCluster {
     const configPath = join(dir, 'cluster.json');
     writeFileSync(configPath, JSON.stringify(raw));
     const config = validateConfig(raw, dir);
-    for (const r of config.replicas) await formatDataDir(r.data, { cluster: config.cluster, replica: r.id });
     const cluster = new BenchCluster(dir, config, new ClusterLauncher(configPath, dir, replicas), profile);
-    for (let id = 0; id < replicas; id++) cluster.start(id);
-    await cluster.waitForPrimary();
+    try {
+      for (const r of config.replicas) await formatDataDir(r.data, { cluster: config.cluster, replica: r.id });
+      await seed?.(config);
+      for (let id = 0; id < replicas; id++) cluster.start(id);
+      await cluster.waitForPrimary(timeoutMs);
+    } catch (error) {
+      await cluster.stop();
+      throw error;
+    }
     return cluster;
   }
 
