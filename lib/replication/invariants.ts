@@ -45,8 +45,10 @@ export function checkInvariants<C, R, E>(s: ReplicaState<C, R, E>): void {
     assert.notEqual(fetch.from, s.id, 'the new primary holds its own log');
     assert.ok(fetch.after >= s.commit && fetch.after <= s.log.op, 'the fetch continues what our log agrees on');
     assert.ok(fetch.after < fetch.through && fetch.through <= fetch.op, 'the fetch is for the prefix below the chosen tail');
+    const start = fetch.snapshot?.op ?? fetch.after;
+    assert.ok(start >= fetch.after && start <= fetch.op, 'a fetched snapshot lies in the chosen log');
     const last = fetch.entries.at(-1);
-    assert.ok(last === undefined || (fetch.entries[0]!.op === fetch.after + 1 && last.op === fetch.after + fetch.entries.length), 'fetched entries are dense after `after`');
+    assert.ok(last === undefined || (fetch.entries[0]!.op === start + 1 && last.op === start + fetch.entries.length), 'fetched entries are dense after the snapshot or `after`');
   }
   if (s.transfer !== null) assert.ok(s.transfer.after === s.commit, 'a catching-up replica keeps its commit number');
   const unexecuted = s.log.op - s.executed + (s.primary?.pending.length ?? 0);

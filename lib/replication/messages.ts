@@ -90,15 +90,15 @@ export interface GetLog extends Header {
 }
 
 /** §5.3: the answer to GET-LOG. A bounded piece of the sender's log after `after` (echoing the
- *  `logView` and `op` it was asked for, which its log still has), and `base`, the op its log
- *  starts above (its snapshot): when `after` < `base` those entries are gone and `entries` is
- *  empty — the new primary cannot fetch them from this replica. */
-export interface LogSuffix<C> extends Header {
+ *  `logView` and `op` it was asked for, which its log still has) — or, when its log before
+ *  `after` + 1 was folded into its snapshot, that snapshot (committed ops only) and the entries
+ *  after it, as in NEW-STATE. */
+export interface LogSuffix<C, R> extends Header {
   type: 'log-suffix';
   logView: number;
   op: number;
   after: number;
-  base: number;
+  snapshot: Snapshot<R> | null;
   entries: LogEntry<C>[];
 }
 
@@ -112,7 +112,7 @@ export type ReplicationMessage<C, R> =
   | GetState
   | NewState<C, R>
   | GetLog
-  | LogSuffix<C>;
+  | LogSuffix<C, R>;
 
 export type MessageType = ReplicationMessage<unknown, unknown>['type'];
 
@@ -187,23 +187,28 @@ function tailProblem(m: Record<string, unknown>, view: number): string | null {
 
 function logSuffixProblem(m: Record<string, unknown>, view: number): string | null {
   if (!isCount(m.logView) || m.logView >= view) return 'log view is not below the view';
-  if (!isCount(m.op) || !isCount(m.after) || !isCount(m.base) || m.after >= m.op) return 'after, op or base is not a count, or after >= op';
-  if (!Array.isArray(m.entries) || m.after + m.entries.length > m.op) return 'entries reach past op';
-  if (m.after < m.base && m.entries.length > 0) return 'entries below the base';
-  return entriesProblem(m.entries, m.after, view);
+  if (!isCount(m.op) || !isCount(m.after) || m.after >= m.op) return 'after or op is not a count, or after >= op';
+  const start = m.snapshot === null ? m.after : snapshotStart(m.snapshot, m.after);
+  if (typeof start === 'string') return start;
+  if (start > m.op) return 'snapshot reaches past op';
+  if (!Array.isArray(m.entries) || start + m.entries.length > m.op) return 'entries reach past op';
+  return entriesProblem(m.entries, start, view);
+}
+
+/** The op a snapshot sent instead of the log after `after` ends at, or what is wrong with it. */
+function snapshotStart(value: unknown, after: number): number | string {
+  const snapshot = value as Record<string, unknown> | undefined;
+  if (typeof snapshot !== 'object' || !isCount(snapshot.op) || !isCount(snapshot.view)) return 'snapshot is malformed';
+  if (typeof snapshot.clientTable !== 'object' || snapshot.clientTable === null) return 'snapshot has no client table';
+  if (snapshot.op <= after) return 'snapshot does not reach past after';
+  return snapshot.op;
 }
 
 function newStateProblem(m: Record<string, unknown>, view: number): string | null {
   if (!isCount(m.after) || !isCount(m.op) || !isCount(m.commit) || m.commit > m.op) return 'after, op or commit is not a count';
   if (!isCount(m.startOp) || m.startOp > m.op) return 'start op is not a count up to op';
-  let start = m.after;
-  if (m.snapshot !== null) {
-    const snapshot = m.snapshot as Record<string, unknown> | undefined;
-    if (typeof snapshot !== 'object' || !isCount(snapshot.op) || !isCount(snapshot.view)) return 'snapshot is malformed';
-    if (typeof snapshot.clientTable !== 'object' || snapshot.clientTable === null) return 'snapshot has no client table';
-    if (snapshot.op <= m.after) return 'snapshot does not reach past after';
-    start = snapshot.op;
-  }
+  const start = m.snapshot === null ? m.after : snapshotStart(m.snapshot, m.after);
+  if (typeof start === 'string') return start;
   if (!Array.isArray(m.entries) || start + m.entries.length > m.op) return 'entries reach past op';
   return entriesProblem(m.entries, start, view);
 }

@@ -113,7 +113,7 @@ function continueCatchUp<C, R, E>(s: ReplicaState<C, R, E>, m: NewState<C, R>): 
 /** Replaces the state machine, client table and log by a snapshot and the entries after it.
  *  Persists the snapshot, then the log after it. `kept` is the op up to which our on-disk log
  *  stays as it is in memory until those land. */
-function installSnapshot<C, R, E>(s: ReplicaState<C, R, E>, snapshot: Snapshot<R>, entries: LogEntry<C>[], kept: number): void {
+export function installSnapshot<C, R, E>(s: ReplicaState<C, R, E>, snapshot: Snapshot<R>, entries: LogEntry<C>[], kept: number): void {
   assert.ok(snapshot.op > s.commit, 'a snapshot is installed only when our log cannot reach it');
   s.machine = s.createMachine(structuredClone(snapshot.machine));
   s.clientTable = new ClientTable(s.settings.clientTableMax, snapshot.clientTable);

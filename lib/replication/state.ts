@@ -47,7 +47,7 @@ export interface BackupState {
 /** The new primary's fetch of the part of the chosen log that its DO-VIEW-CHANGE tail did not
  *  carry (§5.3), from the replica that sent it. Kept in memory only: nothing is persisted before
  *  the whole log is assembled (D3). */
-export interface LogFetch<C> {
+export interface LogFetch<C, R> {
   /** The chosen DO-VIEW-CHANGE this fetch completes: its sender, log view and op. A different
    *  choice (a better DO-VIEW-CHANGE arrived) starts a new fetch. */
   from: ReplicaId;
@@ -55,14 +55,17 @@ export interface LogFetch<C> {
   op: number;
   /** The op the fetched entries continue: what our own log agreed with when the fetch began. */
   after: number;
-  /** Where the chosen tail starts: the fetch is complete once `after + entries.length ≥ through`. */
+  /** Where the chosen tail starts: the fetch is complete once it reaches this op. */
   through: number;
-  /** Entries of the chosen log received so far, dense after `after`, oldest first. */
+  /** The sender's snapshot, when its log no longer reached back to `after`: committed ops only,
+   *  so the chosen log's prefix in another form (§8.1). */
+  snapshot: Snapshot<R> | null;
+  /** Entries of the chosen log received so far, dense after `snapshot?.op ?? after`. */
   entries: LogEntry<C>[];
 }
 
 /** Exists exactly while status is view-change. */
-export interface ViewChangeState<C> {
+export interface ViewChangeState<C, R> {
   /** Other replicas that sent START-VIEW-CHANGE for this view (§4.2 step 2 waits for f). */
   startViewChangeFrom: Set<ReplicaId>;
   /** Our START-VIEW-CHANGE went out (only once the view record is durable, D2). */
@@ -71,11 +74,11 @@ export interface ViewChangeState<C> {
   doViewChangeSent: DoViewChange<C> | null;
   /** The new primary's collection of DO-VIEW-CHANGE messages, by sender (ours included). */
   doViewChanges: Map<ReplicaId, DoViewChange<C>>;
-  /** The new primary found it cannot take the chosen log (the part it lacks is gone from the
-   *  chosen replica, below its snapshot; or the log does not fit ours): it declines (logged once). */
+  /** The new primary found it cannot take the chosen log (it does not fit ours): it declines
+   *  and lets the view change time out to the next view (logged once). */
   cannotLead: boolean;
   /** The new primary is fetching the chosen log's missing prefix (§5.3), or null. */
-  logFetch: LogFetch<C> | null;
+  logFetch: LogFetch<C, R> | null;
   /** Fires if this view change takes too long: the next primary may be dead too, try the next. */
   viewChangeTimeout: Timeout;
   /** Resend our START-VIEW-CHANGE / DO-VIEW-CHANGE in case the network lost them. */
@@ -129,7 +132,7 @@ export class ReplicaState<C, R, E> {
 
   primary: PrimaryState<C> | null = null;
   backup: BackupState | null = null;
-  viewChange: ViewChangeState<C> | null = null;
+  viewChange: ViewChangeState<C, R> | null = null;
   transfer: TransferState<C, R> | null = null;
 
   constructor(

@@ -1,15 +1,17 @@
 // View change (VRR §4.2): when the primary seems dead, the replicas agree on a new view whose
 // primary is fixed (v mod N), pick a log that holds every committed op (§8.1), and carry on.
 // With disks (VR-NOTES D2/D3), every message that reports or installs a log waits until the
-// replica's view record — and, for DO-VIEW-CHANGE, everything else — is durable.
+// replica's view record — and, for DO-VIEW-CHANGE, everything else — is durable. A new primary
+// whose chosen log's bounded tail does not reach back to what it holds fetches the rest from
+// that log's sender first (§5.3: GET-LOG / LOG-SUFFIX, below completeViewChange).
 
 import assert from 'node:assert/strict';
 import { learnCommit } from './execute.js';
 import type { DoViewChange, GetLog, LogSuffix, StartView, StartViewChange } from './messages.js';
 import type { LogFetch, ReplicaState } from './state.js';
-import { requestState } from './state-transfer.js';
+import { installSnapshot, requestState } from './state-transfer.js';
 import { becomeBackup, becomePrimary, enterRecovering, startViewChange } from './transitions.js';
-import type { LogEntry, ReplicaId } from './types.js';
+import type { LogEntry, ReplicaId, Snapshot } from './types.js';
 
 /** §4.2 step 1: another replica has started a view change. */
 export function onStartViewChange<C, R, E>(s: ReplicaState<C, R, E>, m: StartViewChange): void {
@@ -89,14 +91,18 @@ export function completeViewChange<C, R, E>(s: ReplicaState<C, R, E>): void {
   assert.ok(agreed <= chosen.op);
   const tail = chosenTail(s, chosen);
   if (tail === null) return; // The fetched entries do not fit the chosen tail: we declined.
-  if (tail.after > agreed) return fetchChosenLog(s, chosen, agreed);
-  const entries = tail.entries.slice(agreed - tail.after);
-  if (!s.log.canFollow(agreed, entries)) {
-    vc.cannotLead = true;
-    return s.logLine('warn', 'view change: the chosen log does not fit ours', { chosenFrom: chosen.from, agreed });
-  }
+  if (tail.snapshot === null && tail.after > agreed) return fetchChosenLog(s, chosen, agreed);
   // D3: only now, with the whole chosen log above `agreed` in hand, is anything persisted.
-  if (chosen.op > agreed || s.log.op > agreed) s.replaceLog(agreed, entries);
+  if (tail.snapshot !== null) {
+    installSnapshot(s, tail.snapshot, tail.entries, agreed); // The snapshot, then the log after it (race 7).
+  } else {
+    const entries = tail.entries.slice(agreed - tail.after);
+    if (!s.log.canFollow(agreed, entries)) {
+      vc.cannotLead = true;
+      return s.logLine('warn', 'view change: the chosen log does not fit ours', { chosenFrom: chosen.from, agreed });
+    }
+    if (chosen.op > agreed || s.log.op > agreed) s.replaceLog(agreed, entries);
+  }
   const votes = received.map((m) => m.from);
   s.logLine('info', 'view change: log chosen', { from: chosen.from, logView: chosen.logView, op: chosen.op, commit, votes, fetchedFrom: tail.fetchedFrom });
   becomePrimary(s); // D3: the log record above goes first, then the view record.
@@ -138,34 +144,49 @@ export function completeViewChange<C, R, E>(s: ReplicaState<C, R, E>): void {
 //  6. Lost, duplicated or reordered pieces. Each GET-LOG asks for the log after the end of what
 //     we hold; an answer for any other point is ignored, so pieces join densely and in order,
 //     and a lost one is asked for again on the resend tick.
-//  7. The responder no longer holds the entries (they are below its snapshot base). Fetching is
-//     then impossible: it says so (`base`), and we decline as before this fetch existed — the
-//     view change times out and the next primary tries. (State transfer of the snapshot in the
-//     middle of a view change was the alternative; declining keeps the new primary's state
-//     changes to one replace record, and the case needs a lag of a whole snapshot interval.)
+//  7. The responder no longer holds the entries: they are below its snapshot base. It sends its
+//     snapshot and the log after it instead, as NEW-STATE does (§5.2). A snapshot holds executed,
+//     so committed, ops only; every committed op is in the chosen log at the same position
+//     (§8.1), so the snapshot is that log's prefix in another form, and its op is above our
+//     commit number (we asked for the log after `agreed` ≥ commit). We install it only with the
+//     rest of the log in hand: the snapshot record, then the replace record above it, then the
+//     view record (D3). A crash between the first two leaves the snapshot with our old entries
+//     above it and our old log view — the crash window state transfer already has, safe to vote
+//     with (docs/architecture.md: "One crash window").
+//  8. No op runs twice or is skipped across the snapshot: installing it replaces our state
+//     machine and client table by the snapshot's and sets executed = commit = its op, so only
+//     ops above it execute afterwards. Clients of ops inside it get their saved replies from the
+//     client table when they retry (§4).
 
 /** The chosen log from where we have it, as (after, entries above it): the DO-VIEW-CHANGE tail,
  *  preceded by the fetched entries once they reach it. Null if the two do not join (we decline). */
 function chosenTail<C, R, E>(
   s: ReplicaState<C, R, E>,
   chosen: DoViewChange<C>,
-): { after: number; entries: LogEntry<C>[]; fetchedFrom: ReplicaId | null } | null {
+): { after: number; snapshot: Snapshot<R> | null; entries: LogEntry<C>[]; fetchedFrom: ReplicaId | null } | null {
   const tailStart = chosen.op - chosen.entries.length;
   const fetch = s.viewChange!.logFetch;
-  if (fetch === null || !fetchIsFor(fetch, chosen) || fetch.after + fetch.entries.length < tailStart || fetch.after >= tailStart) {
-    return { after: tailStart, entries: chosen.entries, fetchedFrom: null };
+  if (fetch === null || !fetchIsFor(fetch, chosen) || fetchEnd(fetch) < tailStart || fetch.after >= tailStart) {
+    return { after: tailStart, snapshot: null, entries: chosen.entries, fetchedFrom: null };
   }
-  const prefix = fetch.entries.slice(0, tailStart - fetch.after);
-  const first = chosen.entries[0];
-  if (first !== undefined && first.view < prefix.at(-1)!.view) {
+  const start = fetch.snapshot?.op ?? fetch.after;
+  const prefix = fetch.entries.slice(0, Math.max(0, tailStart - start));
+  const rest = chosen.entries.slice(Math.max(0, start - tailStart));
+  const joinView = prefix.at(-1)?.view ?? fetch.snapshot?.view ?? 0;
+  if (rest[0] !== undefined && rest[0].view < joinView) {
     s.viewChange!.cannotLead = true;
     s.logLine('warn', 'view change: the fetched log does not join the chosen tail', { chosenFrom: chosen.from, tailStart });
     return null;
   }
-  return { after: fetch.after, entries: [...prefix, ...chosen.entries], fetchedFrom: fetch.from };
+  return { after: start, snapshot: fetch.snapshot, entries: [...prefix, ...rest], fetchedFrom: fetch.from };
 }
 
-function fetchIsFor<C>(fetch: LogFetch<C>, chosen: DoViewChange<C>): boolean {
+/** The op after which the fetch's next piece starts. */
+function fetchEnd<C, R>(fetch: LogFetch<C, R>): number {
+  return (fetch.snapshot?.op ?? fetch.after) + fetch.entries.length;
+}
+
+function fetchIsFor<C, R>(fetch: LogFetch<C, R>, chosen: DoViewChange<C>): boolean {
   return fetch.from === chosen.from && fetch.logView === chosen.logView && fetch.op === chosen.op;
 }
 
@@ -176,14 +197,14 @@ function fetchChosenLog<C, R, E>(s: ReplicaState<C, R, E>, chosen: DoViewChange<
   assert.notEqual(chosen.from, s.id, 'our own log reaches back to what we hold');
   const through = chosen.op - chosen.entries.length;
   assert.ok(agreed < through && through <= chosen.op);
-  vc.logFetch = { from: chosen.from, logView: chosen.logView, op: chosen.op, after: agreed, through, entries: [] };
+  vc.logFetch = { from: chosen.from, logView: chosen.logView, op: chosen.op, after: agreed, through, snapshot: null, entries: [] };
   s.logLine('info', 'view change: fetching the chosen log', { from: chosen.from, after: agreed, through });
   sendGetLog(s);
 }
 
 function sendGetLog<C, R, E>(s: ReplicaState<C, R, E>): void {
   const fetch = s.viewChange!.logFetch!;
-  const after = fetch.after + fetch.entries.length;
+  const after = fetchEnd(fetch);
   assert.ok(after < fetch.through);
   s.send(fetch.from, { type: 'get-log', view: s.view, from: s.id, logView: fetch.logView, op: fetch.op, after });
 }
@@ -198,35 +219,38 @@ export function onGetLog<C, R, E>(s: ReplicaState<C, R, E>, m: GetLog): void {
   }
   assert.equal(m.from, s.primaryOf(s.view), 'dispatch admits get-log only from the primary of its view');
   assert.ok(m.after < s.log.op);
-  // Below our base the log was folded into our snapshot: we cannot send it (race 7).
-  const entries = m.after < s.log.base ? [] : s.log.after(m.after, s.settings.messageLimit);
-  s.logLine('info', 'view change: sending our log to the new primary', { to: m.from, after: m.after, base: s.log.base, entries: entries.length });
-  s.send(m.from, { type: 'log-suffix', view: s.view, from: s.id, logView: s.logView, op: s.log.op, after: m.after, base: s.log.base, entries });
+  // Below our base the log was folded into our snapshot: send that, and the log after it (race 7).
+  const snapshot = m.after < s.log.base ? s.snapshot : null;
+  assert.ok(m.after >= s.log.base || snapshot !== null, 'the log stands on its snapshot');
+  const entries = s.log.after(snapshot?.op ?? m.after, s.settings.messageLimit);
+  s.logLine('info', 'view change: sending our log to the new primary', { to: m.from, after: m.after, snapshot: snapshot?.op ?? null, entries: entries.length });
+  s.send(m.from, { type: 'log-suffix', view: s.view, from: s.id, logView: s.logView, op: s.log.op, after: m.after, snapshot, entries });
 }
 
 /** §5.3: a piece of the chosen log arrives at the new primary. */
-export function onLogSuffix<C, R, E>(s: ReplicaState<C, R, E>, m: LogSuffix<C>): void {
+export function onLogSuffix<C, R, E>(s: ReplicaState<C, R, E>, m: LogSuffix<C, R>): void {
   if (m.view !== s.view) return s.ignore('log-suffix', m.view < s.view ? 'older view' : 'newer view', { from: m.from });
   const fetch = s.viewChange?.logFetch ?? null;
   if (fetch === null || s.viewChange!.cannotLead) return s.ignore('log-suffix', 'not fetching a log', { from: m.from });
   if (m.from !== fetch.from || m.logView !== fetch.logView || m.op !== fetch.op) {
     return s.ignore('log-suffix', 'answers for a log we no longer chose', { from: m.from, logView: m.logView, op: m.op });
   }
-  const end = fetch.after + fetch.entries.length;
+  const end = fetchEnd(fetch);
   if (m.after !== end || end >= fetch.through) return s.ignore('log-suffix', 'answers an older request', { after: m.after, expected: end });
   assert.equal(s.status, 'view-change');
   assert.equal(s.primaryOf(s.view), s.id, 'only the new primary fetches');
-  if (m.after < m.base) {
-    s.viewChange!.cannotLead = true;
-    return s.logLine('warn', 'view change: the chosen log is compacted below what we hold; declining to lead', { chosenFrom: m.from, after: m.after, base: m.base });
-  }
-  const previousView = fetch.entries.at(-1)?.view ?? s.log.viewAt(fetch.after);
-  if (m.entries.length === 0 || !s.log.canFollow(end, m.entries, previousView)) {
+  const previousView = m.snapshot?.view ?? fetch.entries.at(-1)?.view ?? fetch.snapshot?.view ?? s.log.viewAt(fetch.after);
+  if ((m.snapshot === null && m.entries.length === 0) || !s.log.canFollow(m.snapshot?.op ?? m.after, m.entries, previousView)) {
     return s.logLine('warn', 'ignoring log-suffix', { reason: 'empty, or entry views would decrease', from: m.from });
   }
+  if (m.snapshot !== null) {
+    // Its log no longer reaches back to what we asked for (race 7): its snapshot stands in for it.
+    fetch.snapshot = m.snapshot;
+    fetch.entries = [];
+  }
   fetch.entries.push(...m.entries);
-  const fetched = fetch.after + fetch.entries.length;
-  s.logLine('info', 'view change: fetched part of the chosen log', { from: m.from, through: fetched, needed: fetch.through });
+  const fetched = fetchEnd(fetch);
+  s.logLine('info', 'view change: fetched part of the chosen log', { from: m.from, through: fetched, needed: fetch.through, snapshot: fetch.snapshot?.op ?? null });
   if (fetched < fetch.through) sendGetLog(s);
   // Otherwise completeViewChange, which runs after every step, now has the whole log.
 }
@@ -293,5 +317,5 @@ export function onViewChangeResendTimeout<C, R, E>(s: ReplicaState<C, R, E>): vo
   if (vc.startViewChangeSent) s.broadcast({ type: 'start-view-change', view: s.view, from: s.id });
   if (vc.doViewChangeSent !== null && s.primaryOf(s.view) !== s.id) s.send(s.primaryOf(s.view), vc.doViewChangeSent);
   const fetch = vc.logFetch;
-  if (fetch !== null && !vc.cannotLead && fetch.after + fetch.entries.length < fetch.through) sendGetLog(s); // §5.3: race 6.
+  if (fetch !== null && !vc.cannotLead && fetchEnd(fetch) < fetch.through) sendGetLog(s); // §5.3: race 6.
 }

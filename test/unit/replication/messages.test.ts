@@ -26,16 +26,17 @@ test('messageProblem names what is wrong with a malformed message', () => {
     [{ type: 'new-state', view: 1, from: 1, after: 0, snapshot: null, entries: [], op: 1, commit: 1, startOp: 2 }, /start op/],
     [{ type: 'get-log', view: 2, from: 2, logView: 2, op: 5, after: 1 }, /log view/],
     [{ type: 'get-log', view: 2, from: 2, logView: 1, op: 5, after: 5 }, /after is not a count below op/],
-    [{ type: 'log-suffix', view: 2, from: 0, logView: 1, op: 2, after: 0, base: 0, entries: [entry(1), entry(2), entry(3)] }, /reach past op/],
-    [{ type: 'log-suffix', view: 2, from: 0, logView: 1, op: 5, after: 1, base: 3, entries: [entry(2)] }, /below the base/],
-    [{ type: 'log-suffix', view: 2, from: 0, logView: 1, op: 5, after: 1, base: 0, entries: [entry(3)] }, /dense/],
+    [{ type: 'log-suffix', view: 2, from: 0, logView: 1, op: 2, after: 0, snapshot: null, entries: [entry(1), entry(2), entry(3)] }, /reach past op/],
+    [{ type: 'log-suffix', view: 2, from: 0, logView: 1, op: 5, after: 3, snapshot: { op: 2, view: 1, clientTable: {}, machine: null }, entries: [] }, /snapshot does not reach/],
+    [{ type: 'log-suffix', view: 2, from: 0, logView: 1, op: 5, after: 1, snapshot: { op: 6, view: 1, clientTable: {}, machine: null }, entries: [] }, /snapshot reaches past op/],
+    [{ type: 'log-suffix', view: 2, from: 0, logView: 1, op: 5, after: 1, snapshot: { op: 3, view: 1, clientTable: {}, machine: null }, entries: [entry(3)] }, /dense/],
   ];
   for (const [message, problem] of cases) assert.match(messageProblem(message, 3) ?? 'ok', problem, JSON.stringify(message));
   assert.equal(messageProblem({ type: 'prepare', view: 1, from: 1, entries: [entry(4), entry(5)], commit: 3 }, 3), null);
   assert.equal(messageProblem({ type: 'start-view', view: 2, from: 2, op: 9, commit: 8, entries: [entry(8), entry(9)] }, 3), null);
   assert.equal(messageProblem({ type: 'get-log', view: 2, from: 2, logView: 1, op: 9, after: 4 }, 3), null);
-  assert.equal(messageProblem({ type: 'log-suffix', view: 2, from: 0, logView: 1, op: 9, after: 4, base: 0, entries: [entry(5), entry(6)] }, 3), null);
-  assert.equal(messageProblem({ type: 'log-suffix', view: 2, from: 0, logView: 1, op: 9, after: 4, base: 6, entries: [] }, 3), null);
+  assert.equal(messageProblem({ type: 'log-suffix', view: 2, from: 0, logView: 1, op: 9, after: 4, snapshot: null, entries: [entry(5), entry(6)] }, 3), null);
+  assert.equal(messageProblem({ type: 'log-suffix', view: 2, from: 0, logView: 1, op: 9, after: 4, snapshot: { op: 6, view: 1, clientTable: {}, machine: null }, entries: [entry(7)] }, 3), null);
 });
 
 test('a replica logs and drops a malformed or misattributed message instead of throwing', () => {

@@ -319,7 +319,7 @@ test('§5.3 view change: a LOG-SUFFIX from another view is ignored (the fetch be
   const { cluster, next, view, op } = nextPrimaryFarBehind(2000);
   const ask = untilGetLog(cluster);
   const forged = (v: number): Message => ({
-    type: 'log-suffix', view: v, from: ask.to, logView: Math.min(ask.message.logView, v - 1), op: ask.message.op, after: ask.message.after, base: 0,
+    type: 'log-suffix', view: v, from: ask.to, logView: Math.min(ask.message.logView, v - 1), op: ask.message.op, after: ask.message.after, snapshot: null,
     entries: [{ op: ask.message.after + 1, view: 1, clientId: 'forged', requestNumber: 1, command: 'forged' }],
   });
   for (const v of [view - 1, view + 1]) cluster.handle(next, cluster.replica(next).onMessage(forged(v)));
@@ -354,12 +354,27 @@ test('§5.3 view change: the chosen replica refuses GET-LOG once its log is not 
   assert.equal(cluster.replica(next).statusReport().view, view);
 });
 
-test('§5.3 view change: when the chosen replica compacted what the new primary lacks, it declines and the next view\'s primary leads', () => {
-  const { cluster, next, view, op } = nextPrimaryFarBehind(600, { snapshotEveryOps: 100 });
+test('§5.3/§5.2 view change: when the chosen replica compacted what the new primary lacks, it sends its snapshot and the log after it', () => {
+  const { cluster, next, view, op } = nextPrimaryFarBehind(2000, { snapshotEveryOps: 300 });
   const primary = cluster.settle();
-  assert.ok(logged(cluster, next, 'view change: the chosen log is compacted below what we hold; declining to lead').length === 1);
-  assert.notEqual(primary, next);
-  assert.equal(cluster.replica(primary).statusReport().view, view + 1);
+  assert.equal(primary, next);
+  assert.equal(cluster.replica(next).statusReport().view, view, 'no view was skipped');
+  const pieces = logged(cluster, next, 'view change: fetched part of the chosen log');
+  assert.ok(pieces.some((e) => typeof e.fields?.snapshot === 'number'), 'a snapshot came');
+  assert.equal(logged(cluster, next, 'state transfer: installed snapshot').length, 1);
+  assert.ok(!cluster.ofType(next, 'log').some((e) => e.level === 'warn'), 'it never declined');
   cluster.tick(10);
-  for (let id = 0; id < 5; id++) if (cluster.replicas[id]) assert.equal(cluster.replica(id).statusReport().commit, op, `replica ${id}`);
+  for (let id = 0; id < 5; id++) {
+    if (!cluster.replicas[id]) continue;
+    assert.equal(cluster.replica(id).statusReport().commit, op, `replica ${id}`);
+    assert.deepEqual(cluster.items(id), cluster.items(next), `replica ${id}`);
+  }
+  assert.equal(cluster.items(next).length, 2000);
+  // The snapshot and the log after it survive a restart of the new primary (D3).
+  cluster.crash(next);
+  cluster.restart(next);
+  const after = cluster.settle();
+  cluster.tick(10);
+  assert.equal(cluster.replica(after).statusReport().commit, op);
+  assert.equal(cluster.items(next).length, 2000);
 });
