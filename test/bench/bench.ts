@@ -35,7 +35,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { killAllChildren } from './children.js';
-import { BenchCluster } from './cluster.js';
+import { BenchCluster, liveClusters } from './cluster.js';
 import { measureFloor, type FloorResult } from './floor.js';
 import { formatSummary, loadProfile, summarizeProfile, type ProfileSummary } from './profile-summary.js';
 import { formatMarkdown, formatTable, int, ms, us, type Row } from './report.js';
@@ -222,8 +222,8 @@ interface Run {
   down: Set<number>;
 }
 
-/** What is running now, for the cleanup on Ctrl-C or a crash. */
-let current: { cluster: BenchCluster | null; pool: LoadPool | null; run?: Run; scaleCluster?: BenchCluster | null } = { cluster: null, pool: null };
+/** The main cluster's run while it lasts: an interrupted bench still reports its memory. */
+let current: Run | null = null;
 
 function log(line: string): void {
   process.stdout.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`);
@@ -401,9 +401,10 @@ async function pickBackup(cluster: BenchCluster): Promise<number> {
   throw new Error('no running backup');
 }
 
-/** Sends `count` messages as fast as the highest in-flight level allows; returns what was stored. */
-async function loadMessages(run: Run, count: number): Promise<{ tally: SendTally; ms: number }> {
-  const result = await run.pool.load(count, run.pool.maxInFlight);
+/** Sends `count` messages as fast as the highest in-flight level allows, none started after
+ *  `maxMs`; returns what was stored. */
+async function loadMessages(run: Run, count: number, maxMs?: number): Promise<{ tally: SendTally; ms: number }> {
+  const result = await run.pool.load(count, run.pool.maxInFlight, maxMs);
   run.stored += result.tally.acked;
   return result;
 }
@@ -413,7 +414,7 @@ async function runCatchup(run: Run, options: Options): Promise<CatchupResult> {
   const backup = await pickBackup(cluster);
   log(`catch-up: replica ${backup} killed, ${int(options.catchupMessages)} messages sent without it (${int(run.stored)} stored before)`);
   await cluster.kill(backup);
-  const loaded = await loadMessages(run, options.catchupMessages);
+  const loaded = await loadMessages(run, options.catchupMessages, 600_000);
   log(`  loaded in ${ms(loaded.ms)} (${int(loaded.tally.acked / (loaded.ms / 1000))}/s)`);
   // Let the primary's next status report carry the final commit number.
   await sleep(400);
@@ -439,25 +440,26 @@ async function runCatchup(run: Run, options: Options): Promise<CatchupResult> {
   return { missed: loaded.tally.acked, stored: run.stored, targetOp, servingMs: servingAt - startedAt, caughtUpMs: caughtUpAt - startedAt, resolutionMs: 200, phases };
 }
 
-/** Sends messages until `want` are stored. Stops early, saying why, when the time budget is
- *  spent or when a batch of sends mostly failed: a cluster that has stopped making progress
- *  would otherwise hold the run for the whole budget. */
+/** Sends messages until `want` are stored, in rounds of at most LOAD_ROUND_MS. Stops early,
+ *  saying why, when the time budget is spent or when a whole round stored almost nothing: a
+ *  cluster that has stopped making progress would otherwise hold the run for the budget. */
 async function loadUntil(run: Run, want: number, budgetS: number): Promise<{ ms: number; stopped: string | null }> {
-  const chunk = Math.max(10_000, Math.round(want / 50));
   const started = performance.now();
   while (run.stored < want) {
-    if ((performance.now() - started) / 1000 > budgetS) {
-      return { ms: performance.now() - started, stopped: `load budget of ${budgetS} s spent` };
-    }
-    const asked = Math.min(chunk, want - run.stored);
-    const result = await loadMessages(run, asked);
+    const left = budgetS * 1000 - (performance.now() - started);
+    if (left <= 0) return { ms: performance.now() - started, stopped: `the time budget of ${budgetS} s was spent` };
+    const result = await loadMessages(run, want - run.stored, Math.min(LOAD_ROUND_MS, left));
     log(`  ${int(run.stored)} stored (${int(result.tally.acked / (result.ms / 1000))}/s in the last ${int(result.tally.acked)}${failures(result.tally)})`);
-    if (result.tally.acked < asked / 10) {
-      return { ms: performance.now() - started, stopped: `the cluster stopped making progress (${int(result.tally.acked)} of ${int(asked)} sends stored${failures(result.tally)})` };
+    if (result.tally.acked < LOAD_ROUND_MS / 1000) {
+      return { ms: performance.now() - started, stopped: `the cluster stopped making progress: ${int(result.tally.acked)} sends stored in ${ms(result.ms)}${failures(result.tally)}` };
     }
   }
   return { ms: performance.now() - started, stopped: null };
 }
+
+/** One round of loadUntil: long enough to ride out a snapshot or a view change, short enough
+ *  that a stalled cluster is noticed soon. */
+const LOAD_ROUND_MS = 30_000;
 
 /** kill -9 of a backup that holds everything, then a start: process start → hello answered,
  *  and → status normal. With profiling, the start-up is profiled until hello is answered. */
@@ -500,7 +502,6 @@ async function runScale(options: Options, profileDir: string | null, roles: Run[
     await seedCluster(config, messages, TEXT_BYTES);
     seedMs = performance.now() - seedStart;
   }, 600_000);
-  current.scaleCluster = cluster;
   const out: NonNullable<Results['scale']> = { messages, seedMs: Math.round(seedMs), clusterStartMs: Math.round(performance.now() - started - seedMs) };
   log(`  seeded in ${ms(seedMs)}; five replicas loaded it and chose a primary after another ${ms(out.clusterStartMs)}`);
   let pool: LoadPool | null = null;
@@ -525,7 +526,6 @@ async function runScale(options: Options, profileDir: string | null, roles: Run[
   } finally {
     await pool?.close();
     await cluster.stop(options.keepData);
-    current.scaleCluster = null;
   }
   return out;
 }
@@ -705,7 +705,6 @@ async function main(): Promise<void> {
   if (mainSections.length > 0) {
     log('starting a 5-replica cluster (fsync on)');
     const cluster = await BenchCluster.start(options.dir, 5, profileDir ? { dir: profileDir } : null);
-    current.cluster = cluster;
     const maxInFlight = Math.max(...options.inFlight, 16);
     // Mailboxes hold at most MAILBOX_MESSAGES_MAX (10,000) messages; spread the run's messages
     // over enough recipients that none fills up.
@@ -720,9 +719,8 @@ async function main(): Promise<void> {
       textBytes: TEXT_BYTES,
       runTag: '',
     });
-    current.pool = pool;
     const run: Run = { cluster, pool, stored: 0, roles, down: new Set() };
-    current.run = run;
+    current = run;
     const noteRoles = () => {
       for (let id = 0; id < 5; id++) {
         const pid = cluster.pid(id);
@@ -732,7 +730,7 @@ async function main(): Promise<void> {
     // Each section on its own: one that fails is reported, and the next starts from a cluster
     // with a primary again (and every replica running that was not left down on purpose).
     const section = async (name: Section, body: () => Promise<void>) => {
-      if (!options.sections.has(name)) return;
+      if (!options.sections.has(name) || interrupted) return;
       try {
         await cluster.waitForPrimary();
         await body();
@@ -751,18 +749,19 @@ async function main(): Promise<void> {
     await section('failover', async () => void (results.failover = await runFailover(run, options)));
     await section('catchup', async () => void (results.catchup = await runCatchup(run, options)));
     await section('startup', async () => void (results.startup = await runStartup(run, options)));
+    if (interrupted) return; // the signal handler stops everything and reports
     await sleep(250);
     results.memory = { messages: run.stored, replicas: cluster.memory() };
     await pool.close();
-    current.pool = null;
     await cluster.stop(options.keepData);
-    current.cluster = null;
+    current = null;
   }
   // The scale figures come from a cluster of their own, started after the main one has stopped.
-  if (options.sections.has('scale')) {
+  if (options.sections.has('scale') && !interrupted) {
     results.scale = await runScale(options, profileDir, roles);
     if (results.scale.failed) (results.failed ??= {}).scale = results.scale.failed;
   }
+  if (interrupted) return;
   if (profileDir) results.profiles = collectProfiles(profileDir, roles);
   report(info, false);
 }
@@ -797,11 +796,10 @@ function report(run: RunInfo, partial: boolean): void {
 
 /** Stops everything this run started: load workers, floor peers, replicas, the data. */
 async function cleanup(): Promise<void> {
-  const clusters = [current.cluster, current.scaleCluster];
-  current = { cluster: null, pool: null };
-  // The load workers and floor peers are ours to SIGKILL; the replicas get the launcher's stop.
+  // The load workers and floor peers are ours to SIGKILL; the replicas get the launcher's stop
+  // (SIGTERM, so that profiled ones write their profiles), then their data is removed.
   killAllChildren();
-  for (const cluster of clusters) if (cluster) await cluster.stop().catch(() => {});
+  for (const cluster of [...liveClusters]) await cluster.stop().catch(() => cluster.killNow());
 }
 
 let interrupted = false;
@@ -811,8 +809,8 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     interrupted = true;
     process.stderr.write(`\nbench: ${signal}, stopping every process it started\n`);
     const measured = info;
-    const run = current.run;
-    if (measured && run && current.cluster) measured.results.memory = { messages: run.stored, replicas: current.cluster.memory() };
+    const run = current;
+    if (measured && run) measured.results.memory = { messages: run.stored, replicas: run.cluster.memory() };
     void cleanup().finally(() => {
       if (measured) {
         // Replicas profiled when stopped wrote their profiles on the way out.
@@ -826,14 +824,11 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 // The last resort if the bench dies some other way: nothing it started may outlive it.
 process.on('exit', () => {
   killAllChildren();
-  for (const cluster of [current.cluster, current.scaleCluster]) {
-    if (!cluster) continue;
-    for (const slot of cluster.launcher.slots) slot.process?.kill('SIGKILL');
-    rmSync(cluster.dir, { recursive: true, force: true });
-  }
+  for (const cluster of [...liveClusters]) cluster.killNow();
 });
 
 main().catch(async (error: unknown) => {
+  if (interrupted) return; // the signal handler is already stopping everything and reporting
   process.stderr.write(`bench failed: ${(error as Error).stack ?? String(error)}\n`);
   await cleanup();
   process.exit(1);

@@ -23,6 +23,9 @@ export interface ProfileOptions {
   dir: string;
 }
 
+/** Every cluster started and not yet stopped: what an exiting bench must still kill and remove. */
+export const liveClusters = new Set<BenchCluster>();
+
 export class BenchCluster {
   /** Signals sent to start/stop profiling; see cpu-profile-hook.ts. */
   private profiling = false;
@@ -50,6 +53,7 @@ export class BenchCluster {
     writeFileSync(configPath, JSON.stringify(raw));
     const config = validateConfig(raw, dir);
     const cluster = new BenchCluster(dir, config, new ClusterLauncher(configPath, dir, replicas), profile);
+    liveClusters.add(cluster);
     try {
       for (const r of config.replicas) await formatDataDir(r.data, { cluster: config.cluster, replica: r.id });
       await seed?.(config);
@@ -247,6 +251,14 @@ export class BenchCluster {
   async stop(keepData = false): Promise<void> {
     await this.launcher.stopAll(5000);
     if (!keepData) rmSync(this.dir, { recursive: true, force: true });
+    liveClusters.delete(this);
+  }
+
+  /** The last resort, synchronous for an 'exit' handler: SIGKILL every replica, remove the data. */
+  killNow(): void {
+    for (const slot of this.launcher.slots) slot.process?.kill('SIGKILL');
+    rmSync(this.dir, { recursive: true, force: true });
+    liveClusters.delete(this);
   }
 }
 

@@ -147,13 +147,16 @@ function merge(into: SendTally, from: SendTally): void {
   for (const [code, n] of Object.entries(from.errors)) into.errors[code] = (into.errors[code] ?? 0) + n;
 }
 
-/** `count` sends, as fast as `k` connectors go: the loader for the scale figures. */
-async function load(params: { connectors: number; count: number }): Promise<SendTally & { ms: number }> {
+/** `count` sends, as fast as `k` connectors go, but none started after `maxMs`: the loader for
+ *  the scale figures, bounded in time so that a cluster that stopped making progress cannot
+ *  hold the bench for (count / k) × the connector's give-up time. */
+async function load(params: { connectors: number; count: number; maxMs: number }): Promise<SendTally & { ms: number }> {
   const tally = newTally();
   let remaining = params.count;
   const start = performance.now();
+  const deadline = start + params.maxMs;
   const loop = async (connector: Connector) => {
-    while (remaining > 0) {
+    while (remaining > 0 && performance.now() < deadline) {
       remaining--;
       await sendOne(connector, tally);
     }

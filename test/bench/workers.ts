@@ -17,6 +17,9 @@ class LoadWorker {
       if (message.type === 'result') waiter.resolve(message.result);
       else waiter.reject(new Error(`load worker ${index}: ${message.message}`));
     });
+    // An IPC send to a worker that has just died fails asynchronously with 'error'; its
+    // requests are rejected by the 'exit' handler, so the error itself needs no more.
+    child.on('error', () => {});
     child.once('exit', (code, signal) => {
       for (const waiter of this.waiting.values()) waiter.reject(new Error(`load worker ${index} exited (${signal ?? code})`));
       this.waiting.clear();
@@ -25,6 +28,7 @@ class LoadWorker {
 
   request<T>(type: string, params: unknown = {}): Promise<T> {
     const seq = this.nextSeq++;
+    if (!this.child.connected) return Promise.reject(new Error(`load worker ${this.index} is gone`));
     return new Promise<T>((resolve, reject) => {
       this.waiting.set(seq, { resolve: resolve as (value: unknown) => void, reject });
       this.child.send({ type, seq, params });
@@ -96,13 +100,13 @@ export class LoadPool {
     return { tally, perSecond: tally.acked / (measureMs / 1000), latencies };
   }
 
-  /** `count` sends as fast as `inFlight` connectors go. */
-  async load(count: number, inFlight: number): Promise<{ tally: SendTally; ms: number }> {
+  /** `count` sends as fast as `inFlight` connectors go, none started after `maxMs`. */
+  async load(count: number, inFlight: number, maxMs = 24 * 3600_000): Promise<{ tally: SendTally; ms: number }> {
     const shares = this.split(inFlight);
     // Each worker sends its part of the count, in proportion to its connectors.
     const counts = shares.map((k) => Math.floor((count * k) / inFlight));
     counts[0]! += count - counts.reduce((a, b) => a + b, 0);
-    const results = await Promise.all(shares.map((k, i) => (k > 0 ? this.workers[i]!.request<SendTally & { ms: number }>('load', { connectors: k, count: counts[i] }) : null)));
+    const results = await Promise.all(shares.map((k, i) => (k > 0 ? this.workers[i]!.request<SendTally & { ms: number }>('load', { connectors: k, count: counts[i], maxMs }) : null)));
     const tally = emptyTally();
     let ms = 0;
     for (const result of results) {
