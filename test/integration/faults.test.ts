@@ -105,9 +105,11 @@ test('isolate the primary: it stops acknowledging, the majority elects another, 
   cluster.launcher.setPartitioned(old, false);
   const commit = cluster.statuses()[next]!.commit;
   await cluster.waitForCatchUp([old], commit);
+  // It has left its old view for the majority's. (On a loaded machine a later view change may
+  // legitimately make it primary again — but only of a view whose number makes it the primary.)
   const healed = cluster.statuses()[old]!;
-  assert.equal(healed.isPrimary, false, 'the old primary follows after healing');
-  assert.ok(healed.view >= cluster.statuses()[next]!.view - 1);
+  assert.ok(healed.view > oldView, `the old primary moved on from view ${oldView} (now ${healed.view})`);
+  assert.equal(healed.isPrimary, healed.view % REPLICAS === old, 'it acts as primary only of a view that is its own');
   await checkMailbox(history);
 });
 
