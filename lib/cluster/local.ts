@@ -14,18 +14,38 @@ import { formatDataDir } from '../storage/replica-store.js';
 
 export const PEER_PORT_OFFSET = 100;
 
-export function localConfig(replicas: number, firstClientPort: number, dataDir: string): ClusterConfig {
-  const value = {
-    cluster: `local-${randomBytes(4).toString('hex')}`,
+/** The config of a cluster on 127.0.0.1 with these ports (replica i gets clientPorts[i] and
+ *  peerPorts[i]) and data under <dataDir>/replica-<id>, with a fresh random name and secret. */
+export function localConfig(dataDir: string, clientPorts: number[], peerPorts: number[], name = 'local'): ClusterConfig {
+  return validateConfig(rawLocalConfig(clientPorts, peerPorts, name), resolve(dataDir));
+}
+
+function rawLocalConfig(clientPorts: number[], peerPorts: number[], name: string) {
+  return {
+    cluster: `${name}-${randomBytes(4).toString('hex')}`,
     secret: randomBytes(24).toString('hex'),
-    replicas: Array.from({ length: replicas }, (_, id) => ({
+    replicas: clientPorts.map((client, id) => ({
       id,
-      client: `127.0.0.1:${firstClientPort + id}`,
-      peer: `127.0.0.1:${firstClientPort + PEER_PORT_OFFSET + id}`,
+      client: `127.0.0.1:${client}`,
+      peer: `127.0.0.1:${peerPorts[id]}`,
       data: `replica-${id}`,
     })),
   };
-  return validateConfig(value, resolve(dataDir));
+}
+
+/** Writes <dataDir>/cluster.json (mode 0600: it holds the secret) for a new local cluster, with
+ *  data directories relative to it. Formatting the replicas is a separate, explicit step. */
+export function writeLocalConfig(dataDir: string, clientPorts: number[], peerPorts: number[], name = 'local'): { config: ClusterConfig; configPath: string } {
+  const raw = rawLocalConfig(clientPorts, peerPorts, name);
+  mkdirSync(dataDir, { recursive: true });
+  const configPath = join(dataDir, 'cluster.json');
+  writeFileSync(configPath, JSON.stringify(raw, null, 2) + '\n', { mode: 0o600 });
+  return { config: validateConfig(raw, resolve(dataDir)), configPath };
+}
+
+/** The explicit format step (VR-NOTES D7) for every replica of a new cluster. */
+export async function formatLocalCluster(config: ClusterConfig): Promise<void> {
+  for (const replica of config.replicas) await formatDataDir(replica.data, { cluster: config.cluster, replica: replica.id });
 }
 
 /** Loads <dataDir>/cluster.json, or creates it and formats every replica if the cluster is new. */
@@ -39,10 +59,8 @@ export async function prepareLocalCluster(options: { replicas: number; port: num
     }
     return { config, configPath, created: false };
   }
-  const config = localConfig(options.replicas, options.port, dataDir);
-  mkdirSync(dataDir, { recursive: true });
-  for (const replica of config.replicas) await formatDataDir(replica.data, { cluster: config.cluster, replica: replica.id });
-  const onDisk = { ...config, replicas: config.replicas.map((r) => ({ ...r, data: `replica-${r.id}` })) };
-  writeFileSync(configPath, JSON.stringify(onDisk, null, 2) + '\n', { mode: 0o600 });
+  const ports = (offset: number) => Array.from({ length: options.replicas }, (_, id) => options.port + offset + id);
+  const { config } = writeLocalConfig(dataDir, ports(0), ports(PEER_PORT_OFFSET));
+  await formatLocalCluster(config);
   return { config, configPath, created: true };
 }

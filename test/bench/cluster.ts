@@ -6,13 +6,12 @@
 // on it have that resolution; the start-up figure uses a hello round trip instead, polled
 // every few milliseconds.
 
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { randomBytes } from 'node:crypto';
-import { validateConfig, type ClusterConfig } from '../../lib/cluster/config.js';
+import type { ClusterConfig } from '../../lib/cluster/config.js';
+import { formatLocalCluster, writeLocalConfig } from '../../lib/cluster/local.js';
 import { ClusterLauncher, type ReplicaStatus } from '../../lib/cluster/launcher.js';
-import { formatDataDir } from '../../lib/storage/replica-store.js';
 import { Link, LinkLost } from '../../lib/client/link.js';
 import { PROTOCOL_VERSION } from '../../lib/wire/protocol.js';
 import { freePorts } from '../integration/harness.js';
@@ -42,20 +41,11 @@ export class BenchCluster {
   static async start(baseDir: string, replicas: number, profile: ProfileOptions | null, seed?: (config: ClusterConfig) => Promise<void>, timeoutMs = 60_000): Promise<BenchCluster> {
     const dir = mkdtempSync(join(baseDir, 'chatplus-bench-'));
     const ports = await freePorts(replicas * 2);
-    const raw = {
-      cluster: `bench-${randomBytes(4).toString('hex')}`,
-      secret: randomBytes(24).toString('hex'),
-      replicas: Array.from({ length: replicas }, (_, id) => ({
-        id, client: `127.0.0.1:${ports[id]}`, peer: `127.0.0.1:${ports[replicas + id]}`, data: `replica-${id}`,
-      })),
-    };
-    const configPath = join(dir, 'cluster.json');
-    writeFileSync(configPath, JSON.stringify(raw));
-    const config = validateConfig(raw, dir);
+    const { config, configPath } = writeLocalConfig(dir, ports.slice(0, replicas), ports.slice(replicas), 'bench');
     const cluster = new BenchCluster(dir, config, new ClusterLauncher(configPath, dir, replicas), profile);
     liveClusters.add(cluster);
     try {
-      for (const r of config.replicas) await formatDataDir(r.data, { cluster: config.cluster, replica: r.id });
+      await formatLocalCluster(config);
       await seed?.(config);
       for (let id = 0; id < replicas; id++) cluster.start(id);
       await cluster.waitForPrimary(timeoutMs);

@@ -2,14 +2,13 @@
 // OS picked as free, data in a temporary directory, every process killed and every file removed in
 // teardown. Waits are bounded and fail with a message saying what was awaited and what was seen.
 
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type Server } from 'node:net';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { validateConfig, type ClusterConfig } from '../../lib/cluster/config.js';
-import { formatDataDir } from '../../lib/storage/replica-store.js';
+import type { ClusterConfig } from '../../lib/cluster/config.js';
+import { formatLocalCluster, writeLocalConfig } from '../../lib/cluster/local.js';
 import { ClusterLauncher, type ReplicaStatus } from '../../lib/cluster/launcher.js';
 
 export const ROOT = new URL('../..', import.meta.url).pathname;
@@ -51,17 +50,8 @@ export class TestCluster {
   static async start(replicas: number, extraArgs: string[] = []): Promise<TestCluster> {
     const dir = mkdtempSync(join(tmpdir(), 'chatplus-it-'));
     const ports = await freePorts(replicas * 2);
-    const raw = {
-      cluster: `test-${randomBytes(4).toString('hex')}`,
-      secret: randomBytes(24).toString('hex'),
-      replicas: Array.from({ length: replicas }, (_, id) => ({
-        id, client: `127.0.0.1:${ports[id]}`, peer: `127.0.0.1:${ports[replicas + id]}`, data: `replica-${id}`,
-      })),
-    };
-    const configPath = join(dir, 'cluster.json');
-    writeFileSync(configPath, JSON.stringify(raw));
-    const config = validateConfig(raw, dir);
-    for (const r of config.replicas) await formatDataDir(r.data, { cluster: config.cluster, replica: r.id });
+    const { config, configPath } = writeLocalConfig(dir, ports.slice(0, replicas), ports.slice(replicas), 'test');
+    await formatLocalCluster(config);
     const launcher = new ClusterLauncher(configPath, dir, replicas, extraArgs);
     const cluster = new TestCluster(dir, config, configPath, launcher);
     for (let id = 0; id < replicas; id++) launcher.start(id);

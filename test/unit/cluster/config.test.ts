@@ -40,10 +40,10 @@ test('host:port parsing', () => {
   assert.equal(parseHostPort('host'), null);
 });
 
-test('a local config lays replicas out on consecutive ports with a fresh secret', () => {
-  const a = localConfig(5, 7001, '/data');
+test('a local config lays replicas out on the given ports with a fresh secret', () => {
+  const a = localConfig('/data', [7001, 7002, 7003, 7004, 7005], [7101, 7102, 7103, 7104, 7105]);
   assert.deepEqual(a.replicas.map((r) => r.client), ['127.0.0.1:7001', '127.0.0.1:7002', '127.0.0.1:7003', '127.0.0.1:7004', '127.0.0.1:7005']);
   assert.equal(a.replicas[4]!.peer, '127.0.0.1:7105');
   assert.equal(a.replicas[2]!.data, '/data/replica-2');
-  assert.notEqual(a.secret, localConfig(5, 7001, '/data').secret);
+  assert.notEqual(a.secret, localConfig('/data', [7001], [7101]).secret);
 });
