@@ -35,6 +35,7 @@ import {
   onDoViewChange,
   onGetLog,
   onLogSuffix,
+  onPrimaryRejoinTick,
   onStartView,
   onStartViewChange,
   onViewChangeResendTimeout,
@@ -202,6 +203,7 @@ export class Replica<C, R, E> {
     const s = this.s;
     if (s.primary !== null) {
       if (s.primary.commitTimeout.tick()) onCommitTimeout(s);
+      if (s.primary !== null) onPrimaryRejoinTick(s);
     } else if (s.backup !== null) {
       if (s.backup.repairTimeout?.tick()) s.backup.repairTimeout = null;
       if (s.backup.primaryTimeout.tick()) onPrimaryTimeout(s);

@@ -32,6 +32,13 @@ export interface PrimaryState<C> {
   startViewSent: boolean;
   /** Heartbeat: send COMMIT (or resend PREPAREs) when it fires (§4.1 step 5). */
   commitTimeout: Timeout;
+  /** Running once a replica has asked for a newer view that we did not join: when it fires we give
+   *  this view up so that replica can rejoin (view-change.ts, scenario 7). */
+  rejoinTimeout: Timeout | null;
+  /** With rejoinTimeout: fires after ticks without a commit while ops wait to commit (scenario 7);
+   *  `stallCommit` is the commit number when it was last reset. */
+  stallTimeout: Timeout;
+  stallCommit: number;
 }
 
 /** Exists exactly while this replica is a backup in status normal. */
@@ -134,6 +141,10 @@ export class ReplicaState<C, R, E> {
   backup: BackupState | null = null;
   viewChange: ViewChangeState<C, R> | null = null;
   transfer: TransferState<C, R> | null = null;
+  /** Per replica, the highest view it asked for by START-VIEW-CHANGE. A replica that asked for a
+   *  view above ours is out of our view for good (its view never decreases): view-change.ts
+   *  joins once f + 1 have (scenario 2). Entries at or below our view mean nothing. */
+  asked = new Map<ReplicaId, number>();
 
   constructor(
     readonly id: ReplicaId,

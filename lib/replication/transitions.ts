@@ -69,6 +69,9 @@ export function becomePrimary<C, R, E>(s: ReplicaState<C, R, E>): void {
     startOp: s.log.op,
     startViewSent: false,
     commitTimeout: new Timeout('commit', s.settings.heartbeatTicks),
+    rejoinTimeout: null,
+    stallTimeout: new Timeout('stall', 1),
+    stallCommit: 0,
   };
   s.persistView();
   s.rebuildInFlight();

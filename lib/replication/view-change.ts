@@ -11,13 +11,28 @@ import type { DoViewChange, GetLog, LogSuffix, StartView, StartViewChange } from
 import type { LogFetch, ReplicaState } from './state.js';
 import { installSnapshot, requestState } from './state-transfer.js';
 import { becomeBackup, becomePrimary, enterRecovering, startViewChange } from './transitions.js';
+import { Timeout } from './timeout.js';
 import type { LogEntry, ReplicaId, Snapshot } from './types.js';
 
-/** §4.2 step 1: another replica has started a view change. */
+/** §4.2 step 1: another replica has started a view change. VRR joins at once; we join only when
+ *  that cannot disrupt a working view (scenarios below; docs/architecture.md, "View change"). */
 export function onStartViewChange<C, R, E>(s: ReplicaState<C, R, E>, m: StartViewChange): void {
   if (m.view < s.view) return s.ignore('start-view-change', 'older view', { from: m.from, messageView: m.view });
   if (m.view > s.view) {
-    startViewChange(s, m.view, `start-view-change from replica ${m.from}`);
+    s.asked.set(m.from, Math.max(s.asked.get(m.from) ?? 0, m.view));
+    const view = viewToJoin(s, m);
+    if (view === null) {
+      if (s.primary !== null && s.primary.rejoinTimeout === null) {
+        s.primary.rejoinTimeout = new Timeout('rejoin', rejoinTicks(s));
+        s.primary.stallTimeout = new Timeout('stall', stallTicks(s));
+        s.primary.stallCommit = s.commit;
+      }
+      return s.ignore('start-view-change', 'fewer than f + 1 ask for a newer view and our view works', { from: m.from, messageView: m.view });
+    }
+    startViewChange(s, view, `start-view-change from replica ${m.from}`);
+    // Everyone who asked for exactly this view has sent its START-VIEW-CHANGE for it.
+    for (const [from, asked] of s.asked) if (asked === view) s.viewChange!.startViewChangeFrom.add(from);
+    return;
   } else if (s.status === 'normal') {
     // A replica that missed our START-VIEW is still asking; the primary answers it again.
     if (s.primary !== null) return sendStartViewTo(s, m.from);
@@ -26,6 +41,91 @@ export function onStartViewChange<C, R, E>(s: ReplicaState<C, R, E>, m: StartVie
     return s.ignore('start-view-change', 'this view has started; fetching its log', { from: m.from });
   }
   s.viewChange!.startViewChangeFrom.add(m.from);
+}
+
+// ---- when a view change may start (why one replica cannot drag the cluster along) -----------
+//
+// VRR §4.2 has a replica join any view change it hears of. Then one replica whose timer fires —
+// starved of CPU, returning from a partition — moves everyone to a new view, again and again if it
+// stays slow. Instead a view change needs f + 1 replicas wanting it. Scenarios, numbered:
+//
+//  1. One backup times out while the primary works (slow, cut off, or just restarted). It moves to
+//     v + 1 and asks. The others are normal in v and still hear their primary: one ask is not
+//     enough, they stay. Every replica that asked for v' > v is out of view v for good (its view
+//     is durable and never decreases), so we remember the highest view each one asked for.
+//  2. f + 1 others asked for v' or higher. Then at most N − (f + 1) = f replicas are left in view v,
+//     fewer than the f + 1 a commit needs: view v can commit nothing more, and joining costs
+//     nothing. We join the highest view that f + 1 of them asked for (each of those is at or above
+//     it, so it is reachable). We do not count ourselves: a replica that still hears its primary
+//     does not want a view change, and one whose own timer fired has already moved by itself.
+//  3. Our own primary asks for a newer view (it restarted, D4, or gave up, scenario 7): the view
+//     we are loyal to is gone; join at once.
+//  4. A replica in status view-change joins any newer view it hears of at once, as in VRR: it is
+//     serving no one, and the newer view can only exist because f + 1 replicas took part in a view
+//     change (6), or a primary gave its view up (7), never because one replica timed out alone.
+//  5. DO-VIEW-CHANGE and START-VIEW of v', and PREPARE/COMMIT from a normal primary of v', prove
+//     that v' is under way or established: they move us as before (onDoViewChange, onStartView,
+//     followPrimary in normal.ts).
+//  6. A view change times out. If it had f + 1 participants (f START-VIEW-CHANGEs besides ours —
+//     what step 2 needs to send DO-VIEW-CHANGE) it was real and its primary failed: climb to
+//     v + 2, as before. Otherwise we timed out alone: stay in view-change for v + 1 and ask
+//     again, so that when the others do move they meet us at v + 1 instead of at a view we raised
+//     one by one. A minority (≤ f) can therefore never raise the view at all.
+//  7. The replica stuck alone at v + 1 while the cluster works in v. It rejoins as soon as the
+//     cluster reaches v + 1 or beyond: a START-VIEW, PREPARE or COMMIT of that view moves it
+//     (scenario 5; state transfer if need be). To make sure the cluster does get there — and to
+//     keep liveness when fewer than f + 1 replicas remain in view v (say view v's primary, one
+//     backup and a lone asker in N = 3, the third backup crashed: v cannot commit and the backup
+//     still hears its primary, so nobody would ever time out) — the primary of v, once some
+//     replica has asked for a newer view, gives view v up after rejoinTicks (25 view-change
+//     timeouts), or after stallTicks (4) if meanwhile nothing commits while ops wait to: it starts
+//     a view change to the highest view asked for, and its backups follow at once (scenario 3).
+//     So a replica stuck alone costs at most one view change per rejoinTicks while the cluster
+//     works, not one per timeout of its own, and never makes the cluster climb past the view it
+//     asked for; a cluster that cannot commit without it gets it back within stallTicks.
+//  8. If the primary of v is dead, its backups time out by themselves (their timers are not reset
+//     by anyone else), meet at v + 1 (a lone replica already waiting there counts), and complete
+//     the view change in one view when the primary of v + 1 is alive; otherwise scenario 6.
+//  9. Safety is untouched: this only decides when a replica enters a view change. Which log wins,
+//     and what is durable before each message (D2/D3), is as before.
+
+/** The view we join on this START-VIEW-CHANGE for a newer view, or null to stay (scenarios 1–4). */
+function viewToJoin<C, R, E>(s: ReplicaState<C, R, E>, m: StartViewChange): number | null {
+  if (s.status === 'view-change') return m.view; // 4
+  if (m.from === s.primaryOf(s.view)) return m.view; // 3
+  const views = [...s.asked.values()].filter((view) => view > s.view).sort((a, b) => b - a);
+  return views[s.f] ?? null; // 2: the (f + 1)-th highest, if f + 1 asked
+}
+
+/** How long a primary lets a replica wait alone in a newer view before giving its view up (7):
+ *  long while this view commits (it only restores full membership), short once it has stalled. */
+export function rejoinTicks<C, R, E>(s: ReplicaState<C, R, E>): number {
+  return 25 * s.settings.viewChangeTimeoutTicks;
+}
+
+export function stallTicks<C, R, E>(s: ReplicaState<C, R, E>): number {
+  return 4 * s.settings.viewChangeTimeoutTicks;
+}
+
+/** Scenario 7, on each tick of a primary that some replica has asked to leave its view: give the
+ *  view up after rejoinTicks, or after stallTicks without a commit while ops wait to commit. */
+export function onPrimaryRejoinTick<C, R, E>(s: ReplicaState<C, R, E>): void {
+  const p = s.primary!;
+  if (p.rejoinTimeout === null) return;
+  if (s.commit !== p.stallCommit || s.log.op === s.commit) {
+    p.stallCommit = s.commit;
+    p.stallTimeout.reset();
+  } else if (p.stallTimeout.tick()) {
+    return giveViewUp(s, `no commit for ${stallTicks(s)} ticks while a replica asks for a newer view`);
+  }
+  if (p.rejoinTimeout.tick()) giveViewUp(s, `a replica has asked for a newer view for ${rejoinTicks(s)} ticks`);
+}
+
+function giveViewUp<C, R, E>(s: ReplicaState<C, R, E>, reason: string): void {
+  const view = Math.max(...s.asked.values());
+  assert.ok(view > s.view);
+  startViewChange(s, view, `${reason}; giving this view up so it can rejoin`);
+  for (const [from, asked] of s.asked) if (asked === view) s.viewChange!.startViewChangeFrom.add(from);
 }
 
 /** §4.2 step 3: a replica's log, sent to us as the primary of `m.view`. */
@@ -305,9 +405,15 @@ export function onStartView<C, R, E>(s: ReplicaState<C, R, E>, m: StartView<C>):
   learnCommit(s, m.commit);
 }
 
-/** The view change has not completed in time: the new primary may be dead too. Try the next. */
+/** The view change has not completed in time: the new primary may be dead too. Try the next —
+ *  but only if this view change was real (f + 1 participants); alone, stay and ask again (6). */
 export function onViewChangeTimeout<C, R, E>(s: ReplicaState<C, R, E>): void {
-  startViewChange(s, s.view + 1, `view change to view ${s.view} did not complete in ${s.viewChangeTimeoutTicks} ticks`);
+  const vc = s.viewChange!;
+  if (vc.startViewChangeFrom.size >= s.f) {
+    return startViewChange(s, s.view + 1, `view change to view ${s.view} did not complete in ${s.viewChangeTimeoutTicks} ticks`);
+  }
+  s.logLine('info', 'view change: timed out without f + 1 participants; staying in this view', { participants: vc.startViewChangeFrom.size + 1 });
+  if (vc.startViewChangeSent) s.broadcast({ type: 'start-view-change', view: s.view, from: s.id });
 }
 
 /** The network may have lost our START-VIEW-CHANGE, DO-VIEW-CHANGE or GET-LOG: send them again. */

@@ -1,0 +1,114 @@
+// A view change needs f + 1 replicas wanting it (lib/replication/view-change.ts, scenarios 1–9):
+// one slow or cut-off replica must not keep the cluster changing views.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Cluster, req } from './harness.js';
+
+const views = (cluster: Cluster, ids: number[]) => ids.map((id) => cluster.replica(id).statusReport().view);
+const others = (n: number, ...not: number[]) => Array.from({ length: n }, (_, id) => id).filter((id) => !not.includes(id));
+
+test('scenario 1: a single START-VIEW-CHANGE from one backup does not move a healthy cluster', () => {
+  const cluster = new Cluster(5);
+  const primary = cluster.settle();
+  const view = cluster.replica(primary).statusReport().view;
+  const backup = (primary + 1) % 5;
+  for (const to of others(5, backup)) {
+    cluster.handle(to, cluster.replica(to).onMessage({ type: 'start-view-change', view: view + 1, from: backup }));
+  }
+  cluster.deliverAll();
+  cluster.tick(30);
+  for (const id of others(5, backup)) {
+    const r = cluster.replica(id).statusReport();
+    assert.equal(r.status, 'normal', `replica ${id}`);
+    assert.equal(r.view, view, `replica ${id} stays in view ${view}`);
+  }
+});
+
+test('scenario 2: f + 1 replicas asking for a newer view move a replica that still hears its primary', () => {
+  const cluster = new Cluster(5);
+  const primary = cluster.settle();
+  const view = cluster.replica(primary).statusReport().view;
+  const [target, a, b, c] = others(5, primary) as [number, number, number, number];
+  const ask = (from: number, v: number) => cluster.handle(target, cluster.replica(target).onMessage({ type: 'start-view-change', view: v, from }));
+  ask(a, view + 1);
+  ask(b, view + 2);
+  assert.equal(cluster.replica(target).statusReport().status, 'normal', 'f = 2 asking is not enough');
+  ask(c, view + 1);
+  const r = cluster.replica(target).statusReport();
+  assert.equal(r.status, 'view-change');
+  assert.equal(r.view, view + 1, 'the highest view f + 1 asked for');
+});
+
+test('scenario 6: a replica that timed out alone stays at v + 1 and does not climb', () => {
+  const cluster = new Cluster(5);
+  const primary = cluster.settle();
+  const view = cluster.replica(primary).statusReport().view;
+  const lone = (primary + 2) % 5;
+  cluster.isolated.add(lone);
+  cluster.tick(300);
+  const r = cluster.replica(lone).statusReport();
+  assert.equal(r.status, 'view-change');
+  assert.equal(r.view, view + 1, 'five view-change timeouts later, still v + 1');
+  assert.deepEqual(views(cluster, others(5, lone)), [view, view, view, view]);
+});
+
+test('scenario 8: when the primary really dies, the view change completes in one view', () => {
+  for (const n of [3, 5, 7]) {
+    const cluster = new Cluster(n);
+    const primary = cluster.settle();
+    const view = cluster.replica(primary).statusReport().view;
+    cluster.register('c');
+    cluster.request(primary, req('c', 1, 'kept'));
+    cluster.deliverAll();
+    cluster.crash(primary);
+    const next = cluster.settle();
+    assert.deepEqual(views(cluster, others(n, primary)), others(n, primary).map(() => view + 1), `N = ${n}`);
+    assert.deepEqual(cluster.items(next), ['kept']);
+  }
+});
+
+test('scenarios 1 and 7: a replica returning from a partition at a higher view does not disrupt the cluster, and rejoins', () => {
+  const cluster = new Cluster(5);
+  const primary = cluster.settle();
+  const view = cluster.replica(primary).statusReport().view;
+  const lone = (primary + 3) % 5;
+  cluster.isolated.add(lone);
+  cluster.tick(100);
+  assert.equal(cluster.replica(lone).statusReport().view, view + 1);
+  cluster.isolated.delete(lone);
+  cluster.register('c');
+  cluster.request(primary, req('c', 1, 'during'));
+  cluster.tick(300); // less than the primary's rejoin wait (25 view-change timeouts): the cluster keeps working
+  assert.deepEqual(views(cluster, others(5, lone)), [view, view, view, view]);
+  assert.equal(cluster.replica(primary).statusReport().isPrimary, true);
+  assert.deepEqual(cluster.items(primary), ['during']);
+  // The primary gives its view up for the lone replica once (scenario 7): all meet at v + 1.
+  cluster.tick(250);
+  const next = cluster.settle();
+  cluster.tick(5);
+  assert.deepEqual(views(cluster, others(5)), [0, 1, 2, 3, 4].map(() => view + 1));
+  for (const id of others(5)) assert.deepEqual(cluster.items(id), ['during'], `replica ${id} (primary ${next})`);
+});
+
+test('scenario 7: liveness with a lone replica ahead and a backup down: the primary gives its view up', () => {
+  const cluster = new Cluster(3);
+  const primary = cluster.settle();
+  const view = cluster.replica(primary).statusReport().view;
+  const [lone, other] = others(3, primary) as [number, number];
+  cluster.isolated.add(lone);
+  cluster.tick(60);
+  cluster.isolated.delete(lone);
+  cluster.crash(other);
+  cluster.register('c');
+  cluster.request(primary, req('c', 1, 'x'));
+  cluster.tickUntil('the two live replicas meet in a newer view', () => {
+    const a = cluster.replica(primary).statusReport();
+    const b = cluster.replica(lone).statusReport();
+    return a.status === 'normal' && b.status === 'normal' && a.view === b.view && a.view > view;
+  });
+  const next = cluster.primary();
+  cluster.request(next, req('c', 1, 'x'));
+  cluster.tick(5);
+  assert.deepEqual(cluster.items(next), ['x']);
+});
