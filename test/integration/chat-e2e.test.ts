@@ -111,3 +111,27 @@ test('a client sending garbage or an oversize frame is cut off while another kee
   assert.equal(still.code, 0, still.stdout + still.stderr);
   assert.match(still.stdout, /sent #\d+ to bob/);
 });
+
+test('every REPL command in one scripted session against the real server', async () => {
+  const sent = await runClientScript(cluster.addresses, script('create carol', 'carol-pw', 'login carol', 'carol-pw', 'status', 'help', 'list a*', 'list * 1', 'send bob from carol', 'logout', 'quit'));
+  assert.equal(sent.code, 0, sent.stdout + sent.stderr);
+  assert.match(sent.stdout, /logged in as carol/);
+  assert.match(sent.stdout, /replica/i, 'status names the replica');
+  assert.match(sent.stdout, /delete-account/, 'help lists the commands');
+  assert.match(sent.stdout, /alice \(page 1 of 1, 1 account\)/);
+  assert.match(sent.stdout, /logged out/);
+  const id = Number(/sent #(\d+) to bob/.exec(sent.stdout)?.[1]);
+  assert.ok(id > 0, sent.stdout);
+  const bob = await runClientScript(cluster.addresses, script('login bob', 'bob-pw', 'read 100', `delete ${id}`, `delete ${id}`));
+  assert.notEqual(bob.code, 0, 'the second delete of the same id fails');
+  assert.match(bob.stdout, /from carol/);
+  assert.match(bob.stdout, /deleted 1 message/);
+  assert.match(bob.stdout + bob.stderr, /NOT_FOUND/);
+  const gone = await runClientScript(cluster.addresses, script('login carol', 'carol-pw', 'delete-account'));
+  assert.equal(gone.code, 0, gone.stdout + gone.stderr);
+  assert.match(gone.stdout, /deleted account carol/);
+  const after = await runClientScript(cluster.addresses, script('login carol', 'carol-pw'));
+  assert.match(after.stdout + after.stderr, /AUTH_FAILED/);
+  const reuse = await runClientScript(cluster.addresses, script('create carol', 'again'));
+  assert.match(reuse.stdout + reuse.stderr, /NAME_TAKEN/, 'a deleted account\'s name stays reserved');
+});
