@@ -56,6 +56,10 @@ interface Waiter {
 export class ClientGateway {
   private server: Server | null = null;
   private readonly clients = new Set<Client>();
+  /** Connections bound to a session, by account name: every executed send looks up its
+   *  recipient here, so a push must not cost a scan of every connection. Invariant: holds
+   *  exactly the clients whose `session` is set, under that session's account name. */
+  private readonly byName = new Map<string, Set<Client>>();
   /** Who waits for the reply to (clientId, requestNumber); the newest connection wins. */
   private readonly waiters = new Map<string, Waiter>();
   /** Keeps login step 1 from telling which names exist (see decoySalt). */
@@ -106,6 +110,7 @@ export class ClientGateway {
     });
     connection.on('close', () => {
       this.clients.delete(client);
+      this.bind(client, null);
       for (const [key, waiter] of this.waiters) if (waiter.client === client) this.waiters.delete(key);
     });
   }
@@ -170,7 +175,7 @@ export class ClientGateway {
     const hash = hashToken(frame.token);
     const name = machine.sessionName(hash);
     if (name === null) return this.fail(client, frame.id, 'BAD_TOKEN', 'that session has ended; log in again');
-    client.session = { hash, name };
+    this.bind(client, { hash, name });
     this.reply(client, frame.id, { name, unread: machine.unreadCount(name) });
     for (const message of machine.unreadAfter(name, frame.lastSeen, RESUME_PUSH_MAX)) this.send(client, { type: 'push', message });
   }
@@ -208,7 +213,7 @@ export class ClientGateway {
     if (!waiter) return;
     if (reply === null) return this.reply(waiter.client, waiter.frameId, {});
     if (!reply.ok) return this.send(waiter.client, { type: 'reply', id: waiter.frameId, ok: false, error: reply.error });
-    if (waiter.bindSession) waiter.client.session = waiter.bindSession;
+    if (waiter.bindSession) this.bind(waiter.client, waiter.bindSession);
     this.reply(waiter.client, waiter.frameId, reply.result);
   }
 
@@ -222,13 +227,27 @@ export class ClientGateway {
   /** Chat events of an executed op; only the primary acts on them (it alone holds sessions). */
   deliverEvents(events: ChatEvent[]): void {
     for (const event of events) {
-      for (const client of this.clients) {
-        if (event.kind === 'deliver' && client.session?.name === event.message.to) {
-          this.send(client, { type: 'push', message: event.message });
-        } else if (event.kind === 'session-ended' && client.session?.hash === event.session) {
-          client.session = null;
-        }
+      if (event.kind === 'deliver') {
+        for (const client of this.byName.get(event.message.to) ?? []) this.send(client, { type: 'push', message: event.message });
+      } else {
+        // Logout and account deletion are rare: a scan is fine here.
+        for (const client of this.clients) if (client.session?.hash === event.session) this.bind(client, null);
       }
+    }
+  }
+
+  /** Binds a connection to a session (or unbinds it, with null), keeping byName in step. */
+  private bind(client: Client, session: Client['session']): void {
+    if (client.session) {
+      const same = this.byName.get(client.session.name);
+      same?.delete(client);
+      if (same?.size === 0) this.byName.delete(client.session.name);
+    }
+    client.session = session;
+    if (session) {
+      const same = this.byName.get(session.name) ?? new Set<Client>();
+      same.add(client);
+      this.byName.set(session.name, same);
     }
   }
 

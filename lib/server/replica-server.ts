@@ -148,6 +148,8 @@ export class ReplicaServer {
     // A broadcast is one message object in consecutive send effects: encode it once.
     let lastMessage: object | null = null;
     let lastFrame: Buffer = Buffer.alloc(0);
+    // Whether this replica is primary after the step that produced these effects; asked once.
+    let isPrimary: boolean | null = null;
     for (const effect of effects) {
       switch (effect.type) {
         case 'send':
@@ -167,7 +169,9 @@ export class ReplicaServer {
           this.gateway!.deliverReject(effect.clientId, effect.requestNumber, effect.code);
           break;
         case 'applied':
-          if (effect.events.length > 0 && this.core().statusReport().isPrimary) this.gateway!.deliverEvents(effect.events);
+          if (effect.events.length === 0) break;
+          isPrimary ??= this.core().statusReport().isPrimary;
+          if (isPrimary) this.gateway!.deliverEvents(effect.events);
           break;
         case 'log': {
           const { replica, view, ...fields } = effect.fields ?? {};
