@@ -83,8 +83,10 @@ test('kill -9 two replicas, primary included: three keep serving; both restart a
   });
   assert.equal(history.acknowledged, history.sends.length, 'with three of five up, every send is acknowledged');
   await checkMailbox(history);
-  const survivors = cluster.statuses().filter((s) => s !== null);
-  const commit = Math.max(...survivors.map((s) => s!.commit));
+  // A fresh report: the launcher's copy may predate the last sends, which would make the
+  // catch-up wait below pass before the restarted replicas learned anything.
+  const survivors = cluster.statuses().flatMap((s) => (s === null ? [] : [s.replica]));
+  const commit = Math.max(...(await Promise.all(survivors.map((id) => cluster.freshStatus(id)))).map((s) => s.commit));
   await cluster.restart(primary);
   await cluster.restart(backup);
   await cluster.waitForCatchUp([primary, backup], commit);
@@ -100,11 +102,13 @@ test('isolate the primary: it stops acknowledging, the majority elects another, 
   assert.ok(cluster.statuses()[next]!.view > oldView, 'the new primary leads a later view');
   await sendDuring(history, 'partition', 10, async () => {});
   assert.equal(history.acknowledged, history.sends.length);
-  const isolated = cluster.statuses()[old]!;
-  assert.ok(isolated.commit <= cluster.statuses()[next]!.commit);
+  // Fresh reports, taken after the sends: the isolated replica committed none of them, and the
+  // commit number it must catch up to includes all of them (a stale report could let the wait
+  // below return before the old primary heard of the new view).
+  const [isolated, leader] = await Promise.all([cluster.freshStatus(old), cluster.freshStatus(next)]);
+  assert.ok(isolated.commit < leader.commit, `the isolated primary committed nothing new (${isolated.commit}) while the majority went on (${leader.commit})`);
   cluster.launcher.setPartitioned(old, false);
-  const commit = cluster.statuses()[next]!.commit;
-  await cluster.waitForCatchUp([old], commit);
+  await cluster.waitForCatchUp([old], leader.commit);
   // It has left its old view for the majority's. (On a loaded machine a later view change may
   // legitimately make it primary again — but only of a view whose number makes it the primary.)
   const healed = cluster.statuses()[old]!;

@@ -84,6 +84,24 @@ export class TestCluster {
     }, options.timeoutMs ?? 30_000, () => this.describe());
   }
 
+  /** The first status replica `id` reports after this call, so it reflects everything that
+   *  happened before the call (the status the launcher holds can be up to one report interval old). */
+  async freshStatus(id: number, timeoutMs = 10_000): Promise<ReplicaStatus> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.launcher.off('status', onStatus);
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for a status report from replica ${id}; state: ${this.describe()}`));
+      }, timeoutMs);
+      const onStatus = (from: number, status: ReplicaStatus) => {
+        if (from !== id) return;
+        clearTimeout(timer);
+        this.launcher.off('status', onStatus);
+        resolve(status);
+      };
+      this.launcher.on('status', onStatus);
+    });
+  }
+
   /** Waits until every running replica has executed at least `commit` ops. */
   async waitForCatchUp(ids: number[], commit: number, timeoutMs = 30_000): Promise<void> {
     await waitFor(`replicas ${ids.join(',')} to execute op ${commit}`, () => {
