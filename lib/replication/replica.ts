@@ -27,7 +27,7 @@ import {
 } from './normal.js';
 import { type ReplicaOptions, settingsFrom } from './options.js';
 import { type CoreEffect, ReplicaState } from './state.js';
-import { onGetState, onNewState, requestState } from './state-transfer.js';
+import { onGetState, onNewState, onStateResendTimeout } from './state-transfer.js';
 import { becomeBackup, enterViewChange, startViewChange } from './transitions.js';
 import type { ClientRequest, DurableState, ReplicaStatusReport, StateMachine, StateMachineFactory } from './types.js';
 import {
@@ -212,7 +212,7 @@ export class Replica<C, R, E> {
       else if (s.viewChange.resendTimeout.tick()) onViewChangeResendTimeout(s);
     } else if (s.transfer !== null) {
       if (s.transfer.primaryTimeout.tick()) startViewChange(s, s.view + 1, 'no word from the primary while catching up');
-      else if (s.transfer.resendTimeout.tick()) requestState(s);
+      else if (s.transfer.resendTimeout.tick()) onStateResendTimeout(s);
     }
   }
 }

@@ -19,7 +19,7 @@ import assert from 'node:assert/strict';
 import { ClientTable } from './client-table.js';
 import { learnCommit } from './execute.js';
 import type { GetState, NewState } from './messages.js';
-import type { ReplicaState, TransferState } from './state.js';
+import { STATE_RESEND_BACKOFF_DOUBLINGS_MAX, type ReplicaState, type TransferState } from './state.js';
 import { Timeout } from './timeout.js';
 import { becomeBackup } from './transitions.js';
 import type { LogEntry, Snapshot } from './types.js';
@@ -43,6 +43,16 @@ export function requestState<C, R, E>(s: ReplicaState<C, R, E>): void {
     after = s.log.op;
   }
   s.send(s.primaryOf(s.view), { type: 'get-state', view: s.view, from: s.id, after });
+}
+
+/** GET-STATE went unanswered (lost, or the primary is busy with a large answer): ask again, and
+ *  wait twice as long before the next resend. */
+export function onStateResendTimeout<C, R, E>(s: ReplicaState<C, R, E>): void {
+  const t = s.transfer!;
+  t.resends += 1;
+  const doublings = Math.min(t.resends, STATE_RESEND_BACKOFF_DOUBLINGS_MAX);
+  t.resendTimeout = new Timeout('get-state-resend', s.settings.heartbeatTicks * 2 ** doublings);
+  requestState(s);
 }
 
 /** §5.2: the primary answers with the next piece of its log. */
@@ -96,6 +106,8 @@ function continueCatchUp<C, R, E>(s: ReplicaState<C, R, E>, m: NewState<C, R>): 
     t.staged = [];
   }
   t.staged.push(...m.entries);
+  t.resends = 0; // The primary answers: ask for the next piece at the normal pace.
+  t.resendTimeout = new Timeout('get-state-resend', s.settings.heartbeatTicks);
   const end = transferEnd(t);
   s.logLine('info', 'state transfer: received', { through: end, primaryOp: m.op, snapshot: t.snapshot?.op ?? null });
   // Taking this view as our log view claims we hold the log the view started with, which holds

@@ -105,9 +105,19 @@ export interface TransferState<C, R> {
   staged: LogEntry<C>[];
   /** Fires when the primary has been silent too long: start a view change. */
   primaryTimeout: Timeout;
-  /** Resend GET-STATE. */
+  /** Resend GET-STATE; replaced by a longer one after each resend that got no answer. */
   resendTimeout: Timeout;
+  /** GET-STATE resends since the last piece arrived. */
+  resends: number;
 }
+
+/** A failing view change's timeout grows to at most 2^3 = 8 times the base (1.6 s with the
+ *  defaults of 20 ticks of 10 ms). */
+export const VIEW_CHANGE_BACKOFF_DOUBLINGS_MAX = 3;
+
+/** An unanswered GET-STATE is resent after a heartbeat, then after 2, 4, … up to 2^4 = 16
+ *  heartbeats: a primary busy encoding a large answer is not asked to encode it again and again. */
+export const STATE_RESEND_BACKOFF_DOUBLINGS_MAX = 4;
 
 export class ReplicaState<C, R, E> {
   /** The effects of the current step, in order, until the step returns them (driver duty 1). */
@@ -145,6 +155,9 @@ export class ReplicaState<C, R, E> {
    *  view above ours is out of our view for good (its view never decreases): view-change.ts
    *  joins once f + 1 have (scenario 2). Entries at or below our view mean nothing. */
   asked = new Map<ReplicaId, number>();
+  /** View changes in a row left for a higher view before completing (volatile; 0 once normal). Each one
+   *  doubles the next view change's timeout, up to VIEW_CHANGE_BACKOFF_DOUBLINGS_MAX. */
+  failedViewChanges = 0;
 
   constructor(
     readonly id: ReplicaId,
@@ -188,9 +201,18 @@ export class ReplicaState<C, R, E> {
     return primaryOf(view, this.replicaCount);
   }
 
-  /** This replica's view-change timeout: a little longer per replica id (no randomness). */
+  /** This replica's view-change timeout: a little longer per replica id (no randomness). How long
+   *  a backup waits for word from its primary before asking for a view change. */
   get viewChangeTimeoutTicks(): number {
     return this.settings.viewChangeTimeoutTicks + this.id;
+  }
+
+  /** How long the next view change may take before this replica gives up on it and tries the
+   *  next view: the view-change timeout, doubled per view change that just failed. A view change
+   *  that cannot finish in time on a slow or loaded machine would fail again at the same pace;
+   *  waiting longer lets it settle. Timing only: no safety argument depends on it. */
+  get viewChangeBackoffTicks(): number {
+    return this.viewChangeTimeoutTicks * 2 ** Math.min(this.failedViewChanges, VIEW_CHANGE_BACKOFF_DOUBLINGS_MAX);
   }
 
   // ---- acting ------------------------------------------------------------------------------

@@ -12,6 +12,10 @@ import { Timeout } from './timeout.js';
 export function startViewChange<C, R, E>(s: ReplicaState<C, R, E>, view: number, reason: string): void {
   assert.ok(view > s.view, 'a view change always moves to a higher view');
   s.logLine('info', 'view change: starting', { to: view, primary: s.primaryOf(view), reason });
+  // Leaving a view change for a higher view — timed out, or others moved on — means it failed:
+  // the next one gets more time (viewChangeBackoffTicks). Counted alike on every replica that
+  // leaves it, so the fastest replica to time out does not set the pace for all.
+  if (s.status === 'view-change') s.failedViewChanges += 1;
   s.view = view;
   enterViewChange(s);
   s.persistView();
@@ -30,7 +34,7 @@ export function enterViewChange<C, R, E>(s: ReplicaState<C, R, E>): void {
     doViewChanges: new Map(),
     cannotLead: false,
     logFetch: null,
-    viewChangeTimeout: new Timeout('view-change', s.viewChangeTimeoutTicks),
+    viewChangeTimeout: new Timeout('view-change', s.viewChangeBackoffTicks),
     resendTimeout: new Timeout('view-change-resend', s.settings.heartbeatTicks),
   };
 }
@@ -51,6 +55,7 @@ export function enterRecovering<C, R, E>(s: ReplicaState<C, R, E>, view: number,
     staged: [],
     primaryTimeout: new Timeout('primary', s.viewChangeTimeoutTicks),
     resendTimeout: new Timeout('get-state-resend', s.settings.heartbeatTicks),
+    resends: 0,
   };
   s.persistView();
 }
@@ -59,7 +64,7 @@ export function enterRecovering<C, R, E>(s: ReplicaState<C, R, E>, view: number,
  *  D3: the caller has persisted the log; now the view record with logView = view follows it. */
 export function becomePrimary<C, R, E>(s: ReplicaState<C, R, E>): void {
   assert.equal(s.primaryOf(s.view), s.id);
-  clearRoles(s);
+  clearRolesForNormal(s);
   s.status = 'normal';
   s.logView = s.view;
   s.primary = {
@@ -82,12 +87,19 @@ export function becomePrimary<C, R, E>(s: ReplicaState<C, R, E>): void {
  *  with logView = view, D4). D3: the caller has persisted the log first. */
 export function becomeBackup<C, R, E>(s: ReplicaState<C, R, E>): void {
   assert.notEqual(s.primaryOf(s.view), s.id);
-  clearRoles(s);
+  clearRolesForNormal(s);
   s.status = 'normal';
   s.logView = s.view;
   s.backup = { ackedOp: 0, primaryTimeout: new Timeout('primary', s.viewChangeTimeoutTicks), repairTimeout: null };
   s.persistView();
   s.logLine('info', 'view change: complete, backup', { primary: s.primaryOf(s.view), op: s.log.op, commit: s.commit });
+}
+
+/** Reaching status normal ends a run of failed view changes: the next one starts from the base
+ *  timeout again. */
+function clearRolesForNormal<C, R, E>(s: ReplicaState<C, R, E>): void {
+  clearRoles(s);
+  s.failedViewChanges = 0;
 }
 
 function clearRoles<C, R, E>(s: ReplicaState<C, R, E>): void {

@@ -410,7 +410,7 @@ export function onStartView<C, R, E>(s: ReplicaState<C, R, E>, m: StartView<C>):
 export function onViewChangeTimeout<C, R, E>(s: ReplicaState<C, R, E>): void {
   const vc = s.viewChange!;
   if (vc.startViewChangeFrom.size >= s.f) {
-    return startViewChange(s, s.view + 1, `view change to view ${s.view} did not complete in ${s.viewChangeTimeoutTicks} ticks`);
+    return startViewChange(s, s.view + 1, `view change to view ${s.view} did not complete in ${s.viewChangeBackoffTicks} ticks`);
   }
   s.logLine('info', 'view change: timed out without f + 1 participants; staying in this view', { participants: vc.startViewChangeFrom.size + 1 });
   if (vc.startViewChangeSent) s.broadcast({ type: 'start-view-change', view: s.view, from: s.id });

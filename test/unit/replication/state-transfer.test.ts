@@ -184,3 +184,33 @@ test('§5.2 catching up to a new view whose primary compacted its log: snapshot,
   assert.ok(cluster.ofType(lagging, 'log').some((e) => e.event === 'state transfer: installed snapshot'));
   assert.deepEqual(cluster.items(lagging), cluster.items(next));
 });
+
+test('§5.2 an unanswered GET-STATE is resent ever more slowly, and at the normal pace once a piece arrives', () => {
+  const cluster = new Cluster(3);
+  const old = cluster.settle();
+  cluster.register('c');
+  const lagging = (old + 2) % 3;
+  cluster.isolated.add(lagging);
+  cluster.crash(old);
+  cluster.restart(old);
+  const next = cluster.settle();
+  commitMany(cluster, next, 1, 3);
+  cluster.isolated.delete(lagging);
+  // Every NEW-STATE is lost (a primary too busy to answer looks the same from here); the
+  // primary's heartbeats still arrive, so the lagging replica keeps asking instead of starting a
+  // view change.
+  const asked: number[] = [];
+  for (let t = 0; t < 320; t++) {
+    cluster.tick(1, undefined, false);
+    if (cluster.queue.some((e) => e.from === lagging && e.message.type === 'get-state')) asked.push(t);
+    cluster.deliverAll((e) => e.message.type !== 'new-state');
+  }
+  assert.equal(cluster.replica(lagging).statusReport().status, 'recovering');
+  const gaps = asked.slice(1).map((t, i) => t - asked[i]!);
+  // Heartbeat 5 ticks: resends after 10, 20, 40, 80, 80, … ticks (not every 5).
+  assert.deepEqual(gaps.slice(0, 4), [10, 20, 40, 80], `GET-STATE sent at ticks ${asked.join(', ')}`);
+  assert.ok(gaps.every((gap) => gap <= 80), `never waits longer than 16 heartbeats: ${gaps.join(', ')}`);
+  // The answers get through again: the transfer completes, at the normal pace.
+  cluster.tickUntil('the lagging replica caught up', () => cluster.replica(lagging).statusReport().status === 'normal', 100);
+  assert.deepEqual(cluster.items(lagging), ['m1', 'm2', 'm3']);
+});

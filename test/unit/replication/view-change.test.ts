@@ -378,3 +378,38 @@ test('§5.3/§5.2 view change: when the chosen replica compacted what the new pr
   assert.equal(cluster.replica(after).statusReport().commit, op);
   assert.equal(cluster.items(next).length, 2000);
 });
+
+test('§4.2 step 8 backoff: each view change that times out doubles the next one\'s timeout; reaching normal resets it', () => {
+  // N = 7 (f = 3): with the primaries of views v, v + 1 and v + 2 dead, the four others climb
+  // through two failed view changes before v + 3 completes.
+  const cluster = new Cluster(7);
+  const primary = cluster.settle();
+  const view = cluster.replica(primary).statusReport().view;
+  for (let k = 0; k < 3; k++) cluster.crash((view + k) % 7);
+  const reached = (target: number): number => {
+    let ticks = 0;
+    cluster.tickUntil(`a live replica in view ${target}`, () => {
+      ticks++;
+      return cluster.replicas.some((r) => r !== null && r.statusReport().view >= target);
+    }, 2000);
+    return ticks - 1;
+  };
+  reached(view + 1);
+  const firstAttempt = reached(view + 2);
+  const secondAttempt = reached(view + 3);
+  // The view change to v + 1 had the base timeout (20 ticks + id); the one to v + 2 came after
+  // one failure and gets twice that. Without backoff both take the same time.
+  assert.ok(firstAttempt >= 20 && firstAttempt < 40, `first failed view change after ${firstAttempt} ticks`);
+  assert.ok(secondAttempt >= 2 * 20, `second after ${secondAttempt} ticks: twice the timeout (${firstAttempt}) of the first`);
+  const next = cluster.settle();
+  assert.equal(cluster.replica(next).statusReport().view, view + 3);
+  // Normal again: the next failure starts from the base timeout.
+  for (let k = 0; k < 3; k++) cluster.restart((view + k) % 7);
+  cluster.settle();
+  const newView = cluster.replica(next).statusReport().view;
+  cluster.crash(next);
+  cluster.crash((newView + 1) % 7);
+  reached(newView + 1);
+  const afterReset = reached(newView + 2);
+  assert.ok(afterReset < 40, `after a completed view change the timeout is the base one again (${afterReset} ticks)`);
+});
