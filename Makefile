@@ -24,7 +24,7 @@ build: install
 test: typecheck
 	npx c8 --all --check-coverage --lines $(COVERAGE_LINES) --reporter=text-summary --reporter=text \
 		--include 'lib/**' --include 'bin/**' --exclude 'lib/*/types.ts' \
-		node --import tsx --test --test-reporter=spec $(TESTS)
+		node --import tsx --import ./test/support/assert-messages.ts --test --test-reporter=spec $(TESTS)
 
 # Extra flags for bin/cluster, e.g. make run-cluster CLUSTER_ARGS='--replicas 3'
 CLUSTER_ARGS ?=

@@ -9,6 +9,7 @@
 // exact command that replays it. The last line is "N passed, M failed"; the exit code is 1 if
 // any seed failed.
 
+import '../support/assert-messages.js'; // A failing invariant must fail the seed, not hang (see there).
 import { parseArgs } from 'node:util';
 import { chatWorkload } from './chat.js';
 import { formatFailure, simulate } from './simulate.js';
