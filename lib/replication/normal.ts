@@ -150,8 +150,10 @@ export function sendPrepareOk<C, R, E>(s: ReplicaState<C, R, E>): void {
 }
 
 /** Primary heartbeat (§4.1 step 5): COMMIT to each backup — or, to a backup whose acknowledgement
- *  has not moved for a whole heartbeat, the entries after it again (the PREPARE or its PREPARE-OK
- *  may have been lost). */
+ *  has not moved for a whole heartbeat while ops wait to commit, the entries after it again (the
+ *  PREPARE or its PREPARE-OK may have been lost). A backup with no acknowledgement in this view
+ *  at all (every one it sent was lost, e.g. the one after START-VIEW) gets the entries after the
+ *  commit number: it acknowledges them if it has them, appends them, or fetches what it lacks. */
 export function onCommitTimeout<C, R, E>(s: ReplicaState<C, R, E>): void {
   const p = s.primary;
   assert.ok(p !== null);
@@ -159,9 +161,10 @@ export function onCommitTimeout<C, R, E>(s: ReplicaState<C, R, E>): void {
   for (let backup: ReplicaId = 0; backup < s.replicaCount; backup++) {
     if (backup === s.id) continue;
     const acked = p.acks.get(backup);
-    const stalled = acked !== undefined && acked < s.log.op && acked >= s.log.base && p.acksAtHeartbeat.get(backup) === acked;
+    const from = acked ?? s.commit;
+    const stalled = from < s.log.op && from >= s.log.base && p.acksAtHeartbeat.get(backup) === acked;
     if (stalled) {
-      const entries = s.log.after(acked, { entriesMax: s.settings.batchEntriesMax, bytesMax: s.settings.messageBytesMax });
+      const entries = s.log.after(from, { entriesMax: s.settings.batchEntriesMax, bytesMax: s.settings.messageBytesMax });
       s.send(backup, { type: 'prepare', view: s.view, from: s.id, entries, commit: s.commit });
     } else {
       s.send(backup, { type: 'commit', view: s.view, from: s.id, commit: s.commit });

@@ -142,3 +142,17 @@ test('BUSY when the pipeline of uncommitted ops is full', () => {
   cluster.deliverAll();
   assert.deepEqual(cluster.items(primary), ['a', 'b', 'c']);
 });
+
+test('§4.1 step 5: a backup the primary never heard from in this view gets lost PREPAREs again on the heartbeat (sim seed 7792)', () => {
+  // A fresh view: neither backup has acknowledged anything yet. One backup is down, so the
+  // other's acknowledgement is needed to commit — and the PREPARE to it is lost.
+  const cluster = new Cluster(3);
+  const primary = cluster.settle();
+  const backup = (primary + 1) % 3;
+  cluster.crash((primary + 2) % 3);
+  cluster.request(primary, { clientId: 'c', requestNumber: 0, command: null });
+  cluster.deliverAll((e) => e.message.type !== 'prepare');
+  assert.equal(cluster.replica(backup).statusReport().op, 0, 'the PREPARE was lost');
+  cluster.tickUntil('the op commits once the heartbeat resends it', () => cluster.replica(primary).statusReport().commit === 1, 100);
+  assert.equal(cluster.replica(backup).statusReport().op, 1);
+});
