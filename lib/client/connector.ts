@@ -9,6 +9,12 @@
 //   2. The primary, wherever it is. A backup's NOT_PRIMARY names the primary and the connector
 //      goes there; a dead connection or a late reply (requestTimeoutMs) sends it round the list.
 //      Between attempts it backs off with jitter; after giveUpMs it stops with UNAVAILABLE.
+//      Two paces: after a dead connection the wait doubles (up to backoffMaxMs), so a cluster
+//      that is down is not hammered; after an answer from a live replica that is sorting itself
+//      out (a backup, VIEW_CHANGE, BUSY) it stays short (at most twice backoffBaseMs), so the
+//      new primary is found within ~100 ms of its view change, not a long sleep later. A hint
+//      naming a replica that just failed to answer is not followed (after a primary dies, the
+//      backups name it until their view change is done).
 //   3. The session. After a reconnect it re-registers if needed and resumes the login session
 //      with its token, so the new primary pushes what arrived meanwhile.
 //   4. Pushes once. Every push is acked (batched); a repeat after a failover is not shown again.
@@ -91,6 +97,8 @@ interface Retry {
   kind: 'retry';
   reason: string;
   followHint: boolean;
+  /** A live replica answered (and said wait, or go elsewhere), as opposed to a dead connection. */
+  live: boolean;
 }
 /** One step of ready(): done, one more thing done (go on at once), or a failure (pause). */
 type Step = { kind: 'ready'; link: Link } | { kind: 'progress' } | Retry;
@@ -104,7 +112,12 @@ interface Session {
 
 export class Connector extends EventEmitter<ConnectorEvents> {
   private readonly ring: ServerRing;
+  /** The pace after dead connections: doubling to backoffMaxMs. */
   private readonly backoff: Backoff;
+  /** The pace after answers from live replicas: short, growing to twice backoffBaseMs only. */
+  private readonly liveBackoff: Backoff;
+  /** Addresses whose last connection attempt or connection failed: their hints are not followed. */
+  private readonly unreachable = new Set<string>();
   private readonly inbox = new Inbox();
   private readonly requestTimeoutMs: number;
   private readonly giveUpMs: number;
@@ -137,11 +150,11 @@ export class Connector extends EventEmitter<ConnectorEvents> {
     this.ring = new ServerRing(options.servers);
     this.requestTimeoutMs = options.requestTimeoutMs ?? CONNECTOR_DEFAULTS.requestTimeoutMs;
     this.giveUpMs = options.giveUpMs ?? CONNECTOR_DEFAULTS.giveUpMs;
-    this.backoff = new Backoff({
-      baseMs: options.backoffBaseMs ?? CONNECTOR_DEFAULTS.backoffBaseMs,
-      maxMs: options.backoffMaxMs ?? CONNECTOR_DEFAULTS.backoffMaxMs,
-      random: options.random ?? Math.random,
-    });
+    const baseMs = options.backoffBaseMs ?? CONNECTOR_DEFAULTS.backoffBaseMs;
+    const maxMs = options.backoffMaxMs ?? CONNECTOR_DEFAULTS.backoffMaxMs;
+    const random = options.random ?? Math.random;
+    this.backoff = new Backoff({ baseMs, maxMs, random });
+    this.liveBackoff = new Backoff({ baseMs, maxMs: Math.min(maxMs, 2 * baseMs), random });
     this.log = options.log ?? (() => {});
   }
 
@@ -371,6 +384,7 @@ export class Connector extends EventEmitter<ConnectorEvents> {
       const outcome = await this.send(link, build(), deadline);
       if (outcome.kind === 'answer') {
         this.backoff.reset();
+        this.liveBackoff.reset();
         this.followedHint = false;
         return outcome;
       }
@@ -409,6 +423,7 @@ export class Connector extends EventEmitter<ConnectorEvents> {
     } catch (error) {
       if (!(error instanceof LinkLost)) throw error;
       this.drop(link, error.message);
+      this.unreachable.add(link.address);
       return retry(`${link.address}: ${error.message}`);
     }
     if (reply.ok) return { kind: 'answer', reply, link };
@@ -417,11 +432,11 @@ export class Connector extends EventEmitter<ConnectorEvents> {
       case 'NOT_PRIMARY': {
         this.drop(link, 'not the primary');
         const address = reply.primary?.address ?? null;
-        return retry(reason, address !== link.address && this.ring.prefer(address));
+        return retry(reason, { live: true, followHint: this.follow(address, link.address) });
       }
       case 'VIEW_CHANGE':
       case 'BUSY':
-        return retry(reason);
+        return retry(reason, { live: true });
       case 'UNAVAILABLE': // this replica cannot persist; another may be primary soon
         this.drop(link, 'unavailable');
         return retry(reason);
@@ -433,10 +448,11 @@ export class Connector extends EventEmitter<ConnectorEvents> {
   /** Waits before the next attempt — not at all for a fresh hint — or gives up with
    *  UNAVAILABLE if the wait would pass the deadline. */
   private async pause(failure: Retry, deadline: number): Promise<void> {
-    this.log(`retrying: ${failure.reason}`);
     if (this.closing) throw closedError(failure.reason);
-    const delayMs = failure.followHint && !this.followedHint ? 0 : this.backoff.nextDelayMs();
+    const pace = failure.live ? this.liveBackoff : this.backoff;
+    const delayMs = failure.followHint && !this.followedHint ? 0 : Math.round(pace.nextDelayMs());
     this.followedHint = failure.followHint;
+    this.log(`retrying ${delayMs === 0 ? 'at once' : `in ${delayMs} ms`}: ${failure.reason}`);
     if (performance.now() + delayMs >= deadline) {
       throw new ClientError('UNAVAILABLE', `no primary answered within ${this.giveUpMs} ms (last: ${failure.reason})`);
     }
@@ -460,6 +476,7 @@ export class Connector extends EventEmitter<ConnectorEvents> {
       link = await Link.open(address, this.timeoutMs(deadline));
     } catch (error) {
       if (!(error instanceof LinkLost)) throw error;
+      this.unreachable.add(address);
       return retry(`${address}: ${error.message}`);
     }
     const outcome = await this.send(link, { type: 'hello', version: PROTOCOL_VERSION }, deadline);
@@ -470,19 +487,28 @@ export class Connector extends EventEmitter<ConnectorEvents> {
       this.drop(link, why);
       return retry(`${address}: ${why}`);
     }
+    this.unreachable.delete(address); // It answers again (restarted, or the network healed).
     if (hello.primary.replica !== hello.replica) {
       this.drop(link, 'a backup');
       const hinted = hello.primary.address;
       const why = `${address}: replica ${hello.replica} is a backup; the primary is replica ${hello.primary.replica}`;
-      return retry(why, hinted !== address && this.ring.prefer(hinted));
+      return retry(why, { live: true, followHint: this.follow(hinted, address) });
     }
     this.adopt(link, hello);
     return { kind: 'progress' };
   }
 
+  /** Makes a hinted address the next one tried, unless it is where the hint came from or a
+   *  replica that just failed to answer. True if the hint will be followed. */
+  private follow(hinted: string | null, from: string): boolean {
+    if (hinted === null || hinted === from || this.unreachable.has(hinted)) return false;
+    return this.ring.prefer(hinted);
+  }
+
   /** Makes `link` the connection to the primary. */
   private adopt(link: Link, hello: HelloResult): void {
     this.link = link;
+    this.unreachable.clear(); // A primary answers: the hints we get from now on are fresh.
     link.on('push', (message) => this.onPush(link, message));
     link.once('lost', (reason) => this.onLost(link, reason));
     const previous = this.primary;
@@ -547,8 +573,8 @@ export class Connector extends EventEmitter<ConnectorEvents> {
   }
 }
 
-function retry(reason: string, followHint = false): Retry {
-  return { kind: 'retry', reason, followHint };
+function retry(reason: string, how: { live?: boolean; followHint?: boolean } = {}): Retry {
+  return { kind: 'retry', reason, followHint: how.followHint ?? false, live: how.live ?? false };
 }
 
 function closedError(reason: string): ClientError {

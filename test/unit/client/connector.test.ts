@@ -380,3 +380,34 @@ test('closing: a call sleeping in a backoff fails with CLOSED at once, and later
   await closed;
   await rejectsWith(connector.call({ kind: 'list', pattern: '*', page: 1 }), 'CLOSED');
 });
+
+test('finding the primary after it died: backups naming the dead primary are not followed there, and are asked again at the short pace', scenario, async (t) => {
+  const cluster = await startCluster(t, 3);
+  const lines: string[] = [];
+  // A dead connection doubles the wait up to 1 s; an answer from a live replica waits 5–10 ms.
+  const connector = makeConnector(t, cluster.addresses, { backoffBaseMs: 5, backoffMaxMs: 1_000, log: (line: string) => lines.push(line) });
+  await connector.connect();
+  const dead = cluster.addresses[0]!;
+  await cluster.replicas[0]!.close();
+  // The backups still name replica 0 (their view change has not finished) for a while.
+  const call = connector.createAccount('carol', 'carol-password');
+  const retries = () => lines.filter((line) => line.startsWith('retrying'));
+  for (let i = 0; i < 500 && retries().filter((line) => line.includes('is a backup')).length < 6; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+  cluster.primary = 1;
+  cluster.view = 1;
+  const reply = await call;
+  assert.ok(reply.ok, `the call succeeds on the new primary: ${JSON.stringify(reply)}`);
+  assert.equal(connector.status().replica, 1);
+  const all = retries();
+  const lastNamingDead = all.map((line) => line.includes('the primary is replica 0')).lastIndexOf(true);
+  const whileDead = all.slice(0, lastNamingDead + 1);
+  assert.ok(whileDead.filter((line) => line.includes('is a backup')).length >= 6, whileDead.join('\n'));
+  for (const line of whileDead.filter((l) => l.includes('is a backup'))) {
+    assert.doesNotMatch(line, /at once/, `a hint naming the dead primary ${dead} is not followed: ${line}`);
+    const delay = Number(/in (\d+) ms/.exec(line)?.[1]);
+    assert.ok(delay <= 10, `a live backup's answer is retried at the short pace: ${line}`);
+  }
+  // The dead address is still tried in its turn round the list, at the doubling pace.
+  const refused = whileDead.filter((line) => line.includes(`${dead}:`));
+  assert.ok(refused.length >= 1 && refused.length <= Math.ceil(whileDead.length / 2), `the dead replica is dialled once per round, not after every hint:\n${whileDead.join('\n')}`);
+});

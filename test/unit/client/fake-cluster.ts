@@ -191,12 +191,17 @@ export class FakeReplica {
     server.on('connection', (socket) => fake.accept(socket));
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
+    void fake.address; // Remember the port while the server has one.
     return fake;
   }
 
+  /** Where it listens; kept after close() so that hints can still name a replica that died. */
   get address(): string {
-    return `127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    this.listeningOn ??= `127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return this.listeningOn;
   }
+
+  private listeningOn: string | null = null;
 
   get connectionCount(): number {
     return this.connections.size;
