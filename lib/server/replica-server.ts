@@ -28,6 +28,11 @@ import { PeerNetwork } from './peer-network.js';
 import { encodeJsonFrame } from '../wire/frame.js';
 import { createLogger, type Level, type Logger } from './logger.js';
 
+/** A tick this much later than due, or a persist not durable after this long, is logged as a
+ *  warning: either makes peers see silence, and view changes follow. */
+const STALL_WARN_MS = 100;
+const SLOW_DISK_WARN_MS = 100;
+
 type ChatEffect = Effect<ChatCommand, ChatReply, ChatEvent, ReplicationMessage<ChatCommand, ChatReply>>;
 type ChatReplica = Replica<ChatCommand, ChatReply, ChatEvent>;
 
@@ -54,6 +59,10 @@ export class ReplicaServer {
   private failed = false;
   /** Whether the core was primary after the last input: a change to false means deposed. */
   private wasPrimary = false;
+  /** When the last tick ran (performance.now()), to notice a starved event loop. */
+  private lastTickAt: number | null = null;
+  /** The first persist not yet durable and when it was issued, to notice a slow disk. */
+  private oldestPending: { seq: number; at: number } | null = null;
   readonly logger: Logger;
 
   constructor(private readonly options: ReplicaServerOptions) {
@@ -68,7 +77,10 @@ export class ReplicaServer {
     const { config, id } = this.options;
     const self = replicaById(config, id);
     const { store, journal } = await ReplicaStore.open<ChatCommand, ChatReply>(self.data, { cluster: config.cluster, replica: id }, {
-      onDurable: (seq) => this.step(() => this.core().onPersisted(seq)),
+      onDurable: (seq) => {
+        this.noticeSlowDisk(seq);
+        this.step(() => this.core().onPersisted(seq));
+      },
       onFailure: (error) => this.fatal(error),
       log: (event, fields) => this.logger.log('warn', event, fields),
     });
@@ -93,7 +105,10 @@ export class ReplicaServer {
     await this.gateway.listen(client.host, client.port);
     this.logger.log('info', 'listening', { client: self.client, peer: self.peer, replicas: config.replicas.length });
     this.step(() => this.core().start());
-    this.tickTimer = setInterval(() => this.step(() => this.core().tick()), config.tickMs);
+    this.tickTimer = setInterval(() => {
+      this.noticeStall(config.tickMs);
+      this.step(() => this.core().tick());
+    }, config.tickMs);
   }
 
   status(): ReplicaStatusReport & { peersUp: number[]; clients: number } {
@@ -160,6 +175,7 @@ export class ReplicaServer {
           this.peers!.sendFrame(effect.to, lastFrame);
           break;
         case 'persist':
+          this.oldestPending ??= { seq: effect.seq, at: performance.now() };
           this.store!.persist(effect.seq, effect.record);
           break;
         case 'reply':
@@ -192,6 +208,25 @@ export class ReplicaServer {
       this.gateway?.disconnectAll();
     }
     this.wasPrimary = isPrimary;
+  }
+
+  /** Logs a tick that came late: the event loop was busy (a large message, a slow step) or the
+   *  process got no CPU. Peers hear nothing from us meanwhile. */
+  private noticeStall(tickMs: number): void {
+    const now = performance.now();
+    const late = this.lastTickAt === null ? 0 : now - this.lastTickAt - tickMs;
+    this.lastTickAt = now;
+    if (late > STALL_WARN_MS) this.logger.log('warn', 'event-loop-stalled', { ms: Math.round(late) });
+  }
+
+  /** Logs a persist that took long to become durable: everything waiting on it (PREPARE-OK,
+   *  START-VIEW, commits) waited as long. */
+  private noticeSlowDisk(seq: number): void {
+    const pending = this.oldestPending;
+    if (pending === null || seq < pending.seq) return;
+    this.oldestPending = null;
+    const ms = performance.now() - pending.at;
+    if (ms > SLOW_DISK_WARN_MS) this.logger.log('warn', 'slow-disk', { ms: Math.round(ms), seq });
   }
 
   /** Driver duty 3: after a storage failure nothing more may be acknowledged, so the replica stops
