@@ -10,9 +10,10 @@
 //      goes there; a dead connection or a late reply (requestTimeoutMs) sends it round the list.
 //      Between attempts it backs off with jitter; after giveUpMs it stops with UNAVAILABLE.
 //      Two paces: after a dead connection the wait doubles (up to backoffMaxMs), so a cluster
-//      that is down is not hammered; after an answer from a live replica that is sorting itself
-//      out (a backup, VIEW_CHANGE, BUSY) it stays short (at most twice backoffBaseMs), so the
-//      new primary is found within ~100 ms of its view change, not a long sleep later. A hint
+//      that is down is not hammered; while a call waits and live replicas answer that they are
+//      sorting themselves out (a backup, VIEW_CHANGE, BUSY) it stays short (at most twice
+//      backoffBaseMs), so the new primary is found within ~100 ms of its view change, not a long
+//      sleep later. Idle clients reconnecting for their pushes keep the doubling pace. A hint
 //      naming a replica that just failed to answer is not followed (after a primary dies, the
 //      backups name it until their view change is done).
 //   3. The session. After a reconnect it re-registers if needed and resumes the login session
@@ -93,6 +94,12 @@ interface Answer {
   link: Link;
 }
 /** A request that did not get through. `followHint`: the next address is a fresh hint. */
+/** How fast to retry: 'urgent' while a call waits (short waits while live replicas answer),
+ *  'patient' when nothing waits — an idle client reconnecting for its pushes. After a failover
+ *  every idle client reconnects at once; at the urgent pace hundreds of them would flood the
+ *  replicas with connections while they are changing views. */
+type Pace = 'urgent' | 'patient';
+
 interface Retry {
   kind: 'retry';
   reason: string;
@@ -164,7 +171,7 @@ export class Connector extends EventEmitter<ConnectorEvents> {
   /** Finds the primary and registers. Optional: the first call does it too. */
   connect(): Promise<void> {
     return this.enqueue(async () => {
-      await this.ready(this.deadline());
+      await this.ready(this.deadline(), 'urgent');
     });
   }
 
@@ -380,7 +387,7 @@ export class Connector extends EventEmitter<ConnectorEvents> {
    *  request is built anew for each send, on a connection that is ready for it. */
   private async exchange(build: () => Request, deadline: number): Promise<Answer> {
     for (;;) {
-      const link = await this.ready(deadline);
+      const link = await this.ready(deadline, 'urgent');
       const outcome = await this.send(link, build(), deadline);
       if (outcome.kind === 'answer') {
         this.backoff.reset();
@@ -388,16 +395,16 @@ export class Connector extends EventEmitter<ConnectorEvents> {
         this.followedHint = false;
         return outcome;
       }
-      await this.pause(outcome, deadline);
+      await this.pause(outcome, deadline, 'urgent');
     }
   }
 
   /** A connection to the primary, greeted, registered and bound to the session if any. */
-  private async ready(deadline: number): Promise<Link> {
+  private async ready(deadline: number, pace: Pace = 'patient'): Promise<Link> {
     for (;;) {
       const step = await this.nextStep(deadline);
       if (step.kind === 'ready') return step.link;
-      if (step.kind === 'retry') await this.pause(step, deadline);
+      if (step.kind === 'retry') await this.pause(step, deadline, pace);
     }
   }
 
@@ -447,10 +454,10 @@ export class Connector extends EventEmitter<ConnectorEvents> {
 
   /** Waits before the next attempt — not at all for a fresh hint — or gives up with
    *  UNAVAILABLE if the wait would pass the deadline. */
-  private async pause(failure: Retry, deadline: number): Promise<void> {
+  private async pause(failure: Retry, deadline: number, pace: Pace): Promise<void> {
     if (this.closing) throw closedError(failure.reason);
-    const pace = failure.live ? this.liveBackoff : this.backoff;
-    const delayMs = failure.followHint && !this.followedHint ? 0 : Math.round(pace.nextDelayMs());
+    const backoff = failure.live && pace === 'urgent' ? this.liveBackoff : this.backoff;
+    const delayMs = failure.followHint && !this.followedHint ? 0 : Math.round(backoff.nextDelayMs());
     this.followedHint = failure.followHint;
     this.log(`retrying ${delayMs === 0 ? 'at once' : `in ${delayMs} ms`}: ${failure.reason}`);
     if (performance.now() + delayMs >= deadline) {
@@ -522,6 +529,7 @@ export class Connector extends EventEmitter<ConnectorEvents> {
   private onLost(link: Link, reason: string): void {
     if (link !== this.link) return;
     this.link = null;
+    this.unreachable.add(link.address);
     this.log(`lost ${link.address}: ${reason}`);
     // Pushes reach only a connection bound to the session: when logged in, reconnect now
     // rather than at the next command.

@@ -411,3 +411,21 @@ test('finding the primary after it died: backups naming the dead primary are not
   const refused = whileDead.filter((line) => line.includes(`${dead}:`));
   assert.ok(refused.length >= 1 && refused.length <= Math.ceil(whileDead.length / 2), `the dead replica is dialled once per round, not after every hint:\n${whileDead.join('\n')}`);
 });
+
+test('finding the primary after it died: an idle client reconnecting for its pushes keeps the doubling pace', scenario, async (t) => {
+  const cluster = await startCluster(t, 3);
+  const lines: string[] = [];
+  const alice = await loggedIn(t, cluster, 'alice', { backoffBaseMs: 5, backoffMaxMs: 1_000, log: (line: string) => lines.push(line) });
+  await cluster.replicas[0]!.close();
+  // No call waits: after a failover every idle client reconnects at once, and at the short pace
+  // hundreds of them would flood replicas that are busy changing views.
+  const backupAnswers = () => lines.filter((line) => line.startsWith('retrying') && line.includes('is a backup'));
+  for (let i = 0; i < 1000 && backupAnswers().length < 5; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+  const delays = backupAnswers().map((line) => Number(/in (\d+) ms/.exec(line)?.[1] ?? 0));
+  assert.ok(delays.length >= 5 && Math.max(...delays) > 10, `backups' answers are retried at the doubling pace: ${delays.join(', ')} ms`);
+  cluster.primary = 1;
+  cluster.view = 1;
+  const resumedOn1 = (r: Received) => r.frame.type === 'resume' && r.replica === 1;
+  if (!cluster.received.some(resumedOn1)) await waitFor<[Received]>(cluster, 'received', 'the session resumed on replica 1', resumedOn1);
+  assert.equal(alice.status().replica, 1);
+});
