@@ -429,3 +429,21 @@ test('finding the primary after it died: an idle client reconnecting for its pus
   if (!cluster.received.some(resumedOn1)) await waitFor<[Received]>(cluster, 'received', 'the session resumed on replica 1', resumedOn1);
   assert.equal(alice.status().replica, 1);
 });
+
+test('resume: idle clients that lose their primary together spread their reconnects; a call meanwhile reconnects at once', scenario, async (t) => {
+  const cluster = await startCluster(t, 3);
+  const lines: string[] = [];
+  // random() = 0.99 of backoffMaxMs = 20 s: the idle reconnect is due ~19.8 s after the loss.
+  const alice = await loggedIn(t, cluster, 'alice', { backoffBaseMs: 5, backoffMaxMs: 20_000, random: () => 0.99, log: (line: string) => lines.push(line) });
+  const hellosBefore = cluster.frames('hello').length;
+  await cluster.replicas[0]!.close();
+  cluster.primary = 1;
+  cluster.view = 1;
+  for (let i = 0; i < 400 && !lines.some((line) => line.startsWith('lost')); i++) await new Promise((resolve) => setTimeout(resolve, 5));
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  assert.equal(cluster.frames('hello').length, hellosBefore, 'no replica was dialled yet: the idle reconnect waits its turn');
+  const reply = await alice.call({ kind: 'list', pattern: '*', page: 1 });
+  assert.ok(reply.ok, `a call reconnects at once: ${JSON.stringify(reply)}`);
+  assert.equal(alice.status().replica, 1);
+  assert.equal(cluster.frames('resume', 1).length, 1, 'resumed once, by the call');
+});
