@@ -9,6 +9,7 @@ import { connect } from 'node:net';
 import type { StoredMessage } from '../chat/types.js';
 import { parseServerFrame } from '../wire/codec.js';
 import { FramedConnection } from '../wire/connection.js';
+import { encodeJsonFrame, FRAME_HEADER_BYTES } from '../wire/frame.js';
 import { CLIENT_FRAME_BYTES_MAX, SERVER_FRAME_BYTES_MAX, type ClientFrame, type ServerFrame } from '../wire/protocol.js';
 import { ClientError } from './errors.js';
 import { parseAddress } from './servers.js';
@@ -84,9 +85,9 @@ export class Link extends EventEmitter<LinkEvents> {
   request(request: Request, timeoutMs: number): Promise<Reply> {
     if (this.endReason !== null) return Promise.reject(new LinkLost(this.endReason));
     const frame = { ...request, id: this.nextId++ };
-    // Measured apart from the encoding in send(): client frames are small, and this keeps the
-    // rule in one place for every kind of request.
-    const bytes = Buffer.byteLength(JSON.stringify(frame), 'utf8');
+    // Encoded once: measured here, sent as it is below.
+    const encoded = encodeJsonFrame(frame);
+    const bytes = encoded.length - FRAME_HEADER_BYTES;
     if (bytes > CLIENT_FRAME_BYTES_MAX) {
       const message = `the ${request.type} request is ${bytes} bytes, over the ${CLIENT_FRAME_BYTES_MAX}-byte frame limit`;
       return Promise.reject(new ClientError('BAD_REQUEST', message));
@@ -96,7 +97,7 @@ export class Link extends EventEmitter<LinkEvents> {
       this.waiting.set(frame.id, { resolve, reject, timer });
     });
     // Registered first: if sending fails the connection at once, end() still finds the request.
-    this.connection.send(frame);
+    this.connection.sendFrame(encoded);
     return reply;
   }
 
