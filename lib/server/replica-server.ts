@@ -26,6 +26,7 @@ import type { PrimaryHint } from '../wire/protocol.js';
 import { ClientGateway } from './client-gateway.js';
 import { PeerNetwork } from './peer-network.js';
 import { encodeJsonFrame } from '../wire/frame.js';
+import { carriesSnapshot, frameWithSnapshotJson, type SnapshotMessage } from './snapshot-frames.js';
 import { createLogger, type Level, type Logger } from './logger.js';
 
 /** A tick this much later than due, or a persist not durable after this long, is logged as a
@@ -61,6 +62,9 @@ export class ReplicaServer {
   private wasPrimary = false;
   /** When the last tick ran (performance.now()), to notice a starved event loop. */
   private lastTickAt: number | null = null;
+  /** Snapshot-carrying messages being framed from the snapshot file, by peer, type, after and
+   *  op: a resend of the same request while one is under way is dropped. */
+  private readonly snapshotSends = new Set<string>();
   /** The first persist not yet durable and when it was issued, to notice a slow disk. */
   private oldestPending: { seq: number; at: number } | null = null;
   readonly logger: Logger;
@@ -168,6 +172,10 @@ export class ReplicaServer {
     for (const effect of effects) {
       switch (effect.type) {
         case 'send':
+          if (carriesSnapshot(effect.message)) {
+            this.sendWithStoredSnapshot(effect.to, effect.message as SnapshotMessage & { snapshot: { op: number }; after: number });
+            break;
+          }
           if (effect.message !== lastMessage) {
             lastMessage = effect.message;
             lastFrame = encodeJsonFrame(effect.message);
@@ -196,6 +204,25 @@ export class ReplicaServer {
         }
       }
     }
+  }
+
+  /** Sends a NEW-STATE or LOG-SUFFIX with its snapshot's JSON read back from the snapshot file
+   *  rather than encoded here (lib/server/snapshot-frames.ts): the event loop stays free for
+   *  heartbeats. The message leaves a little later than the sends after it, which the protocol
+   *  allows (the network may reorder). If the snapshot is not on disk yet, it is encoded. */
+  private sendWithStoredSnapshot(to: number, message: SnapshotMessage & { snapshot: { op: number }; after: number }): void {
+    const key = `${to}:${message.type}:${message.after}:${message.snapshot.op}`;
+    if (this.snapshotSends.has(key)) return;
+    this.snapshotSends.add(key);
+    const startedAt = performance.now();
+    void this.store!.snapshotJson(message.snapshot.op)
+      .then((json) => {
+        if (this.failed) return;
+        const frame = json === null ? encodeJsonFrame(message) : frameWithSnapshotJson(message, json);
+        this.peers!.sendFrame(to, frame);
+        this.logger.log('info', 'snapshot-sent', { to, message: message.type, op: message.snapshot.op, bytes: frame.length, fromFile: json !== null, ms: Math.round(performance.now() - startedAt) });
+      })
+      .finally(() => this.snapshotSends.delete(key));
   }
 
   /** A primary that learns of a newer view hangs up on its clients. Otherwise an idle client,

@@ -209,6 +209,19 @@ export class ReplicaStore<C, R> {
     }
   }
 
+  /** The JSON of the snapshot at `op` as written to disk, checksum verified, if that snapshot is
+   *  durable and still there; otherwise null (not yet durable, replaced, or unreadable: the caller
+   *  encodes the snapshot it holds instead). Lets a replica send a large snapshot without encoding
+   *  it again on the event loop (lib/server/snapshot-frames.ts). */
+  async snapshotJson(op: number): Promise<Buffer | null> {
+    if (!this.#snapshotFiles.includes(op)) return null;
+    try {
+      return await readFileAtomic(this.#fs, path.join(this.#dir, snapshotFileName(op)));
+    } catch {
+      return null; // Deleted by a newer snapshot meanwhile, or damaged: the in-memory copy will do.
+    }
+  }
+
   /** Writes the snapshot, then deletes what it makes redundant: older snapshot files, and the
    *  log segments holding only ops it covers. */
   async #writeSnapshot(snapshot: Snapshot<R>): Promise<void> {

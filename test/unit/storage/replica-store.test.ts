@@ -401,3 +401,23 @@ for (const [op, code] of [['write', 'ENOSPC'], ['datasync', 'EIO'], ['rename', '
     assert.match(recorder.failures[0].message, new RegExp(code));
   });
 }
+
+test('snapshotJson: the durable snapshot file\'s JSON, checksum verified; null for any other op or a damaged file', async (t) => {
+  const dir = await formattedDir(t);
+  const snapshot = snapshotAt(12, { mailboxes: { alice: [{ id: 1, text: 'héllo ✓' }] } });
+  const { store, recorder } = await openStore(dir);
+  t.after(() => store.close());
+  assert.equal(await store.snapshotJson(12), null, 'not durable yet');
+  store.persist(1, { kind: 'snapshot', snapshot });
+  await recorder.durableUpTo(1);
+  const json = await store.snapshotJson(12);
+  assert.ok(json !== null, 'the durable snapshot is readable');
+  assert.deepEqual(JSON.parse(json.toString('utf8')), snapshot);
+  assert.equal(await store.snapshotJson(11), null, 'no snapshot at op 11');
+  // A flipped byte fails the checksum: the caller encodes its in-memory copy instead.
+  const file = path.join(dir, 'snapshot-000000000012.json');
+  const bytes = await readFile(file);
+  bytes[bytes.length - 3] ^= 0x01;
+  await writeFile(file, bytes);
+  assert.equal(await store.snapshotJson(12), null);
+});
