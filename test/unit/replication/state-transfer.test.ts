@@ -13,7 +13,9 @@ function commitMany(cluster: Cluster, primary: number, first: number, count: num
   }
 }
 
-test('§5.2 a replica that missed a view change catches up from the new primary, keeping its old log until the answer', () => {
+/** A 3-replica cluster in which `lagging` was cut off while the primary restarted and a new view
+ *  (led by `next`) started without it. It is still cut off. */
+function viewStartedWithout(): { cluster: Cluster; next: number; lagging: number } {
   const cluster = new Cluster(3);
   const old = cluster.settle();
   cluster.register('c');
@@ -21,7 +23,11 @@ test('§5.2 a replica that missed a view change catches up from the new primary,
   cluster.isolated.add(lagging);
   cluster.crash(old);
   cluster.restart(old); // D4: it moves to the next view; with the third replica that view starts.
-  const next = cluster.settle();
+  return { cluster, next: cluster.settle(), lagging };
+}
+
+test('§5.2 a replica that missed a view change catches up from the new primary, keeping its old log until the answer', () => {
+  const { cluster, next, lagging } = viewStartedWithout();
   commitMany(cluster, next, 1, 3);
   cluster.isolated.delete(lagging);
   const before = cluster.replica(lagging).statusReport();
@@ -186,14 +192,7 @@ test('§5.2 catching up to a new view whose primary compacted its log: snapshot,
 });
 
 test('§5.2 an unanswered GET-STATE is resent ever more slowly, and at the normal pace once a piece arrives', () => {
-  const cluster = new Cluster(3);
-  const old = cluster.settle();
-  cluster.register('c');
-  const lagging = (old + 2) % 3;
-  cluster.isolated.add(lagging);
-  cluster.crash(old);
-  cluster.restart(old);
-  const next = cluster.settle();
+  const { cluster, next, lagging } = viewStartedWithout();
   commitMany(cluster, next, 1, 3);
   cluster.isolated.delete(lagging);
   // Every NEW-STATE is lost (a primary too busy to answer looks the same from here); the
