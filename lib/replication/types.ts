@@ -131,7 +131,11 @@ export interface ReplicaStatusReport {
 
 /** What the storage layer hands back at start-up, for `recover()` to turn into DurableState:
  *  the latest durable view record, the latest durable snapshot, and every log record written
- *  after the segments that snapshot made deletable, in the order they were written. */
+ *  after the segments that snapshot made deletable, in the order they were written.
+ *
+ *  Storage may delete only a *prefix* of the log records (whole old segments, oldest first, once
+ *  a durable snapshot covers every op they mention). Deleting a `replace` record while keeping an
+ *  older record it cut would bring the cut entries back at the next start-up (FINDINGS F1). */
 export interface LoadedJournal<C, R> {
   view: { view: number; logView: number } | null;
   snapshot: Snapshot<R> | null;
