@@ -151,6 +151,12 @@ export class Connector extends EventEmitter<ConnectorEvents> {
   /** The last retry went to a hint without waiting: the next one waits, so that two replicas
    *  pointing at each other cannot make us spin. */
   private followedHint = false;
+  /** The newest view in which some replica told us of a working primary (a hint with an
+   *  address: replicas give one only in status normal). A hint or a primary from an older view is
+   *  stale — from a replica that has not heard of the newer view (cut off, or deposed without
+   *  knowing). Views of replicas in a view change do not count: one stuck there alone must not
+   *  make us refuse the primary that still works. */
+  private newestView = -1;
   /** Settles when all work queued so far has settled; work runs one item at a time. */
   private tail: Promise<void> = Promise.resolve();
   private closing = false;
@@ -446,8 +452,7 @@ export class Connector extends EventEmitter<ConnectorEvents> {
     switch (reply.error.code) {
       case 'NOT_PRIMARY': {
         this.drop(link, 'not the primary');
-        const address = reply.primary?.address ?? null;
-        return retry(reason, { live: true, followHint: this.follow(address, link.address) });
+        return retry(reason, { live: true, followHint: this.follow(reply.primary ?? null, link.address) });
       }
       case 'VIEW_CHANGE':
       case 'BUSY':
@@ -505,24 +510,33 @@ export class Connector extends EventEmitter<ConnectorEvents> {
     this.unreachable.delete(address); // It answers again (restarted, or the network healed).
     if (hello.primary.replica !== hello.replica) {
       this.drop(link, 'a backup');
-      const hinted = hello.primary.address;
       const why = `${address}: replica ${hello.replica} is a backup; the primary is replica ${hello.primary.replica}`;
-      return retry(why, { live: true, followHint: this.follow(hinted, address) });
+      return retry(why, { live: true, followHint: this.follow(hello.primary, address) });
+    }
+    if (hello.view < this.newestView) {
+      this.drop(link, 'a deposed primary');
+      return retry(`${address}: replica ${hello.replica} says it is primary of view ${hello.view}, but view ${this.newestView} has begun`, { live: true });
     }
     this.adopt(link, hello);
     return { kind: 'progress' };
   }
 
-  /** Makes a hinted address the next one tried, unless it is where the hint came from or a
-   *  replica that just failed to answer. True if the hint will be followed. */
-  private follow(hinted: string | null, from: string): boolean {
-    if (hinted === null || hinted === from || this.unreachable.has(hinted)) return false;
+  /** Makes a hinted address the next one tried, unless it is where the hint came from, a replica
+   *  that just failed to answer, or a hint from a view older than one we know of. True if the
+   *  hint will be followed. */
+  private follow(hint: PrimaryHint | null, from: string): boolean {
+    if (hint === null || hint.view < this.newestView) return false;
+    const hinted = hint.address;
+    if (hinted === null) return false;
+    this.newestView = hint.view;
+    if (hinted === from || this.unreachable.has(hinted)) return false;
     return this.ring.prefer(hinted);
   }
 
   /** Makes `link` the connection to the primary. */
   private adopt(link: Link, hello: HelloResult): void {
     this.link = link;
+    if (hello.primary.address !== null) this.newestView = Math.max(this.newestView, hello.view);
     this.unreachable.clear(); // A primary answers: the hints we get from now on are fresh.
     link.on('push', (message) => this.onPush(link, message));
     link.once('lost', (reason) => this.onLost(link, reason));

@@ -447,3 +447,34 @@ test('resume: idle clients that lose their primary together spread their reconne
   assert.equal(alice.status().replica, 1);
   assert.equal(cluster.frames('resume', 1).length, 1, 'resumed once, by the call');
 });
+
+test('finding the primary: hints and primaries from a view older than one already seen are stale and not followed', scenario, async (t) => {
+  const cluster = await startCluster(t, 4);
+  cluster.primary = 1;
+  cluster.view = 5;
+  const lines: string[] = [];
+  const connector = makeConnector(t, cluster.addresses, { log: (line: string) => lines.push(line) });
+  await connector.connect(); // replica 0 points at 1: view 5 is known.
+  assert.equal(connector.status().view, 5);
+  // The connection to 1 drops; the next in the round is replica 2, which has not heard of view 5
+  // (it was cut off) and names replica 0 as the primary of view 3. Replica 3 knows better.
+  const stale = { replica: 0, view: 3, address: cluster.addresses[0] };
+  let dropped = false;
+  cluster.intercept = ({ replica, frame }) => {
+    if (frame.type === 'call' && !dropped) {
+      dropped = true;
+      return { action: 'drop-before' };
+    }
+    if (replica === 2 && frame.type === 'hello') return { action: 'reply', frame: { type: 'reply', id: frame.id, ok: true, result: { version: 1, replica: 2, view: 3, primary: stale } } };
+    if (replica === 0 && frame.type === 'hello') return { action: 'reply', frame: { type: 'reply', id: frame.id, ok: true, result: { version: 1, replica: 0, view: 3, primary: stale } } };
+    return undefined;
+  };
+  const before = lines.length;
+  const reply = await connector.createAccount('dave', 'dave-password');
+  assert.equal(reply.ok, true, JSON.stringify(reply));
+  assert.equal(connector.status().replica, 1, 'back on the primary of view 5');
+  const after = lines.slice(before);
+  const staleHint = after.find((line) => line.includes('replica 2 is a backup; the primary is replica 0'));
+  assert.ok(staleHint !== undefined && !staleHint.includes('at once'), `the stale hint is not followed:\n${after.join('\n')}`);
+  assert.ok(!after.some((line) => line.startsWith('connected to replica 0')), `a primary of view 3 is not adopted:\n${after.join('\n')}`);
+});
