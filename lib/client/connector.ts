@@ -93,13 +93,13 @@ interface Answer {
   reply: Reply;
   link: Link;
 }
-/** A request that did not get through. `followHint`: the next address is a fresh hint. */
 /** How fast to retry: 'urgent' while a call waits (short waits while live replicas answer),
  *  'patient' when nothing waits — an idle client reconnecting for its pushes. After a failover
  *  every idle client reconnects at once; at the urgent pace hundreds of them would flood the
  *  replicas with connections while they are changing views. */
 type Pace = 'urgent' | 'patient';
 
+/** A request that did not get through. `followHint`: the next address is a fresh hint. */
 interface Retry {
   kind: 'retry';
   reason: string;
