@@ -65,6 +65,8 @@ const USAGE = `usage: node dist/test/bench/bench.js [options]
   --dir <dir>             where the cluster's data and the fsync probe live (default: os.tmpdir())
   --json <file>           results file (default: bench-results.json at the repository root)
   --keep-data             leave the cluster's data directory behind (for debugging)
+  --replica-log-level <l> the replicas' log level (bin/server --log-level), e.g. debug to read
+                          a failover's every step in <data>/replica-N.log (with --keep-data)
   --help                  this text`;
 
 const ROOT = findRoot();
@@ -85,6 +87,8 @@ interface Options {
   dir: string;
   json: string;
   keepData: boolean;
+  /** Extra bin/server flags for every replica (--replica-log-level). */
+  serverArgs: string[];
 }
 
 /** The commit measured, and whether lib/ or bin/ differed from it (the build is of the working
@@ -126,6 +130,7 @@ function parseOptions(): Options {
       dir: { type: 'string', default: os.tmpdir() },
       json: { type: 'string', default: join(ROOT, 'bench-results.json') },
       'keep-data': { type: 'boolean', default: false },
+      'replica-log-level': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -162,6 +167,7 @@ function parseOptions(): Options {
     dir: resolve(values.dir),
     json: resolve(values.json),
     keepData: values['keep-data'],
+    serverArgs: values['replica-log-level'] === undefined ? [] : ['--log-level', values['replica-log-level']],
   };
 }
 
@@ -531,7 +537,7 @@ async function runScale(options: Options, profileDir: string | null, roles: Run[
     const seedStart = performance.now();
     await seedCluster(config, messages, TEXT_BYTES);
     seedMs = performance.now() - seedStart;
-  }, 600_000);
+  }, 600_000, options.serverArgs);
   // Filled in as it goes, so that an interrupted run still reports what was measured.
   const out: NonNullable<Results['scale']> = { messages, seedMs: Math.round(seedMs), clusterStartMs: Math.round(performance.now() - started - seedMs) };
   results.scale = out;
@@ -736,7 +742,7 @@ async function main(): Promise<void> {
   const mainSections = (['latency', 'throughput', 'failover', 'catchup', 'startup'] as const).filter((s) => options.sections.has(s));
   if (mainSections.length > 0) {
     log('starting a 5-replica cluster (fsync on)');
-    const cluster = await BenchCluster.start(options.dir, 5, profileDir ? { dir: profileDir } : null);
+    const cluster = await BenchCluster.start(options.dir, 5, profileDir ? { dir: profileDir } : null, undefined, 60_000, options.serverArgs);
     const maxInFlight = Math.max(...options.inFlight, 16);
     // Mailboxes hold at most MAILBOX_MESSAGES_MAX (10,000) messages; spread the run's messages
     // over enough recipients that none fills up.

@@ -38,11 +38,11 @@ export class BenchCluster {
 
   /** Formats a fresh cluster, lets `seed` write into the formatted directories (see seed.ts),
    *  starts every replica and waits for a primary. */
-  static async start(baseDir: string, replicas: number, profile: ProfileOptions | null, seed?: (config: ClusterConfig) => Promise<void>, timeoutMs = 60_000): Promise<BenchCluster> {
+  static async start(baseDir: string, replicas: number, profile: ProfileOptions | null, seed?: (config: ClusterConfig) => Promise<void>, timeoutMs = 60_000, serverArgs: string[] = []): Promise<BenchCluster> {
     const dir = mkdtempSync(join(baseDir, 'chatplus-bench-'));
     const ports = await freePorts(replicas * 2);
     const { config, configPath } = writeLocalConfig(dir, ports.slice(0, replicas), ports.slice(replicas), 'bench');
-    const cluster = new BenchCluster(dir, config, new ClusterLauncher(configPath, dir, replicas), profile);
+    const cluster = new BenchCluster(dir, config, new ClusterLauncher(configPath, dir, replicas, serverArgs), profile);
     liveClusters.add(cluster);
     try {
       await formatLocalCluster(config);
