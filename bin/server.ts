@@ -65,11 +65,12 @@ async function main(): Promise<void> {
 }
 
 async function serve(config: ReturnType<typeof loadConfig>, id: number, level: Level): Promise<void> {
-  const server = new ReplicaServer({ config, id, logLevel: level, onFatal: () => process.exit(1) });
+  // Under bin/cluster, a control channel: status reports up (every STATUS_INTERVAL_MS, and at
+  // once when status, view or role change), partition commands down.
+  const report = () => process.send?.({ type: 'status', status: server.status() });
+  const server = new ReplicaServer({ config, id, logLevel: level, onFatal: () => process.exit(1), ...(process.send ? { onRoleChange: report } : {}) });
   await server.start();
-  // Under bin/cluster, a control channel: status reports up, partition commands down.
   if (process.send) {
-    const report = () => process.send?.({ type: 'status', status: server.status() });
     const timer = setInterval(report, STATUS_INTERVAL_MS);
     timer.unref();
     report();

@@ -46,6 +46,9 @@ export interface ReplicaServerOptions {
   writeLog?: (line: string) => void;
   /** Called once if the replica must stop (storage failure); the process should exit. */
   onFatal?: (error: Error) => void;
+  /** Called after a step that changed the replica's status, view or role, so that an observer
+   *  (bin/cluster, tests, the bench) learns of it at once rather than at its next poll. */
+  onRoleChange?: () => void;
 }
 
 export class ReplicaServer {
@@ -60,6 +63,8 @@ export class ReplicaServer {
   private failed = false;
   /** Whether the core was primary after the last input: a change to false means deposed. */
   private wasPrimary = false;
+  /** Status, view and role after the last input, for onRoleChange. */
+  private lastRole = '';
   /** When the last tick ran (performance.now()), to notice a starved event loop. */
   private lastTickAt: number | null = null;
   /** Snapshot-carrying messages being framed from the snapshot file, by peer, type, after and
@@ -154,6 +159,7 @@ export class ReplicaServer {
       this.running = false;
     }
     this.noticeDeposal();
+    this.noticeRoleChange();
     if (!isFlush && !this.flushScheduled && !this.failed) {
       this.flushScheduled = true;
       setImmediate(() => {
@@ -254,6 +260,15 @@ export class ReplicaServer {
     this.oldestPending = null;
     const ms = performance.now() - pending.at;
     if (ms > SLOW_DISK_WARN_MS) this.logger.log('warn', 'slow-disk', { ms: Math.round(ms), seq });
+  }
+
+  private noticeRoleChange(): void {
+    if (!this.replica || !this.options.onRoleChange) return;
+    const { status, view, isPrimary } = this.replica.statusReport();
+    const role = `${status}/${view}/${isPrimary}`;
+    if (role === this.lastRole) return;
+    this.lastRole = role;
+    this.options.onRoleChange();
   }
 
   /** Driver duty 3: after a storage failure nothing more may be acknowledged, so the replica stops
