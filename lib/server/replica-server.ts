@@ -61,10 +61,9 @@ export class ReplicaServer {
   private running = false;
   private readonly inputs: Array<() => ChatEffect[]> = [];
   private failed = false;
-  /** Whether the core was primary after the last input: a change to false means deposed. */
-  private wasPrimary = false;
-  /** Status, view and role after the last input, for onRoleChange. */
-  private lastRole = '';
+  /** Status, view and role after the last input: a change is reported to onRoleChange, and a
+   *  primary that is no longer one was deposed. */
+  private lastRole = { status: '', view: -1, isPrimary: false };
   /** When the last tick ran (performance.now()), to notice a starved event loop. */
   private lastTickAt: number | null = null;
   /** Snapshot-carrying messages being framed from the snapshot file, by peer, type, after and
@@ -158,7 +157,6 @@ export class ReplicaServer {
     } finally {
       this.running = false;
     }
-    this.noticeDeposal();
     this.noticeRoleChange();
     if (!isFlush && !this.flushScheduled && !this.failed) {
       this.flushScheduled = true;
@@ -179,7 +177,7 @@ export class ReplicaServer {
       switch (effect.type) {
         case 'send':
           if (carriesSnapshot(effect.message)) {
-            this.sendWithStoredSnapshot(effect.to, effect.message as SnapshotMessage & { snapshot: { op: number }; after: number });
+            this.sendWithStoredSnapshot(effect.to, effect.message);
             break;
           }
           if (effect.message !== lastMessage) {
@@ -216,7 +214,7 @@ export class ReplicaServer {
    *  rather than encoded here (lib/server/snapshot-frames.ts): the event loop stays free for
    *  heartbeats. The message leaves a little later than the sends after it, which the protocol
    *  allows (the network may reorder). If the snapshot is not on disk yet, it is encoded. */
-  private sendWithStoredSnapshot(to: number, message: SnapshotMessage & { snapshot: { op: number }; after: number }): void {
+  private sendWithStoredSnapshot(to: number, message: SnapshotMessage & { snapshot: { op: number } }): void {
     const key = `${to}:${message.type}:${message.after}:${message.snapshot.op}`;
     if (this.snapshotSends.has(key)) return;
     this.snapshotSends.add(key);
@@ -231,17 +229,7 @@ export class ReplicaServer {
       .finally(() => this.snapshotSends.delete(key));
   }
 
-  /** A primary that learns of a newer view hangs up on its clients. Otherwise an idle client,
-   *  still connected here, would never receive the pushes the new primary sends: closing the
-   *  connection makes its connector find the new primary and resume its session there. */
-  private noticeDeposal(): void {
-    const isPrimary = this.replica?.statusReport().isPrimary ?? false;
-    if (this.wasPrimary && !isPrimary) {
-      this.logger.log('info', 'deposed', { clients: this.gateway?.connectionCount ?? 0 });
-      this.gateway?.disconnectAll();
-    }
-    this.wasPrimary = isPrimary;
-  }
+
 
   /** Logs a tick that came late: the event loop was busy (a large message, a slow step) or the
    *  process got no CPU. Peers hear nothing from us meanwhile. */
@@ -262,14 +250,24 @@ export class ReplicaServer {
     if (ms > SLOW_DISK_WARN_MS) this.logger.log('warn', 'slow-disk', { ms: Math.round(ms), seq });
   }
 
+  /** Once per step, after its inputs ran (one status read serves both): tells onRoleChange of a
+   *  change of status, view or role, and hangs up on every client if this replica was primary and
+   *  is no more. Otherwise an idle client, still connected here, would never receive the pushes
+   *  the new primary sends: closing the connection makes its connector find the new primary and
+   *  resume its session there. */
   private noticeRoleChange(): void {
-    if (!this.replica || !this.options.onRoleChange) return;
+    if (!this.replica) return;
     const { status, view, isPrimary } = this.replica.statusReport();
-    const role = `${status}/${view}/${isPrimary}`;
-    if (role === this.lastRole) return;
-    this.lastRole = role;
-    this.options.onRoleChange();
+    const last = this.lastRole;
+    if (status === last.status && view === last.view && isPrimary === last.isPrimary) return;
+    this.lastRole = { status, view, isPrimary };
+    if (last.isPrimary && !isPrimary) {
+      this.logger.log('info', 'deposed', { clients: this.gateway?.connectionCount ?? 0 });
+      this.gateway?.disconnectAll();
+    }
+    this.options.onRoleChange?.();
   }
+
 
   /** Driver duty 3: after a storage failure nothing more may be acknowledged, so the replica stops
    *  taking inputs at once and the owner exits the process. Peers carry on without it. */

@@ -14,6 +14,8 @@ import { FRAME_HEADER_BYTES } from '../wire/frame.js';
 /** A message with a snapshot to send; `snapshot` is replaced by the JSON bytes given. */
 export interface SnapshotMessage {
   type: string;
+  /** The op the asker's log ends at (NEW-STATE, LOG-SUFFIX): tells one request from another. */
+  after: number;
   snapshot: { op: number } | null;
 }
 
