@@ -49,7 +49,7 @@ function executeOne<C, R, E>(s: ReplicaState<C, R, E>, op: number): void {
 function takeSnapshot<C, R, E>(s: ReplicaState<C, R, E>): void {
   const snapshot = { op: s.executed, view: s.log.viewAt(s.executed), clientTable: s.clientTable.toSnapshot(), machine: s.machine.snapshot() };
   s.snapshotOp = snapshot.op;
-  s.disk.noteSnapshot(s.persist({ kind: 'snapshot', snapshot }), snapshot);
+  s.disk.noteSnapshot(s.persist({ kind: 'snapshot', snapshot, coveredByLog: true }), snapshot);
 }
 
 /** A snapshot is durable: the log at or below it is no longer needed in memory. Only committed,

@@ -84,8 +84,15 @@ export type JournalRecord<C, R> =
   | { kind: 'replace'; after: number; entries: LogEntry<C>[] }
   /** The view this replica is in and the view whose log it holds (v', "log view", D2/D3). */
   | { kind: 'view'; view: number; logView: number }
-  /** A snapshot; once durable, journal records wholly at or below `snapshot.op` may be deleted. */
-  | { kind: 'snapshot'; snapshot: Snapshot<R> };
+  /** A snapshot; once durable, journal records wholly at or below `snapshot.op` may be deleted.
+   *  `coveredByLog` says where it came from. True: taken here, from ops this replica executed,
+   *  every one of them in a record persisted before this one — until its file is on disk the
+   *  state it holds is recoverable from the previous snapshot and those records, so storage may
+   *  report it durable as soon as every earlier record is, write it in the background, skip it
+   *  for a newer one, and delete records it covers only once its file is on disk. False: received
+   *  by state transfer, covering ops this journal never held; it must be on disk before anything
+   *  after it is reported durable. */
+  | { kind: 'snapshot'; snapshot: Snapshot<R>; coveredByLog: boolean };
 
 /** A replica's durable state, rebuilt from its journal at start-up (driver duty 8). */
 export interface DurableState<C, R> {

@@ -7,12 +7,25 @@
 //
 //   entries/replace  every consecutive one queued → ONE segment record, one write, one fdatasync
 //   view             view.json replaced atomically (of several in a row, the last wins)
-//   snapshot         snapshot-<op>.json written atomically, older snapshots and the segments
-//                    it covers deleted
+//   snapshot         received by state transfer: snapshot-<op>.json written atomically, older
+//                    snapshots and the segments it covers deleted
+//   snapshot         taken here (coveredByLog): handed to the snapshot writer, below; the step
+//                    itself is done at once
 //
 // After each step, onDurable(seq of its last record). Because steps run strictly one after
 // another, a record is durable only after every earlier one (VR-NOTES D3: a view file is never
 // on disk before the entries that precede it), and onDurable is called in seq order.
+//
+// A snapshot the replica took itself holds nothing the journal does not: every op it covers is
+// in a record before it, already durable when the pump reaches it, and those records are deleted
+// only once the snapshot's file is on disk. So it counts as durable at once (its state can be
+// rebuilt from the previous snapshot and that log), and a second, background writer puts it on
+// disk while log batches go on being written and fsynced. Writing the whole state takes seconds
+// when the state is large; in the ordered stream it held back every PREPARE-OK for that long, on
+// every replica at the same op, and under load the cluster fell into view changes. The snapshot
+// writer writes one snapshot at a time and, when several wait, only the newest: an older one
+// would be deleted by it straight away. When its file is durable, the pump deletes what it
+// covers between two steps, so only the pump ever touches the segment log.
 //
 // Group commit falls out of the same loop: while one fdatasync runs, new persists pile up in the
 // queue, and the next step writes all of them with a single write and a single fdatasync. Under
@@ -67,7 +80,7 @@ export interface ReplicaStoreOptions {
 type Queued<R> =
   | ({ kind: 'log'; seq: number } & EncodedLogRecord)
   | { kind: 'view'; seq: number; record: ViewRecord }
-  | { kind: 'snapshot'; seq: number; snapshot: Snapshot<R> };
+  | { kind: 'snapshot'; seq: number; snapshot: Snapshot<R>; coveredByLog: boolean };
 
 /** One unit of work for the writer; durable as a whole, reported with its last seq. */
 type Step<R> =
@@ -89,6 +102,14 @@ export class ReplicaStore<C, R> {
   /** The writer loop while it runs; null when the queue is drained. */
   #pumping: Promise<void> | null = null;
   #lastSeq = -Infinity;
+  /** The snapshot writer while it runs (snapshots taken here); null when it is idle. */
+  #snapshotWriting: Promise<void> | null = null;
+  /** The op of the snapshot the snapshot writer is writing. */
+  #snapshotWritingOp: number | null = null;
+  /** The newest snapshot taken here that the snapshot writer has not started on yet. */
+  #snapshotWaiting: Snapshot<R> | null = null;
+  /** Set by the snapshot writer when a snapshot file is durable: the op the pump compacts to. */
+  #compactTo: number | null = null;
   /** Set by the first I/O failure; nothing is reported durable after it. */
   #failed = false;
   #closing: Promise<void> | null = null;
@@ -129,9 +150,12 @@ export class ReplicaStore<C, R> {
     this.#pumping ??= this.#pump();
   }
 
-  /** Waits for everything queued to be durable (or for a failure), then closes the files. */
+  /** Waits for everything queued to be durable (or for a failure) and for the snapshot writer,
+   *  then closes the files. The segments a last snapshot covers may stay: they are harmless. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
+      await this.#pumping;
+      await this.#snapshotWriting;
       await this.#pumping;
       await this.#segmentLog.close();
     })();
@@ -150,7 +174,7 @@ export class ReplicaStore<C, R> {
         // then have a hole between its op and the surviving log.
         assert.ok(record.snapshot.op >= this.#snapshotOp, `snapshot at op ${record.snapshot.op} after one at op ${this.#snapshotOp}`);
         this.#snapshotOp = record.snapshot.op;
-        return { kind: 'snapshot', seq, snapshot: record.snapshot };
+        return { kind: 'snapshot', seq, snapshot: record.snapshot, coveredByLog: record.coveredByLog };
     }
   }
 
@@ -159,15 +183,19 @@ export class ReplicaStore<C, R> {
   async #pump(): Promise<void> {
     // Let the current synchronous burst of persist() calls finish first, so it forms one batch.
     await Promise.resolve();
-    while (this.#queue.length > 0 && !this.#failed) {
-      const step = this.#takeStep();
+    while ((this.#queue.length > 0 || this.#compactTo !== null) && !this.#failed) {
+      const compactTo = this.#compactTo;
+      this.#compactTo = null;
+      const step = compactTo === null ? this.#takeStep() : null;
       try {
-        await this.#write(step);
+        if (compactTo !== null) await this.#compact(compactTo);
+        else await this.#write(step!);
       } catch (error) {
         this.#fail(error);
         break;
       }
-      this.#options.onDurable(step.seq);
+      // The snapshot writer may have failed meanwhile: then nothing more is reported (D1).
+      if (step !== null && !this.#failed) this.#options.onDurable(step.seq);
     }
     this.#pumping = null;
   }
@@ -205,15 +233,54 @@ export class ReplicaStore<C, R> {
       case 'view':
         return writeFileAtomic(this.#fs, path.join(this.#dir, VIEW_FILE), [JSON.stringify({ view: step.record.view, logView: step.record.logView })]);
       case 'snapshot':
-        return this.#writeSnapshot(step.snapshot);
+        if (step.coveredByLog) return this.#handToSnapshotWriter(step.snapshot);
+        // Received by state transfer: on disk before anything after it. An older snapshot of our
+        // own still being written would delete it when done, so that one finishes first and any
+        // waiting one is dropped (this one is newer and covers it).
+        this.#snapshotWaiting = null;
+        await this.#snapshotWriting;
+        await this.#writeSnapshot(step.snapshot);
+        return this.#compact(step.snapshot.op);
     }
   }
 
+  /** Queues a snapshot taken here for the snapshot writer, replacing any still waiting, and
+   *  starts the writer if it is idle. */
+  #handToSnapshotWriter(snapshot: Snapshot<R>): void {
+    // Never waits long: one writer, one waiting snapshot. Every op it covers is already durable
+    // in the segments (the pump reached it), which stay until its file is.
+    this.#snapshotWaiting = snapshot;
+    this.#snapshotWriting ??= this.#runSnapshotWriter();
+  }
+
+  async #runSnapshotWriter(): Promise<void> {
+    for (let snapshot = this.#snapshotWaiting; snapshot !== null && !this.#failed; snapshot = this.#snapshotWaiting) {
+      this.#snapshotWaiting = null;
+      this.#snapshotWritingOp = snapshot.op;
+      try {
+        await this.#writeSnapshot(snapshot);
+      } catch (error) {
+        this.#fail(error);
+        break;
+      } finally {
+        this.#snapshotWritingOp = null;
+      }
+      if (this.#closing !== null) continue;
+      this.#compactTo = snapshot.op;
+      this.#pumping ??= this.#pump();
+    }
+    this.#snapshotWriting = null;
+  }
+
   /** The JSON of the snapshot at `op` as written to disk, checksum verified, if that snapshot is
-   *  durable and still there; otherwise null (not yet durable, replaced, or unreadable: the caller
+   *  durable and on disk (waiting for the snapshot writer if it is writing it), and still there;
+   *  otherwise null (not yet durable, skipped for a newer one, replaced, or unreadable: the caller
    *  encodes the snapshot it holds instead). Lets a replica send a large snapshot without encoding
    *  it again on the event loop (lib/server/snapshot-frames.ts). */
   async snapshotJson(op: number): Promise<Buffer | null> {
+    // Reported durable but still being written by the snapshot writer: worth the wait, it is
+    // cheaper than encoding the snapshot again.
+    if (op === this.#snapshotWritingOp) await this.#snapshotWriting;
     if (!this.#snapshotFiles.includes(op)) return null;
     try {
       return await readFileAtomic(this.#fs, path.join(this.#dir, snapshotFileName(op)));
@@ -222,21 +289,21 @@ export class ReplicaStore<C, R> {
     }
   }
 
-  /** Writes the snapshot, then deletes what it makes redundant: older snapshot files, and the
-   *  log segments holding only ops it covers. */
+  /** Writes the snapshot file, then deletes the older snapshot files. The segments it covers are
+   *  the caller's to delete (#compact): only the pump touches the segment log. */
   async #writeSnapshot(snapshot: Snapshot<R>): Promise<void> {
     await writeFileAtomic(this.#fs, path.join(this.#dir, snapshotFileName(snapshot.op)), jsonChunks(snapshot));
     // The new file is durable. An older one surviving a crash is harmless (open reads only the
     // newest), so these unlinks need no directory fsync.
     for (const op of this.#snapshotFiles) {
-      if (op !== snapshot.op) await io(`delete ${snapshotFileName(op)}`, this.#fs.unlink(path.join(this.#dir, snapshotFileName(op))));
+      if (op < snapshot.op) await io(`delete ${snapshotFileName(op)}`, this.#fs.unlink(path.join(this.#dir, snapshotFileName(op))));
     }
     this.#snapshotFiles = [snapshot.op];
-    await this.#compact(snapshot.op);
   }
 
-  /** Deletes the oldest segments while every record in them is at or below `op`. The current
-   *  segment is rolled first if it qualifies, so that it can go too. */
+  /** Deletes the oldest segments while every record in them is at or below `op` (the op of a
+   *  snapshot file now durable). The current segment is rolled first if it qualifies, so that it
+   *  can go too. Runs in the pump only, between steps. */
   async #compact(op: number): Promise<void> {
     const maxOp = (segment: number) => this.#segmentMaxOp.get(segment) ?? 0;
     if (maxOp(this.#segmentLog.currentSegment) <= op) await this.#segmentLog.roll();

@@ -75,7 +75,7 @@ async function writeJournal(dir: string, cluster: string, replica: number, snaps
     onFailure: (error) => (failure = error),
   });
   let seq = 0;
-  if (snapshot) store.persist(++seq, { kind: 'snapshot', snapshot });
+  if (snapshot) store.persist(++seq, { kind: 'snapshot', snapshot, coveredByLog: false });
   store.persist(++seq, { kind: 'view', view: SEED_VIEW, logView: SEED_VIEW });
   await store.close();
   if (failure !== null) throw failure;

@@ -362,7 +362,9 @@ export class World<C, R, E> {
     const outcome = node.disk.crash();
     if (outcome.kept > 0) this.faultsSeen.add('unsynced-writes-survive');
     if (outcome.torn) this.faultsSeen.add('torn-tail');
-    this.trace.add(this.now, `r${id} CRASH (${why}): ${outcome.kept} unsynced records kept, ${outcome.lost} lost${outcome.torn ? ', tail torn' : ''}`);
+    if (outcome.snapshotFilesLost > 0) this.faultsSeen.add('snapshot-file-not-written');
+    const filesLost = outcome.snapshotFilesLost > 0 ? `, ${outcome.snapshotFilesLost} snapshot file(s) not written` : '';
+    this.trace.add(this.now, `r${id} CRASH (${why}): ${outcome.kept} unsynced records kept, ${outcome.lost} lost${outcome.torn ? ', tail torn' : ''}${filesLost}`);
   }
 
   /** Duty 8: a new Replica from what the disk recovers, then start() (D4). */

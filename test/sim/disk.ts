@@ -14,6 +14,13 @@
 // that snapshot and wholly at or below its op may have been deleted with their segments; the
 // disk deletes a random prefix of those (keeping them is always allowed), and once deleted they
 // stay deleted.
+//
+// A snapshot the replica took itself (coveredByLog) is reported durable as soon as the records
+// before it are, but storage writes its file in the background and may skip it for a newer one
+// (lib/storage/replica-store.ts). So a crash loses any of those whose file had not landed: the
+// newest ones reported durable since the last start-up, a random number of them, as if the
+// snapshot writer had been that far behind. The replica then restarts from an older snapshot and
+// the log after it, which storage keeps until a newer snapshot file is on disk.
 
 import assert from 'node:assert/strict';
 import type { DurableState, JournalRecord, LoadedJournal } from '../../lib/replication/types.js';
@@ -42,6 +49,8 @@ export interface CrashOutcome {
   lost: number;
   /** Whether the first lost record was half-written (a torn tail storage cuts at start-up). */
   torn: boolean;
+  /** Snapshots taken by the replica, reported durable, whose file had not landed. */
+  snapshotFilesLost: number;
 }
 
 export class SimDisk<C, R> {
@@ -51,6 +60,8 @@ export class SimDisk<C, R> {
   private unsynced: Unsynced<C, R>[] = [];
   /** The last seq written by the current incarnation (seqs restart with each incarnation). */
   private lastSeq = 0;
+  /** Durable snapshots taken by the replica whose file may not have landed yet, oldest first. */
+  private snapshotsWithoutFile: JournalRecord<C, R>[] = [];
 
   constructor(
     private readonly prng: Prng,
@@ -61,7 +72,7 @@ export class SimDisk<C, R> {
   format(state: DurableState<C, R>): void {
     assert.equal(this.durable.length + this.unsynced.length, 0, 'format of a disk that holds a journal');
     this.durable.push({ kind: 'view', view: state.view, logView: state.logView });
-    if (state.snapshot !== null) this.durable.push({ kind: 'snapshot', snapshot: structuredClone(state.snapshot) });
+    if (state.snapshot !== null) this.durable.push({ kind: 'snapshot', snapshot: structuredClone(state.snapshot), coveredByLog: false });
     if (state.entries.length > 0) this.durable.push({ kind: 'entries', entries: structuredClone(state.entries) });
   }
 
@@ -90,10 +101,19 @@ export class SimDisk<C, R> {
     let highest: number | null = null;
     while (this.unsynced.length > 0 && this.unsynced[0]!.syncAt <= now) {
       const done = this.unsynced.shift()!;
-      this.durable.push(done.record);
+      this.makeDurable(done.record);
       highest = done.seq;
     }
     return highest;
+  }
+
+  private makeDurable(record: JournalRecord<C, R>): void {
+    this.durable.push(record);
+    if (record.kind !== 'snapshot') return;
+    // A received snapshot is written in order, after the snapshot writer has finished: it
+    // supersedes any snapshot still waiting for its file.
+    if (record.coveredByLog) this.snapshotsWithoutFile.push(record);
+    else this.snapshotsWithoutFile = [];
   }
 
   get unsyncedCount(): number {
@@ -106,9 +126,16 @@ export class SimDisk<C, R> {
     this.unsynced = [];
     const roll = this.prng.int(0, 2);
     const kept = roll === 0 ? 0 : roll === 1 ? pending.length : this.prng.int(0, pending.length);
-    for (const { record } of pending.slice(0, kept)) this.durable.push(record);
+    for (const { record } of pending.slice(0, kept)) this.makeDurable(record);
     const lost = pending.length - kept;
-    return { kept, lost, torn: lost > 0 && this.prng.chance(0.5) };
+    const outcome = { kept, lost, torn: lost > 0 && this.prng.chance(0.5), snapshotFilesLost: 0 };
+    if (this.snapshotsWithoutFile.length > 0) {
+      const unwritten = new Set(this.snapshotsWithoutFile.slice(this.prng.int(0, this.snapshotsWithoutFile.length)));
+      this.durable = this.durable.filter((record) => !unwritten.has(record));
+      outcome.snapshotFilesLost = unwritten.size;
+    }
+    this.snapshotsWithoutFile = [];
+    return outcome;
   }
 
   /** What storage reads back at start-up. Deletes superseded small files and maybe old segments. */

@@ -26,6 +26,7 @@ const FAULT_KINDS = [
   'crash-f-at-once',
   'unsynced-writes-survive',
   'torn-tail',
+  'snapshot-file-not-written',
   'slow-disk',
   'full-cluster-crash',
   'liveness-with-replicas-down',

@@ -38,9 +38,10 @@ function deferred(): Deferred {
  *  hold open, and failures it can inject on the n-th operation of a kind. */
 export class TestFs implements StorageFs {
   readonly operations: Array<{ op: FsOperation; file: string }> = [];
-  #holding = false;
+  /** Which files' datasyncs wait for release(); null: none. */
+  #holding: ((file: string) => boolean) | null = null;
   #held: Deferred[] = [];
-  #syncStarted: Deferred | null = null;
+  #syncStarted: { which: (file: string) => boolean; started: Deferred } | null = null;
   #failures = new Map<FsOperation, { after: number; error: NodeJS.ErrnoException }>();
 
   count(op: FsOperation): number {
@@ -52,20 +53,22 @@ export class TestFs implements StorageFs {
     this.#failures.set(op, { after, error });
   }
 
-  /** From now on, file datasyncs wait until release(). */
-  hold(): void {
-    this.#holding = true;
+  /** From now on, datasyncs of the files `which` accepts (by base name; default all) wait
+   *  until release(). */
+  hold(which: (file: string) => boolean = () => true): void {
+    this.#holding = which;
   }
 
   release(): void {
-    this.#holding = false;
+    this.#holding = null;
     for (const held of this.#held.splice(0)) held.resolve();
   }
 
-  /** Resolves when the next file datasync begins. */
-  nextDatasync(): Promise<void> {
-    this.#syncStarted = deferred();
-    return this.#syncStarted.promise;
+  /** Resolves when the next datasync of a file `which` accepts (default any) begins. */
+  nextDatasync(which: (file: string) => boolean = () => true): Promise<void> {
+    const started = deferred();
+    this.#syncStarted = { which, started };
+    return started.promise;
   }
 
   async #record(op: FsOperation, file: string): Promise<void> {
@@ -84,8 +87,9 @@ export class TestFs implements StorageFs {
       },
       datasync: async () => {
         await this.#record('datasync', file);
-        this.#syncStarted?.resolve();
-        if (this.#holding) {
+        const name = path.basename(file);
+        if (this.#syncStarted?.which(name)) this.#syncStarted.started.resolve();
+        if (this.#holding?.(name)) {
           const held = deferred();
           this.#held.push(held);
           await held.promise;
@@ -133,6 +137,7 @@ export class Recorder {
   readonly failures: Error[] = [];
   readonly logs: Array<{ event: string; fields: Record<string, unknown> }> = [];
   #waiters: Array<{ seq: number; done: () => void }> = [];
+  #logWaiters: Array<{ event: string; done: () => void }> = [];
   #failed = deferred();
 
   readonly options = {
@@ -146,8 +151,15 @@ export class Recorder {
     },
     log: (event: string, fields: Record<string, unknown>) => {
       this.logs.push({ event, fields });
+      this.#logWaiters = this.#logWaiters.filter((w) => (w.event === event ? (w.done(), false) : true));
     },
   };
+
+  /** Resolves once the store has logged `event` (at once if it already has). */
+  logged(event: string): Promise<void> {
+    if (this.logs.some((l) => l.event === event)) return Promise.resolve();
+    return new Promise((done) => this.#logWaiters.push({ event, done }));
+  }
 
   /** Resolves once onDurable has reported `seq` or more. */
   durableUpTo(seq: number): Promise<void> {

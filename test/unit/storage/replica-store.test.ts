@@ -133,7 +133,7 @@ test('onDurable reports seqs in order across record kinds, each only after every
   store.persist(10, { kind: 'entries', entries: entries(1, 1) });
   store.persist(11, { kind: 'view', view: 1, logView: 0 });
   store.persist(15, { kind: 'entries', entries: entries(2, 2) });
-  store.persist(16, { kind: 'snapshot', snapshot: snapshotAt(1) });
+  store.persist(16, { kind: 'snapshot', snapshot: snapshotAt(1), coveredByLog: false });
   store.persist(20, { kind: 'view', view: 2, logView: 1 });
   store.persist(21, { kind: 'view', view: 2, logView: 2 });
   store.persist(30, { kind: 'replace', after: 1, entries: entries(2, 3) });
@@ -224,7 +224,7 @@ test('a snapshot deletes the segments it covers; reopening gives the snapshot an
   const dir = await formattedDir(t);
   // About 400 bytes per record and 500 per segment: each record sits in a segment of its own.
   const pairs: Journaled[] = [1, 3, 5, 7, 9].map((op) => ({ kind: 'entries', entries: entries(op, op + 1, 150) }));
-  await writeJournal(dir, [...pairs, { kind: 'snapshot', snapshot: snapshotAt(6) }, { kind: 'entries', entries: entries(11, 12, 150) }], { segmentBytesMax: 500 });
+  await writeJournal(dir, [...pairs, { kind: 'snapshot', snapshot: snapshotAt(6), coveredByLog: false }, { kind: 'entries', entries: entries(11, 12, 150) }], { segmentBytesMax: 500 });
   const names = await readdir(dir);
   assert.deepEqual(names.filter((n) => n.endsWith('.seg')).sort(), [4, 5, 6].map(segmentFileName));
   const { store, journal, recorder } = await openStore(dir, new Recorder(), { segmentBytesMax: 500 });
@@ -233,7 +233,7 @@ test('a snapshot deletes the segments it covers; reopening gives the snapshot an
 
   // A snapshot covering everything rolls the current segment, so that it can go too; the older
   // snapshot file goes once the new one is durable.
-  store.persist(1, { kind: 'snapshot', snapshot: snapshotAt(12) });
+  store.persist(1, { kind: 'snapshot', snapshot: snapshotAt(12), coveredByLog: false });
   await recorder.durableUpTo(1);
   assert.deepEqual(recorder.logs.map((l) => l.event), ['journal-compacted']);
   store.persist(2, { kind: 'entries', entries: entries(13, 14) });
@@ -254,7 +254,7 @@ test('a replace record keeps its segment alive until the snapshot covers its `af
     { kind: 'entries', entries: entries(1, 2, 150) },
     { kind: 'replace', after: 9, entries: [] }, // mentions op 9 though it carries no entries
     { kind: 'entries', entries: entries(3, 4, 150) },
-    { kind: 'snapshot', snapshot: snapshotAt(5) },
+    { kind: 'snapshot', snapshot: snapshotAt(5), coveredByLog: false },
   ];
   await writeJournal(dir, records, { segmentBytesMax: 400 });
   const { store, journal } = await openStore(dir);
@@ -266,7 +266,7 @@ test('a large snapshot is written in pieces and read back whole', async (t) => {
   const dir = await formattedDir(t);
   const mailboxes = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`user${i}`, Array.from({ length: 200 }, (_, j) => ({ id: j, text: `message ${j} for ${i} ✓` }))]));
   const snapshot = snapshotAt(100, { mailboxes });
-  await writeJournal(dir, [{ kind: 'snapshot', snapshot }]);
+  await writeJournal(dir, [{ kind: 'snapshot', snapshot, coveredByLog: false }]);
   const { store, journal } = await openStore(dir);
   t.after(() => store.close());
   assert.deepEqual(journal.snapshot, snapshot);
@@ -274,9 +274,118 @@ test('a large snapshot is written in pieces and read back whole', async (t) => {
 
 test('a snapshot older than the last one is a bug in the caller', async (t) => {
   const { store } = await openStore(await formattedDir(t));
-  store.persist(1, { kind: 'snapshot', snapshot: snapshotAt(10) });
-  assert.throws(() => store.persist(2, { kind: 'snapshot', snapshot: snapshotAt(9) }), /snapshot at op 9 after one at op 10/);
+  store.persist(1, { kind: 'snapshot', snapshot: snapshotAt(10), coveredByLog: false });
+  assert.throws(() => store.persist(2, { kind: 'snapshot', snapshot: snapshotAt(9), coveredByLog: false }), /snapshot at op 9 after one at op 10/);
   await store.close();
+});
+
+// --- snapshots taken here: the snapshot writer ----------------------------------------------------
+
+const isSnapshotFile = (name: string) => name.startsWith('snapshot-');
+/** Teardown that cannot hang on an fsync a failed assertion left held. */
+const closeReleased = (fs: TestFs, store: { close(): Promise<void> }) => {
+  fs.release();
+  return store.close();
+};
+const segmentsIn = async (dir: string) => (await readdir(dir)).filter((name) => name.endsWith('.seg')).sort();
+
+test('a snapshot taken here is durable at once; log batches go on while its file is written; segments go after', async (t) => {
+  const fs = new TestFs();
+  const dir = await formattedDir(t);
+  const { store, recorder } = await openStore(dir, new Recorder(), { fs, segmentBytesMax: 500 });
+  t.after(() => closeReleased(fs, store));
+  // About 400 bytes per record and 500 per segment: each record sits in a segment of its own.
+  for (const op of [1, 3, 5]) {
+    store.persist(op, { kind: 'entries', entries: entries(op, op + 1, 150) });
+    await recorder.durableUpTo(op);
+  }
+  const segmentsBefore = await segmentsIn(dir);
+
+  fs.hold(isSnapshotFile);
+  const snapshotSyncing = fs.nextDatasync(isSnapshotFile);
+  store.persist(6, { kind: 'snapshot', snapshot: snapshotAt(4), coveredByLog: true });
+  store.persist(7, { kind: 'entries', entries: entries(7, 8) });
+  await snapshotSyncing;
+  store.persist(8, { kind: 'entries', entries: entries(9, 9) });
+  await recorder.durableUpTo(8);
+  assert.deepEqual(recorder.durable.slice(3), [6, 7, 8], 'the snapshot (6) counted as durable once the records before it were; later batches did not wait for its file');
+  assert.ok(!(await readdir(dir)).includes('snapshot-000000000004.json'), 'its file is not there yet');
+  assert.deepEqual((await segmentsIn(dir)).slice(0, segmentsBefore.length), segmentsBefore, 'no segment deleted before the snapshot file is durable');
+  assert.equal(await store.snapshotJson(3), null);
+
+  const json = store.snapshotJson(4); // waits for the snapshot writer rather than saying null
+  fs.release();
+  assert.deepEqual(JSON.parse((await json)!.toString('utf8')), snapshotAt(4));
+  await recorder.logged('journal-compacted');
+  assert.deepEqual((await segmentsIn(dir)).slice(0, 1), [segmentFileName(3)], 'the segments of ops 1-2 and 3-4 went once the file was durable');
+  await store.close();
+  const reopened = await openStore(dir, new Recorder(), { segmentBytesMax: 500 });
+  t.after(() => reopened.store.close());
+  assert.deepEqual(reopened.journal.snapshot, snapshotAt(4));
+  assert.deepEqual(logOps(reopened.journal.log).filter((op) => op > 4), [5, 6, 7, 8, 9]);
+});
+
+test('the snapshot writer writes one snapshot at a time, and of several waiting only the newest', async (t) => {
+  const fs = new TestFs();
+  const dir = await formattedDir(t);
+  const { store, recorder } = await openStore(dir, new Recorder(), { fs });
+  t.after(() => closeReleased(fs, store));
+  fs.hold(isSnapshotFile);
+  const firstSyncing = fs.nextDatasync(isSnapshotFile);
+  store.persist(1, { kind: 'entries', entries: entries(1, 30) });
+  for (const op of [10, 20, 30]) store.persist(op, { kind: 'snapshot', snapshot: snapshotAt(op), coveredByLog: true });
+  await firstSyncing;
+  await recorder.durableUpTo(30);
+  fs.release();
+  await store.close();
+  const written = fs.operations.filter((o) => o.op === 'rename' && isSnapshotFile(o.file)).map((o) => o.file);
+  assert.deepEqual(written, ['snapshot-000000000010.json', 'snapshot-000000000030.json'], 'the one at op 20 was skipped: the one at 30 replaces it');
+  assert.deepEqual((await readdir(dir)).filter(isSnapshotFile), ['snapshot-000000000030.json']);
+});
+
+test('a received snapshot waits for the snapshot writer, drops what waits, and is on disk before what follows it', async (t) => {
+  const fs = new TestFs();
+  const dir = await formattedDir(t);
+  const { store, recorder } = await openStore(dir, new Recorder(), { fs });
+  t.after(() => closeReleased(fs, store));
+  fs.hold(isSnapshotFile);
+  const ownSyncing = fs.nextDatasync(isSnapshotFile);
+  store.persist(1, { kind: 'entries', entries: entries(1, 20) });
+  store.persist(2, { kind: 'snapshot', snapshot: snapshotAt(10), coveredByLog: true });
+  await ownSyncing;
+  store.persist(3, { kind: 'snapshot', snapshot: snapshotAt(20), coveredByLog: true });
+  store.persist(4, { kind: 'snapshot', snapshot: snapshotAt(50), coveredByLog: false });
+  store.persist(5, { kind: 'replace', after: 50, entries: entries(51, 52) });
+  await recorder.durableUpTo(3);
+  assert.deepEqual(recorder.durable, [1, 2, 3], 'the received snapshot (4) and what follows it wait for its file');
+  fs.release();
+  await recorder.durableUpTo(5);
+  await store.close();
+  const written = fs.operations.filter((o) => o.op === 'rename' && isSnapshotFile(o.file)).map((o) => o.file);
+  assert.deepEqual(written, ['snapshot-000000000010.json', 'snapshot-000000000050.json']);
+  const reopened = await openStore(dir);
+  t.after(() => reopened.store.close());
+  assert.deepEqual(reopened.journal.snapshot, snapshotAt(50), 'the older snapshot finishing last did not delete the newer');
+  assert.deepEqual(logOps(reopened.journal.log).filter((op) => op > 50), [51, 52]);
+});
+
+test('a failed snapshot file write is reported once, and nothing is reported durable after it (D1)', async (t) => {
+  const fs = new TestFs();
+  const { store, recorder } = await openStore(await formattedDir(t), new Recorder(), { fs });
+  t.after(() => closeReleased(fs, store));
+  fs.hold(isSnapshotFile);
+  const snapshotSyncing = fs.nextDatasync(isSnapshotFile);
+  store.persist(1, { kind: 'entries', entries: entries(1, 5) });
+  store.persist(2, { kind: 'snapshot', snapshot: snapshotAt(5), coveredByLog: true });
+  await snapshotSyncing;
+  fs.failAfter('rename', 0, systemError('ENOSPC'));
+  fs.release();
+  await recorder.failed();
+  store.persist(3, { kind: 'entries', entries: entries(6, 6) });
+  await store.close();
+  assert.deepEqual(recorder.durable, [1, 2], 'nothing after the failure, though the log write of 3 would have worked');
+  assert.equal(recorder.failures.length, 1);
+  assert.match(recorder.failures[0]!.message, /ENOSPC/);
 });
 
 // --- crashes and damage (VR-NOTES D6) -------------------------------------------------------
@@ -326,7 +435,7 @@ test('a flipped byte in a middle record is CORRUPT, naming the file and the reco
 
 test('a flipped byte in the view file, the snapshot file or the identity file is CORRUPT, naming it', async (t) => {
   const dir = await formattedDir(t);
-  await writeJournal(dir, [{ kind: 'view', view: 4, logView: 4 }, { kind: 'snapshot', snapshot: snapshotAt(3) }]);
+  await writeJournal(dir, [{ kind: 'view', view: 4, logView: 4 }, { kind: 'snapshot', snapshot: snapshotAt(3), coveredByLog: false }]);
   for (const name of ['view.json', 'snapshot-000000000003.json', 'identity.json']) {
     const file = path.join(dir, name);
     const good = await readFile(file);
@@ -343,7 +452,7 @@ test('a flipped byte in the view file, the snapshot file or the identity file is
 
 test('a well-checksummed file with the wrong content is CORRUPT too, not a crash later', async (t) => {
   const dir = await formattedDir(t);
-  await writeJournal(dir, [{ kind: 'snapshot', snapshot: snapshotAt(3) }]);
+  await writeJournal(dir, [{ kind: 'snapshot', snapshot: snapshotAt(3), coveredByLog: false }]);
   await writeFile(path.join(dir, 'snapshot-000000000004.json'), await readFile(path.join(dir, 'snapshot-000000000003.json')));
   await assert.rejects(openStore(dir), rejectsWith('CORRUPT', 'snapshot-000000000004.json', 'op 3'));
 });
@@ -408,7 +517,7 @@ test('snapshotJson: the durable snapshot file\'s JSON, checksum verified; null f
   const { store, recorder } = await openStore(dir);
   t.after(() => store.close());
   assert.equal(await store.snapshotJson(12), null, 'not durable yet');
-  store.persist(1, { kind: 'snapshot', snapshot });
+  store.persist(1, { kind: 'snapshot', snapshot, coveredByLog: false });
   await recorder.durableUpTo(1);
   const json = await store.snapshotJson(12);
   assert.ok(json !== null, 'the durable snapshot is readable');
