@@ -52,6 +52,13 @@ export class ChatMachine implements StateMachine<ChatCommand, ChatReply, ChatEve
     return encodeState(this.#state);
   }
 
+  /** Accounts, names of deleted ones, and stored messages: O(accounts). */
+  size(): number {
+    let messages = 0;
+    for (const account of this.#state.accounts.values()) messages += account.mailbox.size;
+    return this.#state.accounts.size + this.#state.tombstones.size + messages;
+  }
+
   /** The verifier of a live account (a copy), or null. The name is folded first. */
   verifierOf(name: string): Verifier | null {
     const account = this.#account(name);

@@ -27,6 +27,12 @@ export interface ReplicaOptions {
   clientTableMax?: number;
   /** Take a snapshot after this many newly executed ops (0 = never). Default 10 000. */
   snapshotEveryOps?: number;
+  /** ...and, if the state machine reports its size(), not before the ops executed since the last
+   *  snapshot reach this fraction of that size (checked every snapshotEveryOps ops; 0 = ignore
+   *  the size). Each snapshot writes the whole state, so with a fixed spacing their cost per op
+   *  grows with the state; spaced by its size it stays constant. Default 0.25: at 1,000,000
+   *  stored messages, a snapshot every 250,000 ops, and at most that many in the log. */
+  snapshotStateRatio?: number;
   /** Entries in one DO-VIEW-CHANGE, START-VIEW or NEW-STATE. Default 2000. */
   messageEntriesMax?: number;
   /** Estimated JSON bytes of entries in one such message (at least one entry is always sent).
@@ -44,6 +50,7 @@ export function settingsFrom(options: ReplicaOptions): Settings {
     pipelineOpsMax: 1024,
     clientTableMax: 10_000,
     snapshotEveryOps: 10_000,
+    snapshotStateRatio: 0.25,
     messageEntriesMax: 2000,
     messageBytesMax: 4 * 1024 * 1024,
     ...withoutUndefined(options),
@@ -56,6 +63,7 @@ export function settingsFrom(options: ReplicaOptions): Settings {
     assert.ok(Number.isInteger(settings[name]) && settings[name] >= 1, `${name} must be a positive integer`);
   }
   assert.ok(Number.isInteger(settings.snapshotEveryOps) && settings.snapshotEveryOps >= 0, 'snapshotEveryOps must be 0 or more');
+  assert.ok(Number.isFinite(settings.snapshotStateRatio) && settings.snapshotStateRatio >= 0, 'snapshotStateRatio must be 0 or more');
   assert.ok(settings.heartbeatTicks < settings.viewChangeTimeoutTicks, 'heartbeats must come more often than the view-change timeout');
   return { ...settings, messageLimit: { entriesMax: settings.messageEntriesMax, bytesMax: settings.messageBytesMax } };
 }

@@ -143,7 +143,8 @@ export class ReplicaState<C, R, E> {
   /** The snapshot the log's base stands on (null while the base is 0); what state transfer sends
    *  to a replica whose needs start below the base. */
   snapshot: Snapshot<R> | null;
-  /** The op of the newest snapshot taken (durable or not); the next is due snapshotEveryOps later. */
+  /** The op of the newest snapshot taken or installed (durable or not); execute.ts snapshotDue
+   *  counts from it. */
   snapshotOp: number;
   disk: Durability<R>;
 

@@ -51,6 +51,11 @@ export interface StateMachine<C, R, E> {
   apply(command: C, context: { op: number; clientId: string }): { reply: R; events: E[] };
   /** A JSON-serialisable copy of the whole state. */
   snapshot(): unknown;
+  /** Optional: how much the state holds, in log entries' worth (about how many commands it
+   *  would take to build it again). Lets the replica space its snapshots by the state's size
+   *  (`snapshotStateRatio`); called once every `snapshotEveryOps` executed ops, so O(state
+   *  outline) is fine, O(state) is not. Without it, a snapshot comes every `snapshotEveryOps`. */
+  size?(): number;
 }
 
 /** Builds a state machine, empty or from a snapshot's `machine` field. */

@@ -32,14 +32,14 @@ export interface FaultPlan {
   downInLiveness: number;
   /** Passed to the replicas: small values make seeds compact often and catch up by snapshot,
    *  split batches, fill the pipeline (BUSY) and transfer state in several rounds. */
-  replicaOptions: { snapshotEveryOps: number; batchEntriesMax: number; pipelineOpsMax: number; messageEntriesMax: number };
+  replicaOptions: { snapshotEveryOps: number; batchEntriesMax: number; pipelineOpsMax: number; messageEntriesMax: number; snapshotStateRatio: number };
   /** The chance a peer message arrives garbled (drawn last, so adding it kept older seeds). */
   garbleRate: number;
 }
 
 export function choosePlan(prng: Prng, replicaCount: number): FaultPlan {
   const f = (replicaCount - 1) / 2;
-  return {
+  const plan: FaultPlan = {
     network: {
       dropRate: prng.pick([0, 0.01, 0.05, 0.15]),
       duplicateRate: prng.pick([0, 0.01, 0.05]),
@@ -59,9 +59,13 @@ export function choosePlan(prng: Prng, replicaCount: number): FaultPlan {
       batchEntriesMax: prng.pick([1, 4, 256]),
       pipelineOpsMax: prng.pick([4, 1024]),
       messageEntriesMax: prng.pick([8, 64, 2000]),
+      snapshotStateRatio: 0,
     },
     garbleRate: prng.pick([0, 0, 0.01]),
   };
+  // Drawn after everything else, so that adding it changed no other draw of older seeds.
+  plan.replicaOptions.snapshotStateRatio = prng.pick([0, 0.25, 1]);
+  return plan;
 }
 
 /** Slow-disk fsync latency, ms: slower than a heartbeat, so it shows up in the protocol. */

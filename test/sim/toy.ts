@@ -42,6 +42,10 @@ class ToyMachine implements StateMachine<ToyCommand, ToyReply, ToyEvent> {
   snapshot(): unknown {
     return structuredClone(this.lists);
   }
+
+  size(): number {
+    return Object.values(this.lists).reduce((sum, list) => sum + list.length, 0);
+  }
 }
 
 export const createToyMachine: StateMachineFactory<ToyCommand, ToyReply, ToyEvent> = (snapshot) => new ToyMachine(snapshot);

@@ -52,6 +52,14 @@ test('the snapshot is plain JSON in an explicit order and survives a round trip'
   assert.deepEqual(restored.verifierOf('bob'), h.machine.verifierOf('bob'));
 });
 
+test('size() counts live accounts, deleted names and stored messages, and survives a round trip', () => {
+  const h = sample();
+  // alice and bob live, carol deleted; bob holds messages 1 and 2 (4 deleted), alice holds 3.
+  assert.equal(h.machine.size(), 2 + 1 + 3);
+  assert.equal(ChatMachine.fromSnapshot(roundTrip(h.machine.snapshot())).size(), 6);
+  assert.equal(createChatMachine(null).size?.(), 0);
+});
+
 test('the snapshot lists accounts and tombstones by name, not by age', () => {
   const h = new Harness();
   for (const name of ['zed', 'yan', 'amy', 'max']) h.create(name);

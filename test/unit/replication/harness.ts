@@ -26,6 +26,7 @@ export function toyMachine(snapshot: unknown): StateMachine<Command, Reply, Even
       return { reply: items.length, events: [command] };
     },
     snapshot: () => [...items],
+    size: () => items.length,
   };
 }
 

@@ -98,6 +98,19 @@ test('snapshots trim the in-memory log once durable, and a restart resumes from 
   assert.ok(retry.some((e) => e.type === 'reply' && e.reply === 7), 'the client table came back too');
 });
 
+test("snapshots are spaced by the state's size: checked every snapshotEveryOps ops, due once the ops since the last reach snapshotStateRatio × size()", () => {
+  const snapshotOps = (options: { snapshotStateRatio: number }) => {
+    const cluster = new Cluster(1, { snapshotEveryOps: 2, ...options });
+    cluster.settle();
+    cluster.register('c'); // op 1; the sends are ops 2..17, the machine holding 1..16 items
+    commitMany(cluster, 0, 1, 16);
+    return cluster.disks[0]!.records.flatMap((r) => (r.record.kind === 'snapshot' ? [r.record.snapshot.op] : []));
+  };
+  assert.deepEqual(snapshotOps({ snapshotStateRatio: 0 }), [2, 4, 6, 8, 10, 12, 14, 16], 'ratio 0: every snapshotEveryOps ops');
+  // At op 4: 2 ops since op 2, 3 items (2 ≥ 1.5); at 6: 2 < 2.5; at 8: 4 ≥ 3.5; then 8 ≥ 7.5 at 16.
+  assert.deepEqual(snapshotOps({ snapshotStateRatio: 0.5 }), [2, 4, 8, 16], 'ratio 0.5: the gap doubles as the state does');
+});
+
 test('§5.2 a replica too far behind a START-VIEW\'s tail fetches the rest by state transfer', () => {
   const cluster = new Cluster(3, { messageEntriesMax: 2 });
   const old = cluster.settle();
