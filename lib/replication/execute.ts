@@ -13,11 +13,36 @@ export function learnCommit<C, R, E>(s: ReplicaState<C, R, E>, commit: number): 
   executeCommitted(s);
 }
 
-/** Executes every committed op not executed yet, in order. */
+/** Executes every committed op not executed yet, in order.
+ *
+ *  Taking a snapshot of a large state blocks the event loop (0.1-0.4 s at hundreds of thousands
+ *  of messages). A primary that blocked right after committing, before anyone heard the commit
+ *  number, was silent past the backups' view-change timeout while they idled. So a primary
+ *  tells its backups the commit number at once and takes its snapshot at the next tick; they
+ *  execute up to it, their snapshot comes due at the same op, and the replicas pause together,
+ *  their timers with them. */
 export function executeCommitted<C, R, E>(s: ReplicaState<C, R, E>): void {
+  let deferred = false;
   while (s.executed < s.commit) {
     executeOne(s, s.executed + 1);
-    if (snapshotDue(s)) takeSnapshot(s);
+    if (!snapshotDue(s)) continue;
+    if (s.primary?.startViewSent && s.replicaCount > 1) deferred = s.snapshotAtNextTick = true;
+    else takeSnapshot(s);
+  }
+  if (deferred) sendCommitToBackups(s);
+}
+
+/** The snapshot a primary put off (executeCommitted), taken at the start of its next tick
+ *  whatever it is by then: a snapshot may be of any executed op. */
+export function takeDeferredSnapshot<C, R, E>(s: ReplicaState<C, R, E>): void {
+  if (!s.snapshotAtNextTick) return;
+  s.snapshotAtNextTick = false;
+  if (s.executed > s.snapshotOp) takeSnapshot(s);
+}
+
+function sendCommitToBackups<C, R, E>(s: ReplicaState<C, R, E>): void {
+  for (let backup = 0; backup < s.replicaCount; backup++) {
+    if (backup !== s.id) s.send(backup, { type: 'commit', view: s.view, from: s.id, commit: s.commit });
   }
 }
 

@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { ClientTable } from './client-table.js';
 import { Durability } from './durability.js';
-import { onSnapshotDurable } from './execute.js';
+import { onSnapshotDurable, takeDeferredSnapshot } from './execute.js';
 import { checkInvariants } from './invariants.js';
 import { Log } from './log.js';
 import { messageProblem, type ReplicationMessage } from './messages.js';
@@ -201,6 +201,7 @@ export class Replica<C, R, E> {
 
   private onTick(): void {
     const s = this.s;
+    takeDeferredSnapshot(s);
     if (s.primary !== null) {
       if (s.primary.commitTimeout.tick()) onCommitTimeout(s);
       if (s.primary !== null) onPrimaryRejoinTick(s);

@@ -146,6 +146,9 @@ export class ReplicaState<C, R, E> {
   /** The op of the newest snapshot taken or installed (durable or not); execute.ts snapshotDue
    *  counts from it. */
   snapshotOp: number;
+  /** A primary's snapshot came due: it is taken at the next tick, after the backups were told
+   *  the commit number that makes theirs due too (execute.ts executeCommitted). */
+  snapshotAtNextTick = false;
   disk: Durability<R>;
 
   primary: PrimaryState<C> | null = null;

@@ -111,6 +111,22 @@ test("snapshots are spaced by the state's size: checked every snapshotEveryOps o
   assert.deepEqual(snapshotOps({ snapshotStateRatio: 0.5 }), [2, 4, 8, 16], 'ratio 0.5: the gap doubles as the state does');
 });
 
+test('a primary whose snapshot comes due tells the backups the commit number first and takes it at its next tick', () => {
+  const cluster = new Cluster(3, { snapshotEveryOps: 4, snapshotStateRatio: 0 });
+  const primary = cluster.settle();
+  cluster.register('c'); // op 1
+  const snapshotsOf = (id: number) => cluster.disks[id]!.records.flatMap((r) => (r.record.kind === 'snapshot' ? [r.record.snapshot.op] : []));
+  commitMany(cluster, primary, 1, 3); // ops 2..4: op 4 commits on the primary, the snapshot is due
+  const backups = [0, 1, 2].filter((id) => id !== primary);
+  for (const backup of backups) {
+    assert.equal(cluster.replica(backup).statusReport().executed, 4, `backup ${backup} heard commit 4 without waiting for a heartbeat`);
+    assert.deepEqual(snapshotsOf(backup), [4], `backup ${backup} took its snapshot at op 4`);
+  }
+  assert.deepEqual(snapshotsOf(primary), [], 'the primary has not paused yet');
+  cluster.tick(1, [primary], false);
+  assert.deepEqual(snapshotsOf(primary), [4], 'the primary took it at its next tick');
+});
+
 test('§5.2 a replica too far behind a START-VIEW\'s tail fetches the rest by state transfer', () => {
   const cluster = new Cluster(3, { messageEntriesMax: 2 });
   const old = cluster.settle();
