@@ -32,7 +32,8 @@ export class ChatMachine implements StateMachine<ChatCommand, ChatReply, ChatEve
   }
 
   /** An empty machine (null), or the one a snapshot describes. Throws an Error naming the
-   *  field if the snapshot is malformed. */
+   *  field if the snapshot is malformed. Builds every object afresh (decodeState): nothing of
+   *  `snapshot` is kept or changed, as StateMachineFactory requires. */
   static fromSnapshot(snapshot: unknown | null): ChatMachine {
     return new ChatMachine(snapshot === null ? new ChatState() : decodeState(snapshot));
   }

@@ -66,7 +66,7 @@ export class Replica<C, R, E> {
       log,
       snapshot,
       // D5: only the snapshot is known committed; the log after it waits for the view to decide.
-      machine: createMachine(snapshot === null ? null : structuredClone(snapshot.machine)),
+      machine: createMachine(snapshot === null ? null : snapshot.machine),
       clientTable: new ClientTable<R>(settings.clientTableMax, snapshot?.clientTable ?? null),
       disk: new Durability<R>(durable.view, durable.logView, log.op),
     });

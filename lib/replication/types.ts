@@ -58,7 +58,10 @@ export interface StateMachine<C, R, E> {
   size?(): number;
 }
 
-/** Builds a state machine, empty or from a snapshot's `machine` field. */
+/** Builds a state machine, empty or from a snapshot's `machine` field. The replica keeps that
+ *  snapshot (to send to lagging replicas) and hands the factory the same object, not a copy —
+ *  a copy of a large state costs seconds at start-up — so the factory must neither change its
+ *  argument nor build a machine that shares anything mutable with it. */
 export type StateMachineFactory<C, R, E> = (snapshot: unknown | null) => StateMachine<C, R, E>;
 
 /** One client's row in the replicated client table (VRR §4). */

@@ -60,6 +60,18 @@ test('size() counts live accounts, deleted names and stored messages, and surviv
   assert.equal(createChatMachine(null).size?.(), 0);
 });
 
+test('fromSnapshot neither changes nor keeps its argument: the replica hands it the snapshot it keeps', () => {
+  const h = sample();
+  const snapshot = h.machine.snapshot();
+  const before = structuredClone(snapshot);
+  h.machine = ChatMachine.fromSnapshot(snapshot);
+  const dave = h.join('dave');
+  h.send(dave, 'bob', 'five');
+  h.ok({ kind: 'read', count: 5 }, h.login('bob'));
+  h.ok({ kind: 'delete', ids: [1] }, h.login('bob'));
+  assert.deepEqual(snapshot, before);
+});
+
 test('the snapshot lists accounts and tombstones by name, not by age', () => {
   const h = new Harness();
   for (const name of ['zed', 'yan', 'amy', 'max']) h.create(name);
