@@ -26,6 +26,7 @@ export function executeCommitted<C, R, E>(s: ReplicaState<C, R, E>): void {
   while (s.executed < s.commit) {
     executeOne(s, s.executed + 1);
     if (!snapshotDue(s)) continue;
+    s.snapshotDueOp = s.executed;
     if (s.primary?.startViewSent && s.replicaCount > 1) deferred = s.snapshotAtNextTick = true;
     else takeSnapshot(s);
   }
@@ -46,17 +47,18 @@ function sendCommitToBackups<C, R, E>(s: ReplicaState<C, R, E>): void {
   }
 }
 
-/** Every snapshotEveryOps executed ops, a snapshot is due if the ops since the last one reach
- *  snapshotStateRatio × the machine's size (when it reports one). A snapshot writes the whole
- *  state: spaced by a fixed count of ops, the work per op grows with the state (at 1,000,000
- *  messages, every 10,000 ops cost each replica ~1 s of CPU and a 0.25 s pause); spaced by the
- *  state's size, it stays a constant per op, and the log to replay at start-up stays a fraction of
- *  the state. Decided by the op count and the state alone, so every replica snapshots at the
- *  same ops. */
+/** At every multiple of snapshotEveryOps, a snapshot is due if the ops since the last one came
+ *  due reach snapshotStateRatio × the machine's size (when it reports one). A snapshot writes
+ *  the whole state: spaced by a fixed count of ops, the work per op grows with the state (at
+ *  1,000,000 messages, every 10,000 ops cost each replica ~1 s of CPU and a 0.25 s pause);
+ *  spaced by the state's size, it stays a constant per op, and the log to replay at start-up
+ *  stays a fraction of the state. Decided by the op and the state alone (checked at the same
+ *  absolute ops whatever a replica's history), so replicas take their snapshots at the same ops
+ *  and pause together. */
 function snapshotDue<C, R, E>(s: ReplicaState<C, R, E>): boolean {
   const every = s.settings.snapshotEveryOps;
-  const since = s.executed - s.snapshotOp;
-  if (every === 0 || since === 0 || since % every !== 0) return false;
+  const since = s.executed - s.snapshotDueOp;
+  if (every === 0 || since === 0 || s.executed % every !== 0) return false;
   return since >= s.settings.snapshotStateRatio * (s.machine.size?.() ?? 0);
 }
 

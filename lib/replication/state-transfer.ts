@@ -134,6 +134,7 @@ export function installSnapshot<C, R, E>(s: ReplicaState<C, R, E>, snapshot: Sna
   s.commit = snapshot.op;
   s.executed = snapshot.op;
   s.snapshotOp = snapshot.op;
+  s.snapshotDueOp = snapshot.op;
   s.snapshotAtNextTick = false;
   s.persist({ kind: 'snapshot', snapshot, coveredByLog: false });
   s.disk.noteReplace(s.persist({ kind: 'replace', after: snapshot.op, entries }), kept, s.log.op);

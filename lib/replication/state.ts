@@ -146,6 +146,10 @@ export class ReplicaState<C, R, E> {
   /** The op of the newest snapshot taken or installed (durable or not); execute.ts snapshotDue
    *  counts from it. */
   snapshotOp: number;
+  /** The op at which the last snapshot came due (or of the snapshot installed or loaded): the
+   *  next is counted from it, not from snapshotOp, which is later when a primary put its
+   *  snapshot off to its next tick — so primary and backups stay in step (execute.ts). */
+  snapshotDueOp: number;
   /** A primary's snapshot came due: it is taken at the next tick, after the backups were told
    *  the commit number that makes theirs due too (execute.ts executeCommitted). */
   snapshotAtNextTick = false;
@@ -187,6 +191,7 @@ export class ReplicaState<C, R, E> {
     this.commit = fields.log.base;
     this.executed = fields.log.base;
     this.snapshotOp = fields.log.base;
+    this.snapshotDueOp = fields.log.base;
   }
 
   get replicaCount(): number {

@@ -123,8 +123,15 @@ test('a primary whose snapshot comes due tells the backups the commit number fir
     assert.deepEqual(snapshotsOf(backup), [4], `backup ${backup} took its snapshot at op 4`);
   }
   assert.deepEqual(snapshotsOf(primary), [], 'the primary has not paused yet');
+  cluster.request(primary, req('c', 4, 'm4')); // op 5, before the primary's next tick
+  cluster.deliverAll();
   cluster.tick(1, [primary], false);
-  assert.deepEqual(snapshotsOf(primary), [4], 'the primary took it at its next tick');
+  assert.deepEqual(snapshotsOf(primary), [5], 'the primary took it at its next tick, of the state it then had');
+  // The next comes due at op 8 everywhere: counted from the op it came due at, not the one taken.
+  commitMany(cluster, primary, 5, 3); // ops 6..8
+  for (const backup of backups) assert.deepEqual(snapshotsOf(backup), [4, 8], `backup ${backup}`);
+  cluster.tick(1, [primary], false);
+  assert.deepEqual(snapshotsOf(primary), [5, 8], 'primary and backups stay in step');
 });
 
 test('§5.2 a replica too far behind a START-VIEW\'s tail fetches the rest by state transfer', () => {
