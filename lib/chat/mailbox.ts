@@ -5,12 +5,28 @@
 // message ids are global and increasing, and a message enters a mailbox exactly once, when it is
 // sent — so insertion order is id order. JavaScript's Map and Set iterate in insertion order,
 // which makes "the oldest unread" the first entry of a Set, with no sorting and no tree.
+//
+// The mailbox also keeps itself in the snapshot's shape — one array per field — as letters
+// arrive and are read, because a snapshot runs on every replica at once and blocks each of them:
+// copying five arrays per mailbox is an order of magnitude faster than walking every letter.
 
 import assert from 'node:assert/strict';
 import type { StoredMessage } from './types.js';
 
 /** `{"id":…,"from":"","to":"","text":…,"at":…}` with the longest id, name and timestamp. */
 const MESSAGE_JSON_OVERHEAD_BYTES = 128;
+
+/** One mailbox as a snapshot stores it: entry i of every column describes one message; ids
+ *  ascend. */
+export interface MailboxColumns {
+  ids: number[];
+  from: string[];
+  at: number[];
+  text: string[];
+  unread: boolean[];
+}
+
+const noColumns = (): MailboxColumns => ({ ids: [], from: [], at: [], text: [], unread: [] });
 
 /** A stored message without its recipient, which is the mailbox's owner. */
 export class Letter {
@@ -42,6 +58,9 @@ export class Mailbox {
   readonly #unread = new Set<number>();
   /** The highest id ever added, so that add() can assert ids only grow. */
   #lastId = 0;
+  /** The letters as snapshot columns, kept as letters arrive and are read. Null after a
+   *  removal (a splice per deleted message would cost O(size)): rebuilt at the next snapshot. */
+  #columns: MailboxColumns | null = noColumns();
 
   get size(): number {
     return this.#letters.size;
@@ -60,6 +79,13 @@ export class Mailbox {
     this.#lastId = letter.id;
     this.#letters.set(letter.id, letter);
     if (unread) this.#unread.add(letter.id);
+    const columns = this.#columns;
+    if (columns === null) return;
+    columns.ids.push(letter.id);
+    columns.from.push(letter.from);
+    columns.at.push(letter.at);
+    columns.text.push(letter.text);
+    columns.unread.push(unread);
   }
 
   /** Takes up to `count` oldest unread letters, and no more than fit in `bytesMax` as JSON
@@ -74,19 +100,30 @@ export class Mailbox {
       if (taken.length > 0 && bytes > bytesMax) break;
       taken.push(letter);
     }
-    for (const letter of taken) this.#unread.delete(letter.id);
+    for (const letter of taken) this.markRead(letter.id);
     return taken;
   }
 
-  /** Marks one letter read; false if it was not an unread letter of this mailbox. O(1). */
+  /** Marks one letter read; false if it was not an unread letter of this mailbox. O(log size). */
   markRead(id: number): boolean {
-    return this.#unread.delete(id);
+    if (!this.#unread.delete(id)) return false;
+    if (this.#columns !== null) this.#columns.unread[this.#columnIndex(this.#columns, id)] = false;
+    return true;
   }
 
   /** Removes one letter, read or unread; false if it was not here. O(1). */
   remove(id: number): boolean {
     this.#unread.delete(id);
-    return this.#letters.delete(id);
+    if (!this.#letters.delete(id)) return false;
+    this.#columns = null;
+    return true;
+  }
+
+  /** A copy of every letter as snapshot columns: five array copies, or one walk of the letters
+   *  after a removal. The copy is the caller's: the mailbox goes on changing. */
+  columns(): MailboxColumns {
+    const columns = (this.#columns ??= this.#walkColumns());
+    return { ids: columns.ids.slice(), from: columns.from.slice(), at: columns.at.slice(), text: columns.text.slice(), unread: columns.unread.slice() };
   }
 
   /** Up to `limit` unread letters with an id above `lastSeen`, oldest first. The walk skips the
@@ -105,9 +142,36 @@ export class Mailbox {
     return this.#unread.has(id);
   }
 
-  /** Every letter, read or unread, in ascending id order (for the snapshot). */
+  /** Every letter, read or unread, in ascending id order. */
   letters(): IterableIterator<Letter> {
     return this.#letters.values();
+  }
+
+  #walkColumns(): MailboxColumns {
+    const columns = noColumns();
+    for (const letter of this.#letters.values()) {
+      columns.ids.push(letter.id);
+      columns.from.push(letter.from);
+      columns.at.push(letter.at);
+      columns.text.push(letter.text);
+      columns.unread.push(this.#unread.has(letter.id));
+    }
+    return columns;
+  }
+
+  /** Where `id` is in the (ascending) ids column; it must be there. Binary search. */
+  #columnIndex(columns: MailboxColumns, id: number): number {
+    const ids = columns.ids;
+    let low = 0;
+    let high = ids.length - 1;
+    while (low <= high) {
+      const middle = (low + high) >>> 1;
+      const found = ids[middle]!;
+      if (found === id) return middle;
+      if (found < id) low = middle + 1;
+      else high = middle - 1;
+    }
+    assert.fail(`letter ${id} is not in the mailbox's columns`);
   }
 
   /** Throws if a field invariant is broken. O(size): for tests and checkers, not every step. */
@@ -125,6 +189,7 @@ export class Mailbox {
       assert.ok(id > previous, `unread ids out of order: ${id} after ${previous}`);
       previous = id;
     }
+    if (this.#columns !== null) assert.deepEqual(this.#columns, this.#walkColumns(), 'the snapshot columns describe the letters');
   }
 
   #letter(id: number): Letter {

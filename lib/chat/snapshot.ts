@@ -16,9 +16,11 @@
 
 import { TOKEN_HASH_PATTERN } from '../auth/tokens.js';
 import type { Verifier } from './types.js';
-import { Letter, Mailbox } from './mailbox.js';
+import { Letter, Mailbox, type MailboxColumns } from './mailbox.js';
 import { foldName } from './names.js';
 import { ChatState, type Account } from './state.js';
+
+export type { MailboxColumns } from './mailbox.js';
 
 export const SNAPSHOT_FORMAT = 'chat/1';
 
@@ -35,14 +37,6 @@ export interface ChatSnapshot {
 /** Sessions oldest first (the order revocation needs). */
 export type AccountRow = [name: string, verifier: Verifier, sessions: string[], mailbox: MailboxColumns];
 
-/** One mailbox: entry i of every column describes one message; ids ascend. */
-export interface MailboxColumns {
-  ids: number[];
-  from: string[];
-  at: number[];
-  text: string[];
-  unread: boolean[];
-}
 
 export function encodeState(state: ChatState): ChatSnapshot {
   const names = [...state.accounts.keys()].sort();
@@ -54,19 +48,7 @@ export function encodeState(state: ChatState): ChatSnapshot {
 function encodeAccount(state: ChatState, account: Account): AccountRow {
   const { salt, iterations, storedKey, serverKey } = account.verifier;
   const sessions = [...state.sessions.of(account.name)];
-  return [account.name, { salt, iterations, storedKey, serverKey }, sessions, encodeMailbox(account.mailbox)];
-}
-
-function encodeMailbox(mailbox: Mailbox): MailboxColumns {
-  const columns: MailboxColumns = { ids: [], from: [], at: [], text: [], unread: [] };
-  for (const letter of mailbox.letters()) {
-    columns.ids.push(letter.id);
-    columns.from.push(letter.from);
-    columns.at.push(letter.at);
-    columns.text.push(letter.text);
-    columns.unread.push(mailbox.isUnread(letter.id));
-  }
-  return columns;
+  return [account.name, { salt, iterations, storedKey, serverKey }, sessions, account.mailbox.columns()];
 }
 
 function malformed(path: string, problem: string): never {

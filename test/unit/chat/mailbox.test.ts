@@ -56,3 +56,23 @@ test('a letter becomes a fresh plain message with its recipient', () => {
   assert.deepEqual(letter.toStored('alice'), { id: 7, from: 'bob', to: 'alice', text: 'hi', at: 1234 });
   assert.equal(Object.getPrototypeOf(letter.toStored('alice')), Object.prototype);
 });
+
+test('the snapshot columns follow arrivals, reads and removals, and each copy is the caller\'s', () => {
+  const mailbox = mailboxWith([2, 4, 6, 8, 10]);
+  const unreadColumn = () => mailbox.columns().unread;
+  const first = mailbox.columns();
+  assert.deepEqual(first, { ids: [2, 4, 6, 8, 10], from: ['bob', 'bob', 'bob', 'bob', 'bob'], at: [1002, 1004, 1006, 1008, 1010], text: ['text 2', 'text 4', 'text 6', 'text 8', 'text 10'], unread: [true, true, true, true, true] });
+  mailbox.takeOldestUnread(2);
+  mailbox.markRead(8);
+  assert.equal(mailbox.markRead(8), false, 'already read');
+  assert.deepEqual(unreadColumn(), [false, false, true, false, true]);
+  assert.deepEqual(first.unread, [true, true, true, true, true], 'a copy taken earlier does not change');
+  mailbox.invariants();
+  mailbox.remove(4);
+  mailbox.add(new Letter(12, 'amy', 1012, 'text 12'), false);
+  assert.deepEqual(mailbox.columns().ids, [2, 6, 8, 10, 12], 'rebuilt after a removal');
+  mailbox.markRead(10);
+  mailbox.add(new Letter(14, 'amy', 1014, 'text 14'), true);
+  assert.deepEqual(unreadColumn(), [false, true, false, false, false, true], 'and kept up to date again');
+  mailbox.invariants();
+});
