@@ -22,6 +22,7 @@ import {
   onPrepare,
   onPrepareOk,
   onPrimaryTimeout,
+  onReceiving,
   onRequest,
   sendPrepareOk,
 } from './normal.js';
@@ -29,7 +30,7 @@ import { type ReplicaOptions, settingsFrom } from './options.js';
 import { type CoreEffect, ReplicaState } from './state.js';
 import { onGetState, onNewState, onStateResendTimeout } from './state-transfer.js';
 import { becomeBackup, enterViewChange, startViewChange } from './transitions.js';
-import type { ClientRequest, DurableState, ReplicaStatusReport, StateMachine, StateMachineFactory } from './types.js';
+import type { ClientRequest, DurableState, ReplicaId, ReplicaStatusReport, StateMachine, StateMachineFactory } from './types.js';
 import {
   completeViewChange,
   onDoViewChange,
@@ -98,6 +99,11 @@ export class Replica<C, R, E> {
   /** A message from a peer (driver duty 4). Malformed messages are logged and dropped. */
   onMessage(message: ReplicationMessage<C, R>): CoreEffect<C, R, E>[] {
     return this.step(() => this.dispatch(message));
+  }
+
+  /** Part of a message from replica `from` has arrived, the rest is on its way (driver duty 4). */
+  onReceiving(from: ReplicaId): CoreEffect<C, R, E>[] {
+    return this.step(() => onReceiving(this.s, from));
   }
 
   /** A client request (VRR §4.1 step 1). */

@@ -13,6 +13,8 @@
 //      stop the process; never call onPersisted for a record that may not be on disk.
 //   4. Deliver `send` effects best-effort: the network may drop, delay, reorder or duplicate
 //      them; the core tolerates all of that. Messages from peers go to `onMessage` unchanged.
+//      Optionally, while a large message from a peer is still arriving, call `onReceiving(from)`
+//      (lib/server: once per socket read that leaves a frame unfinished): liveness only.
 //   5. Route `reply` and `reject` effects to the client connection waiting for that
 //      (clientId, requestNumber), if this process has one; otherwise drop them.
 //   6. Call `tick()` at a steady rate (lib/server: every TICK_MS). All timeouts count ticks.

@@ -30,6 +30,10 @@ export interface PeerNetworkOptions {
   logger: Logger;
   /** A message from an authenticated peer, already checked to carry that peer's id in `from`. */
   onMessage: (from: number, message: Record<string, unknown>) => void;
+  /** Part of a message from an authenticated peer arrived; the rest is on its way. A message of
+   *  tens of MB (a snapshot) takes long enough to arrive that the receiver would otherwise count
+   *  the sender as silent. */
+  onReceiving?: (from: number) => void;
 }
 
 export class PeerNetwork {
@@ -121,6 +125,9 @@ export class PeerNetwork {
       } else {
         reject('malformed handshake');
       }
+    });
+    connection.on('partial', () => {
+      if (peer !== null && !this.partitioned) this.options.onReceiving?.(peer);
     });
     connection.on('error', (error: Error) => logger.log('warn', 'peer-connection-error', { remote, peer, error: error.message }));
     connection.on('close', () => {

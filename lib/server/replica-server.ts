@@ -101,6 +101,7 @@ export class ReplicaServer {
     this.peers = new PeerNetwork({
       self: id, cluster: config.cluster, secret: config.secret, listen: parseHostPort(self.peer)!, peers, logger: this.logger,
       onMessage: (_from, message) => this.step(() => this.core().onMessage(message as unknown as ReplicationMessage<ChatCommand, ChatReply>)),
+      onReceiving: (from) => this.step(() => this.core().onReceiving(from)),
     });
     this.gateway = new ClientGateway({
       status: () => this.core().statusReport(),

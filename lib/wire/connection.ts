@@ -61,6 +61,9 @@ export interface FramedConnectionEvents {
   close: [];
   /** The socket's buffer emptied after needsDrain was true. */
   drain: [];
+  /** Bytes arrived that begin or continue a frame not complete yet: the peer is sending us
+   *  something large. Emitted once per socket read that leaves a frame unfinished. */
+  partial: [bufferedBytes: number];
 }
 
 export class FramedConnection extends EventEmitter<FramedConnectionEvents> {
@@ -213,6 +216,7 @@ export class FramedConnection extends EventEmitter<FramedConnectionEvents> {
       for (const value of values) this.#inbox.push(value);
     }
     this.#deliver();
+    if (this.#decoder.bufferedBytes > 0 && !this.#ended) this.emit('partial', this.#decoder.bufferedBytes);
   }
 
   /** Emits inbox frames until the inbox is empty or the owner pauses or ends the connection. */

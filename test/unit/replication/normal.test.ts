@@ -118,6 +118,26 @@ test('§4.1 step 5: an idle primary sends COMMIT heartbeats that keep backups fr
   assert.equal(cluster.primary(), primary);
 });
 
+test("part of a message arriving from the primary is word from it; from anyone else it is not", () => {
+  const silentPrimary = (receivingFrom: (primary: number, other: number) => number | null) => {
+    const cluster = new Cluster(3);
+    const primary = cluster.settle();
+    const backup = (primary + 1) % 3;
+    const other = (primary + 2) % 3;
+    const view = cluster.replica(backup).statusReport().view;
+    // The primary is busy sending something large: its heartbeats do not get through.
+    for (let t = 0; t < 60; t++) {
+      const from = receivingFrom(primary, other);
+      if (from !== null) cluster.handle(backup, cluster.replica(backup).onReceiving(from));
+      cluster.tick(1, [backup], false);
+    }
+    return cluster.replica(backup).statusReport().view !== view;
+  };
+  assert.equal(silentPrimary(() => null), true, 'without it the backup gives the view up');
+  assert.equal(silentPrimary((primary) => primary), false, 'bytes from the primary keep it waiting');
+  assert.equal(silentPrimary((_primary, other) => other), true, 'bytes from another backup do not');
+});
+
 test('requests to a backup are rejected with NOT_PRIMARY naming the primary', () => {
   const cluster = new Cluster(3);
   const primary = cluster.settle();

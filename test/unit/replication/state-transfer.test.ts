@@ -45,6 +45,25 @@ test('§5.2 a replica that missed a view change catches up from the new primary,
   assert.deepEqual(cluster.items(lagging), ['m1', 'm2', 'm3']);
 });
 
+test('a replica catching up hears its primary through part of a large NEW-STATE arriving', () => {
+  const catchingUp = (receiving: boolean) => {
+    const { cluster, next, lagging } = viewStartedWithout();
+    commitMany(cluster, next, 1, 3);
+    cluster.isolated.delete(lagging);
+    for (let t = 0; t < 10 && !cluster.queue.some((e) => e.from === next && e.to === lagging); t++) cluster.handle(next, cluster.replica(next).tick());
+    cluster.deliverAll((e) => e.message.type !== 'new-state');
+    assert.equal(cluster.replica(lagging).statusReport().status, 'recovering');
+    // The NEW-STATE is still arriving, and nothing else from the primary gets through.
+    for (let t = 0; t < 60; t++) {
+      if (receiving) cluster.handle(lagging, cluster.replica(lagging).onReceiving(next));
+      cluster.tick(1, [lagging], false);
+    }
+    return cluster.replica(lagging).statusReport().status;
+  };
+  assert.equal(catchingUp(false), 'view-change', 'without it, it gives up on the primary');
+  assert.equal(catchingUp(true), 'recovering', 'with it, it waits for the rest');
+});
+
 test('§5.2 NEW-STATE is bounded: a far-behind backup catches up in several rounds', () => {
   const cluster = new Cluster(3, { messageEntriesMax: 4 });
   const primary = cluster.settle();

@@ -420,3 +420,24 @@ test('a frame bigger than the peer accepts fails the connection at send, without
 test('highWaterBytes must hold at least one maximum frame', () => {
   assert.throws(() => new FramedConnection(new RecordingDuplex(), { maxFrameBytes: 100, highWaterBytes: 100 }), assert.AssertionError);
 });
+
+test("'partial' is emitted for each read that leaves a frame unfinished, and only then", async () => {
+  const duplex = new RecordingDuplex();
+  const connection = new FramedConnection(duplex, { maxFrameBytes: MAX });
+  const partials: number[] = [];
+  const frames: unknown[] = [];
+  connection.on('partial', (buffered) => partials.push(buffered));
+  connection.on('frame', (value) => frames.push(value));
+  const large = encodeJsonFrame({ text: 'x'.repeat(500) });
+  duplex.push(encodeJsonFrame({ small: 1 })); // whole: nothing partial
+  await nextTurn();
+  duplex.push(large.subarray(0, 100));
+  await nextTurn();
+  duplex.push(large.subarray(100, 300));
+  await nextTurn();
+  duplex.push(Buffer.concat([large.subarray(300), encodeJsonFrame({ small: 2 })])); // completes it
+  await nextTurn();
+  assert.deepEqual(partials, [100 - FRAME_HEADER_BYTES, 300 - FRAME_HEADER_BYTES], 'one per read that left the frame unfinished, with the body bytes held');
+  assert.deepEqual(frames, [{ small: 1 }, { text: 'x'.repeat(500) }, { small: 2 }]);
+  connection.destroy();
+});
