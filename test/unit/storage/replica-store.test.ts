@@ -287,13 +287,24 @@ const closeReleased = (fs: TestFs, store: { close(): Promise<void> }) => {
   fs.release();
   return store.close();
 };
+/** A store whose snapshot files' fsyncs are held until fs.release(); `snapshotSyncing` resolves
+ *  when the first one starts. */
+async function storeHoldingSnapshots(t: TestContext, extra: { segmentBytesMax?: number } = {}) {
+  const fs = new TestFs();
+  const dir = await formattedDir(t);
+  const { store, recorder } = await openStore(dir, new Recorder(), { fs, ...extra });
+  t.after(() => closeReleased(fs, store));
+  fs.hold(isSnapshotFile);
+  return { fs, dir, store, recorder, snapshotSyncing: fs.nextDatasync(isSnapshotFile) };
+}
+
+/** The snapshot files written (renamed into place), in order. */
+const snapshotFilesWritten = (fs: TestFs) => fs.operations.filter((o) => o.op === 'rename' && isSnapshotFile(o.file)).map((o) => o.file);
+
 const segmentsIn = async (dir: string) => (await readdir(dir)).filter((name) => name.endsWith('.seg')).sort();
 
 test('a snapshot taken here is durable at once; log batches go on while its file is written; segments go after', async (t) => {
-  const fs = new TestFs();
-  const dir = await formattedDir(t);
-  const { store, recorder } = await openStore(dir, new Recorder(), { fs, segmentBytesMax: 500 });
-  t.after(() => closeReleased(fs, store));
+  const { fs, dir, store, recorder, snapshotSyncing } = await storeHoldingSnapshots(t, { segmentBytesMax: 500 });
   // About 400 bytes per record and 500 per segment: each record sits in a segment of its own.
   for (const op of [1, 3, 5]) {
     store.persist(op, { kind: 'entries', entries: entries(op, op + 1, 150) });
@@ -301,8 +312,6 @@ test('a snapshot taken here is durable at once; log batches go on while its file
   }
   const segmentsBefore = await segmentsIn(dir);
 
-  fs.hold(isSnapshotFile);
-  const snapshotSyncing = fs.nextDatasync(isSnapshotFile);
   store.persist(6, { kind: 'snapshot', snapshot: snapshotAt(4), coveredByLog: true });
   store.persist(7, { kind: 'entries', entries: entries(7, 8) });
   await snapshotSyncing;
@@ -326,33 +335,22 @@ test('a snapshot taken here is durable at once; log batches go on while its file
 });
 
 test('the snapshot writer writes one snapshot at a time, and of several waiting only the newest', async (t) => {
-  const fs = new TestFs();
-  const dir = await formattedDir(t);
-  const { store, recorder } = await openStore(dir, new Recorder(), { fs });
-  t.after(() => closeReleased(fs, store));
-  fs.hold(isSnapshotFile);
-  const firstSyncing = fs.nextDatasync(isSnapshotFile);
+  const { fs, dir, store, recorder, snapshotSyncing } = await storeHoldingSnapshots(t);
   store.persist(1, { kind: 'entries', entries: entries(1, 30) });
   for (const op of [10, 20, 30]) store.persist(op, { kind: 'snapshot', snapshot: snapshotAt(op), coveredByLog: true });
-  await firstSyncing;
+  await snapshotSyncing;
   await recorder.durableUpTo(30);
   fs.release();
   await store.close();
-  const written = fs.operations.filter((o) => o.op === 'rename' && isSnapshotFile(o.file)).map((o) => o.file);
-  assert.deepEqual(written, ['snapshot-000000000010.json', 'snapshot-000000000030.json'], 'the one at op 20 was skipped: the one at 30 replaces it');
+  assert.deepEqual(snapshotFilesWritten(fs), ['snapshot-000000000010.json', 'snapshot-000000000030.json'], 'the one at op 20 was skipped: the one at 30 replaces it');
   assert.deepEqual((await readdir(dir)).filter(isSnapshotFile), ['snapshot-000000000030.json']);
 });
 
 test('a received snapshot waits for the snapshot writer, drops what waits, and is on disk before what follows it', async (t) => {
-  const fs = new TestFs();
-  const dir = await formattedDir(t);
-  const { store, recorder } = await openStore(dir, new Recorder(), { fs });
-  t.after(() => closeReleased(fs, store));
-  fs.hold(isSnapshotFile);
-  const ownSyncing = fs.nextDatasync(isSnapshotFile);
+  const { fs, dir, store, recorder, snapshotSyncing } = await storeHoldingSnapshots(t);
   store.persist(1, { kind: 'entries', entries: entries(1, 20) });
   store.persist(2, { kind: 'snapshot', snapshot: snapshotAt(10), coveredByLog: true });
-  await ownSyncing;
+  await snapshotSyncing;
   store.persist(3, { kind: 'snapshot', snapshot: snapshotAt(20), coveredByLog: true });
   store.persist(4, { kind: 'snapshot', snapshot: snapshotAt(50), coveredByLog: false });
   store.persist(5, { kind: 'replace', after: 50, entries: entries(51, 52) });
@@ -361,8 +359,7 @@ test('a received snapshot waits for the snapshot writer, drops what waits, and i
   fs.release();
   await recorder.durableUpTo(5);
   await store.close();
-  const written = fs.operations.filter((o) => o.op === 'rename' && isSnapshotFile(o.file)).map((o) => o.file);
-  assert.deepEqual(written, ['snapshot-000000000010.json', 'snapshot-000000000050.json']);
+  assert.deepEqual(snapshotFilesWritten(fs), ['snapshot-000000000010.json', 'snapshot-000000000050.json']);
   const reopened = await openStore(dir);
   t.after(() => reopened.store.close());
   assert.deepEqual(reopened.journal.snapshot, snapshotAt(50), 'the older snapshot finishing last did not delete the newer');
@@ -370,11 +367,7 @@ test('a received snapshot waits for the snapshot writer, drops what waits, and i
 });
 
 test('a failed snapshot file write is reported once, and nothing is reported durable after it (D1)', async (t) => {
-  const fs = new TestFs();
-  const { store, recorder } = await openStore(await formattedDir(t), new Recorder(), { fs });
-  t.after(() => closeReleased(fs, store));
-  fs.hold(isSnapshotFile);
-  const snapshotSyncing = fs.nextDatasync(isSnapshotFile);
+  const { fs, store, recorder, snapshotSyncing } = await storeHoldingSnapshots(t);
   store.persist(1, { kind: 'entries', entries: entries(1, 5) });
   store.persist(2, { kind: 'snapshot', snapshot: snapshotAt(5), coveredByLog: true });
   await snapshotSyncing;
