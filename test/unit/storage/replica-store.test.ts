@@ -334,6 +334,23 @@ test('a snapshot taken here is durable at once; log batches go on while its file
   assert.deepEqual(logOps(reopened.journal.log).filter((op) => op > 4), [5, 6, 7, 8, 9]);
 });
 
+test('a crash while the snapshot writer runs loses only that snapshot: the restart finds the one before and the whole log', async (t) => {
+  const { dir, store, recorder, snapshotSyncing } = await storeHoldingSnapshots(t, { segmentBytesMax: 500 });
+  for (const op of [1, 3, 5]) {
+    store.persist(op, { kind: 'entries', entries: entries(op, op + 1, 150) });
+    await recorder.durableUpTo(op);
+  }
+  store.persist(6, { kind: 'snapshot', snapshot: snapshotAt(4), coveredByLog: true });
+  store.persist(7, { kind: 'entries', entries: entries(7, 8) });
+  await snapshotSyncing;
+  await recorder.durableUpTo(7);
+  // The process dies here, its snapshot file half-made; the next incarnation opens the directory.
+  const restarted = await openStore(dir, new Recorder(), { segmentBytesMax: 500 });
+  t.after(() => restarted.store.close());
+  assert.equal(restarted.journal.snapshot, null, 'the snapshot reported durable never reached its file');
+  assert.deepEqual(logOps(restarted.journal.log), [1, 2, 3, 4, 5, 6, 7, 8], 'every op it covered is still in the log');
+});
+
 test('the snapshot writer writes one snapshot at a time, and of several waiting only the newest', async (t) => {
   const { fs, dir, store, recorder, snapshotSyncing } = await storeHoldingSnapshots(t);
   store.persist(1, { kind: 'entries', entries: entries(1, 30) });
