@@ -180,7 +180,7 @@ interface Results {
   throughput?: Array<{ inFlight: number; perSecond: number; latencyMs: ReturnType<typeof summarize>; tally: SendTally; cpu: CpuCost }>;
   failover?: { trialsMs: number[]; medianMs: number; worstMs: number; trials: FailoverTrial[]; probe: SendTally };
   catchup?: CatchupResult;
-  startup?: { messages: number; loadMs: number; loadStopped: string | null } & RestartResult;
+  startup?: { messages: number; loadMs: number; loadStopped: string | null; loadViewChanges: number } & RestartResult;
   scale?: {
     messages: number;
     /** Seeding the data directories, then starting all five replicas from them. */
@@ -454,14 +454,14 @@ async function runCatchup(run: Run, options: Options): Promise<CatchupResult> {
   try {
     await cluster.waitForCaughtUp(backup, targetOp, limitMs);
   } catch {
-    const views = Math.max(...Array.from({ length: 5 }, (_, id) => cluster.status(id)?.view ?? 0)) - viewBefore;
+    const views = highestView(cluster) - viewBefore;
     await cluster.kill(backup);
     run.down.add(backup);
     throw new Error(`replica ${backup} had not caught up to op ${targetOp} after ${limitMs / 1000} s; the cluster went through ${views} view changes meanwhile; replica ${backup} is left down for the rest of the run`);
   }
   const caughtUpAt = epochMs();
   await sleep(100);
-  const views = Math.max(...Array.from({ length: 5 }, (_, id) => cluster.status(id)?.view ?? 0)) - viewBefore;
+  const views = highestView(cluster) - viewBefore;
   const phases = { ...restartPhases(cluster, backup, startedAt), viewChanges: views };
   log(`  serving after ${ms(servingAt - startedAt)}, caught up to op ${targetOp} after ${ms(caughtUpAt - startedAt)} ${JSON.stringify(phases)}`);
   return { missed: loaded.tally.acked, stored: run.stored, targetOp, servingMs: servingAt - startedAt, caughtUpMs: caughtUpAt - startedAt, resolutionMs: 200, phases };
@@ -518,13 +518,22 @@ async function measureRestart(cluster: BenchCluster, roles: Run['roles']): Promi
   return { servingMs: servingAt - startedAt, normalMs: normalAt - startedAt, resolutionMs: 200, phases };
 }
 
+/** The highest view in the replicas' latest status reports. */
+function highestView(cluster: BenchCluster): number {
+  return Math.max(...cluster.launcher.slots.map((_, id) => cluster.status(id)?.view ?? 0));
+}
+
 async function runStartup(run: Run, options: Options): Promise<Results['startup']> {
   const want = options.startupMessages;
   log(`start-up: sending messages until ${int(want)} are stored (budget ${options.loadBudgetS} s); ${int(run.stored)} so far`);
+  const viewBefore = highestView(run.cluster);
   const load = await loadUntil(run, want, options.loadBudgetS);
+  // A cluster that slows down as its state grows shows it first as view changes while sending.
+  const loadViewChanges = highestView(run.cluster) - viewBefore;
+  log(`  ${loadViewChanges} view change(s) while sending`);
   if (load.stopped) log(`  ${load.stopped}: measuring with ${int(run.stored)} messages instead of ${int(want)}`);
   const restart = await measureRestart(run.cluster, run.roles);
-  return { messages: run.stored, loadMs: load.ms, loadStopped: load.stopped, ...restart };
+  return { messages: run.stored, loadMs: load.ms, loadStopped: load.stopped, loadViewChanges, ...restart };
 }
 
 /** The scale figures on a second cluster, seeded with options.scaleMessages messages. */
@@ -657,7 +666,7 @@ function buildRows(results: Results, options: Options): Row[] {
   };
   if (results.startup) {
     const s = results.startup;
-    rows.push(startupRow(s, s.messages, 'sent', `; sending them took ${ms(s.loadMs)}${s.loadStopped ? ` and stopped early: ${s.loadStopped}` : ''}`));
+    rows.push(startupRow(s, s.messages, 'sent', `; sending them took ${ms(s.loadMs)}, ${s.loadViewChanges} view change(s) meanwhile${s.loadStopped ? `, and stopped early: ${s.loadStopped}` : ''}`));
   }
   if (results.scale?.startup) rows.push(startupRow(results.scale.startup, results.scale.messages, 'seeded', ''));
   if (results.catchup) rows.push(catchupRow(results.catchup, `${int(results.catchup.stored)} stored`));
