@@ -138,10 +138,6 @@ export class Mailbox {
     return found;
   }
 
-  isUnread(id: number): boolean {
-    return this.#unread.has(id);
-  }
-
   /** Every letter, read or unread, in ascending id order. */
   letters(): IterableIterator<Letter> {
     return this.#letters.values();

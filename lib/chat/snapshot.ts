@@ -37,7 +37,6 @@ export interface ChatSnapshot {
 /** Sessions oldest first (the order revocation needs). */
 export type AccountRow = [name: string, verifier: Verifier, sessions: string[], mailbox: MailboxColumns];
 
-
 export function encodeState(state: ChatState): ChatSnapshot {
   const names = [...state.accounts.keys()].sort();
   const accounts = names.map((name) => encodeAccount(state, state.accounts.get(name)!));

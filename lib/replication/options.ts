@@ -25,13 +25,13 @@ export interface ReplicaOptions {
   pipelineOpsMax?: number;
   /** Rows in the client table before the one executed longest ago is evicted. Default 10 000. */
   clientTableMax?: number;
-  /** Take a snapshot after this many newly executed ops (0 = never). Default 10 000. */
+  /** Consider a snapshot at every op that is a multiple of this (0 = never). Default 10 000. */
   snapshotEveryOps?: number;
-  /** ...and, if the state machine reports its size(), not before the ops executed since the last
-   *  snapshot reach this fraction of that size (checked every snapshotEveryOps ops; 0 = ignore
-   *  the size). Each snapshot writes the whole state, so with a fixed spacing their cost per op
-   *  grows with the state; spaced by its size it stays constant. Default 0.25: at 1,000,000
-   *  stored messages, a snapshot every 250,000 ops, and at most that many in the log. */
+  /** ...and, if the state machine reports its size(), take it only once the ops since the last
+   *  one came due reach this fraction of that size (0 = ignore the size: one at every multiple).
+   *  Each snapshot writes the whole state, so with a fixed spacing their cost per op grows with
+   *  the state; spaced by its size it stays constant. Default 0.25: at 1,000,000 stored
+   *  messages, a snapshot every 250,000 ops, and at most that many in the log. */
   snapshotStateRatio?: number;
   /** Entries in one DO-VIEW-CHANGE, START-VIEW or NEW-STATE. Default 2000. */
   messageEntriesMax?: number;
