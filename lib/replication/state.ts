@@ -143,8 +143,7 @@ export class ReplicaState<C, R, E> {
   /** The snapshot the log's base stands on (null while the base is 0); what state transfer sends
    *  to a replica whose needs start below the base. */
   snapshot: Snapshot<R> | null;
-  /** The op of the newest snapshot taken or installed (durable or not); execute.ts snapshotDue
-   *  counts from it. */
+  /** The op of the newest snapshot taken or installed (durable or not). */
   snapshotOp: number;
   /** The op at which the last snapshot came due (or of the snapshot installed or loaded): the
    *  next is counted from it, not from snapshotOp, which is later when a primary put its

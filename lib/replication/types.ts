@@ -55,8 +55,8 @@ export interface StateMachine<C, R, E> {
   snapshot(): unknown;
   /** Optional: how much the state holds, in log entries' worth (about how many commands it
    *  would take to build it again). Lets the replica space its snapshots by the state's size
-   *  (`snapshotStateRatio`); called once every `snapshotEveryOps` executed ops, so O(state
-   *  outline) is fine, O(state) is not. Without it, a snapshot comes every `snapshotEveryOps`. */
+   *  (`snapshotStateRatio`); called at every multiple of `snapshotEveryOps`, so O(state
+   *  outline) is fine, O(state) is not. Without it, a snapshot comes at every multiple. */
   size?(): number;
 }
 
