@@ -214,7 +214,8 @@ export class ReplicaServer {
   /** Sends a NEW-STATE or LOG-SUFFIX with its snapshot's JSON read back from the snapshot file
    *  rather than encoded here (lib/server/snapshot-frames.ts): the event loop stays free for
    *  heartbeats. The message leaves a little later than the sends after it, which the protocol
-   *  allows (the network may reorder). If the snapshot is not on disk yet, it is encoded. */
+   *  allows (the network may reorder). If the snapshot's file is not there (skipped for a newer
+   *  one, or unreadable), the message is encoded here after all. */
   private sendWithStoredSnapshot(to: number, message: SnapshotMessage & { snapshot: { op: number } }): void {
     const key = `${to}:${message.type}:${message.after}:${message.snapshot.op}`;
     if (this.snapshotSends.has(key)) return;
@@ -229,8 +230,6 @@ export class ReplicaServer {
       })
       .finally(() => this.snapshotSends.delete(key));
   }
-
-
 
   /** Logs a tick that came late: the event loop was busy (a large message, a slow step) or the
    *  process got no CPU. Peers hear nothing from us meanwhile. */
@@ -268,7 +267,6 @@ export class ReplicaServer {
     }
     this.options.onRoleChange?.();
   }
-
 
   /** Driver duty 3: after a storage failure nothing more may be acknowledged, so the replica stops
    *  taking inputs at once and the owner exits the process. Peers carry on without it. */

@@ -154,9 +154,10 @@ export class ReplicaStore<C, R> {
    *  then closes the files. The segments a last snapshot covers may stay: they are harmless. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
+      // In this order: the pump may still hand the snapshot writer a snapshot; the writer, once
+      // closing, no longer wakes the pump to compact.
       await this.#pumping;
       await this.#snapshotWriting;
-      await this.#pumping;
       await this.#segmentLog.close();
     })();
     return this.#closing;
@@ -247,8 +248,8 @@ export class ReplicaStore<C, R> {
   /** Queues a snapshot taken here for the snapshot writer, replacing any still waiting, and
    *  starts the writer if it is idle. */
   #handToSnapshotWriter(snapshot: Snapshot<R>): void {
-    // Never waits long: one writer, one waiting snapshot. Every op it covers is already durable
-    // in the segments (the pump reached it), which stay until its file is.
+    // Returns at once, so the pump goes on with the log. Safe to count as durable already: every
+    // op it covers is durable in the segments (the pump reached it), which stay until its file is.
     this.#snapshotWaiting = snapshot;
     this.#snapshotWriting ??= this.#runSnapshotWriter();
   }
