@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline';
 import { prepareLocalCluster } from '../lib/cluster/local.js';
 import { ClusterLauncher } from '../lib/cluster/launcher.js';
 import { CONSOLE_HELP, parseConsoleCommand, renderTable } from '../lib/cluster/console.js';
-import { ConfigError } from '../lib/cluster/config.js';
+import { ConfigError } from '../lib/server/config.js';
 
 const USAGE = `usage: bin/cluster [--replicas N] [--port P] [--data DIR]
 

@@ -8,7 +8,7 @@
 // had acknowledged. `--format` is the one explicit way to make a new replica.
 
 import { parseArgs } from 'node:util';
-import { loadConfig, replicaById, ConfigError } from '../lib/cluster/config.js';
+import { loadConfig, replicaById, ConfigError } from '../lib/server/config.js';
 import { formatDataDir, StorageError } from '../lib/storage/replica-store.js';
 import { ReplicaServer } from '../lib/server/replica-server.js';
 import type { Level } from '../lib/server/logger.js';

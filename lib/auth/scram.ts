@@ -13,7 +13,16 @@
 // The server nonce makes every AuthMessage new, so a recorded proof is useless later.
 
 import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Verifier } from '../chat/types.js';
+
+/** The verifier a client derives from its password at account creation (SCRAM, RFC 5802 §3).
+ *  The server keeps only this; the password itself never crosses the wire. Binary values are
+ *  base64. */
+export interface Verifier {
+  salt: string;
+  iterations: number;
+  storedKey: string;
+  serverKey: string;
+}
 
 export const DEFAULT_ITERATIONS = 4096;
 const SALT_BYTES = 16;

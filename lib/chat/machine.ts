@@ -14,7 +14,8 @@
 
 import assert from 'node:assert/strict';
 import type { StateMachine, StateMachineFactory } from '../replication/types.js';
-import type { ChatCommand, ChatEvent, ChatOutcome, ChatReply, StoredMessage, Verifier } from './types.js';
+import type { Verifier } from '../auth/scram.js';
+import type { ChatCommand, ChatEvent, ChatOutcome, ChatReply, StoredMessage } from './types.js';
 import { createAccount, deleteAccount, list, login, logout, type Caller } from './accounts.js';
 import { ack, deleteMessages, read, send } from './mail.js';
 import { foldName } from './names.js';

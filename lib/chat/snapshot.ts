@@ -15,7 +15,7 @@
 // invariants, not today's limits, so that raising a limit never makes an old snapshot unloadable.
 
 import { TOKEN_HASH_PATTERN } from '../auth/tokens.js';
-import type { Verifier } from './types.js';
+import type { Verifier } from '../auth/scram.js';
 import { Letter, Mailbox, type MailboxColumns } from './mailbox.js';
 import { foldName } from './names.js';
 import { ChatState, type Account } from './state.js';

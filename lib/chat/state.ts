@@ -2,7 +2,7 @@
 // change it, lib/chat/snapshot.ts writes and reads it, and nothing else touches it.
 
 import assert from 'node:assert/strict';
-import type { Verifier } from './types.js';
+import type { Verifier } from '../auth/scram.js';
 import { MAILBOX_MESSAGES_MAX } from './limits.js';
 import { Mailbox } from './mailbox.js';
 import { SessionTable } from './sessions.js';

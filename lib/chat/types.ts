@@ -7,17 +7,9 @@
 // session (`session`, the hash of the token the connection logged in with). The state machine
 // reads no clock, draws no random number and does no I/O.
 
-/** The verifier a client derives from its password at account creation (SCRAM, RFC 5802 §3).
- *  The server keeps only this; the password itself never crosses the wire. Binary values are
- *  base64. */
-export interface Verifier {
-  salt: string;
-  iterations: number;
-  storedKey: string;
-  serverKey: string;
-}
+import type { Verifier } from '../auth/scram.js';
 
-/** A command as the client asks for it (validated by lib/wire/codec). */
+/** A command as the client asks for it (validated by lib/protocol/codec.ts). */
 export type ClientCommand =
   | { kind: 'create'; name: string; verifier: Verifier }
   | { kind: 'login'; name: string; nonce: string; proof: string; tokenHash: string }

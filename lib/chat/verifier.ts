@@ -3,7 +3,8 @@
 // the password — but it can refuse verifiers that are malformed or too cheap to attack, and it
 // must refuse anything that would make verifyProof misbehave later.
 
-import type { ChatError, Verifier } from './types.js';
+import type { Verifier } from '../auth/scram.js';
+import type { ChatError } from './types.js';
 import {
   VERIFIER_ITERATIONS_MAX,
   VERIFIER_ITERATIONS_MIN,

@@ -38,7 +38,7 @@ import {
   type HelloResult,
   type LoginStartResult,
   type PrimaryHint,
-} from '../wire/protocol.js';
+} from '../protocol/messages.js';
 import { Backoff } from './backoff.js';
 import { ClientError } from './errors.js';
 import { Inbox } from './inbox.js';

@@ -3,7 +3,7 @@
 // could not be carried out as asked — nobody answered, the connector was closed, the server
 // broke the protocol — and its code says which.
 
-import type { ErrorCode } from '../wire/protocol.js';
+import type { ErrorCode } from '../protocol/messages.js';
 
 export type ClientErrorCode =
   | ErrorCode

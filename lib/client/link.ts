@@ -7,10 +7,10 @@
 import { EventEmitter } from 'node:events';
 import { connect } from 'node:net';
 import type { StoredMessage } from '../chat/types.js';
-import { parseServerFrame } from '../wire/codec.js';
-import { FramedConnection } from '../wire/connection.js';
-import { encodeJsonFrame, FRAME_HEADER_BYTES } from '../wire/frame.js';
-import { CLIENT_FRAME_BYTES_MAX, SERVER_FRAME_BYTES_MAX, type ClientFrame, type ServerFrame } from '../wire/protocol.js';
+import { parseServerFrame } from '../protocol/codec.js';
+import { FramedConnection } from '../transport/connection.js';
+import { encodeJsonFrame, FRAME_HEADER_BYTES } from '../transport/frame.js';
+import { CLIENT_FRAME_BYTES_MAX, SERVER_FRAME_BYTES_MAX, type ClientFrame, type ServerFrame } from '../protocol/messages.js';
 import { ClientError } from './errors.js';
 import { parseAddress } from './servers.js';
 

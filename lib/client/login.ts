@@ -8,7 +8,7 @@ import type { ClientCommand } from '../chat/types.js';
 import { VERIFIER_ITERATIONS_MAX, VERIFIER_ITERATIONS_MIN } from '../chat/limits.js';
 import { clientProof } from '../auth/scram.js';
 import { hashToken, newToken } from '../auth/tokens.js';
-import type { LoginStartResult } from '../wire/protocol.js';
+import type { LoginStartResult } from '../protocol/messages.js';
 import { ClientError } from './errors.js';
 
 export interface LoginAttempt {

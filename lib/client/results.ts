@@ -1,10 +1,10 @@
-// Shape checks for what a replica answers. The codec (lib/wire/codec.ts) checks that a frame is
+// Shape checks for what a replica answers. The codec (lib/protocol/codec.ts) checks that a frame is
 // a reply or a push; only the connector knows which request a reply answers, so the shape of
 // each result is checked here. A result that does not fit is the server breaking the protocol:
 // the caller drops that connection rather than act on it.
 
 import type { ChatResults, StoredMessage } from '../chat/types.js';
-import type { HelloResult, LoginStartResult, ResumeResult } from '../wire/protocol.js';
+import type { HelloResult, LoginStartResult, ResumeResult } from '../protocol/messages.js';
 
 type Fields = Record<string, unknown>;
 

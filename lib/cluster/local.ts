@@ -9,7 +9,7 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { loadConfig, validateConfig, ConfigError, type ClusterConfig } from './config.js';
+import { loadConfig, validateConfig, ConfigError, type ClusterConfig } from '../server/config.js';
 import { formatDataDir } from '../storage/replica-store.js';
 
 export const PEER_PORT_OFFSET = 100;

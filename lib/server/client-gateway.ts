@@ -11,9 +11,9 @@
 
 import { createServer, type Server, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { FramedConnection } from '../wire/connection.js';
-import { parseClientFrame } from '../wire/codec.js';
-import { CLIENT_FRAME_BYTES_MAX, PROTOCOL_VERSION, SERVER_FRAME_BYTES_MAX, type ClientFrame, type ErrorBody, type ErrorCode, type PrimaryHint, type ServerFrame } from '../wire/protocol.js';
+import { FramedConnection } from '../transport/connection.js';
+import { parseClientFrame } from '../protocol/codec.js';
+import { CLIENT_FRAME_BYTES_MAX, PROTOCOL_VERSION, SERVER_FRAME_BYTES_MAX, type ClientFrame, type ErrorBody, type ErrorCode, type PrimaryHint, type ServerFrame } from '../protocol/messages.js';
 import type { ChatCommand, ChatEvent, ChatReply, ClientCommand } from '../chat/types.js';
 import type { ChatMachine } from '../chat/machine.js';
 import { foldName } from '../chat/names.js';

@@ -5,7 +5,7 @@
 // a message for a peer that is down, or whose send buffer is full, is dropped and counted.
 
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { FramedConnection } from '../wire/connection.js';
+import { FramedConnection } from '../transport/connection.js';
 import type { Logger } from './logger.js';
 import { handshakeMac, macEquals, newPeerNonce, parseHandshakeFrame } from './peer-handshake.js';
 

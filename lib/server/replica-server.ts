@@ -21,11 +21,11 @@ import type { Effect, ReplicaStatusReport } from '../replication/types.js';
 import { ChatMachine, createChatMachine } from '../chat/machine.js';
 import type { ChatCommand, ChatEvent, ChatReply } from '../chat/types.js';
 import { ReplicaStore } from '../storage/replica-store.js';
-import { parseHostPort, replicaById, type ClusterConfig } from '../cluster/config.js';
-import type { PrimaryHint } from '../wire/protocol.js';
+import { parseHostPort, replicaById, type ClusterConfig } from './config.js';
+import type { PrimaryHint } from '../protocol/messages.js';
 import { ClientGateway } from './client-gateway.js';
 import { PeerNetwork } from './peer-network.js';
-import { encodeJsonFrame } from '../wire/frame.js';
+import { encodeJsonFrame } from '../transport/frame.js';
 import { carriesSnapshot, frameWithSnapshotJson, type SnapshotMessage } from './snapshot-frames.js';
 import { createLogger, type Level, type Logger } from './logger.js';
 

@@ -9,7 +9,7 @@
 // message around them: only the small rest of the message is encoded here.
 
 import assert from 'node:assert/strict';
-import { FRAME_HEADER_BYTES } from '../wire/frame.js';
+import { FRAME_HEADER_BYTES } from '../transport/frame.js';
 
 /** A message with a snapshot to send; `snapshot` is replaced by the JSON bytes given. */
 export interface SnapshotMessage {

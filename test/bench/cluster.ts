@@ -9,11 +9,11 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ClusterConfig } from '../../lib/cluster/config.js';
+import type { ClusterConfig } from '../../lib/server/config.js';
 import { formatLocalCluster, writeLocalConfig } from '../../lib/cluster/local.js';
 import { ClusterLauncher, type ReplicaStatus } from '../../lib/cluster/launcher.js';
 import { Link, LinkLost } from '../../lib/client/link.js';
-import { PROTOCOL_VERSION } from '../../lib/wire/protocol.js';
+import { PROTOCOL_VERSION } from '../../lib/protocol/messages.js';
 import { freePorts } from '../integration/harness.js';
 import { epochMs, sleep } from './stats.js';
 

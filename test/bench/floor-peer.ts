@@ -1,6 +1,6 @@
 // The other end of the floor measurements (floor.ts): a separate Node process, so that loopback
 // figures include a real process boundary, as replica-to-replica traffic does. It uses raw
-// node:net and a bare u32 length prefix — no JSON, no lib/wire — because the floor is what the
+// node:net and a bare u32 length prefix — no JSON, no lib/transport — because the floor is what the
 // machine and Node can do, not what our framing layer does.
 //
 //   echo  every frame received is written straight back (the round-trip partner)

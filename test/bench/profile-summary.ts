@@ -41,7 +41,7 @@ export interface ProfileSummary {
   byFile: Array<{ file: string; pct: number }>;
 }
 
-/** Shortens a script URL to what a reader recognises: lib/wire/frame.js, node:net, (native). */
+/** Shortens a script URL to what a reader recognises: lib/transport/frame.js, node:net, (native). */
 function shortFile(url: string): string {
   if (url === '') return '(native)';
   const dist = url.indexOf('/dist/');

@@ -15,7 +15,7 @@
 
 import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ClusterConfig } from '../../lib/cluster/config.js';
+import type { ClusterConfig } from '../../lib/server/config.js';
 import { SNAPSHOT_FORMAT, type ChatSnapshot, type MailboxColumns } from '../../lib/chat/snapshot.js';
 import { ReplicaStore } from '../../lib/storage/replica-store.js';
 import { snapshotFileName } from '../../lib/storage/data-dir.js';

@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { TestCluster, runClientScript, spawnClient, waitFor } from './harness.js';
-import { encodeJsonFrame } from '../../lib/wire/frame.js';
+import { encodeJsonFrame } from '../../lib/transport/frame.js';
 
 let cluster: TestCluster;
 

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type Server } from 'node:net';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import type { ClusterConfig } from '../../lib/cluster/config.js';
+import type { ClusterConfig } from '../../lib/server/config.js';
 import { formatLocalCluster, writeLocalConfig } from '../../lib/cluster/local.js';
 import { ClusterLauncher, type ReplicaStatus } from '../../lib/cluster/launcher.js';
 

@@ -5,10 +5,10 @@
 // fixed when the command is first built, so a retry resends the very same command.
 
 import { createHash } from 'node:crypto';
-import { clientProof, makeVerifier } from '../../lib/auth/scram.js';
+import { clientProof, makeVerifier, type Verifier } from '../../lib/auth/scram.js';
 import { hashToken } from '../../lib/auth/tokens.js';
 import { createChatMachine } from '../../lib/chat/machine.js';
-import type { ChatCommand, ChatEvent, ChatReply, ClientCommand, StoredMessage, Verifier } from '../../lib/chat/types.js';
+import type { ChatCommand, ChatEvent, ChatReply, ClientCommand, StoredMessage } from '../../lib/chat/types.js';
 import type { Prng } from './prng.js';
 import type { ClientScript, Workload } from './workload.js';
 

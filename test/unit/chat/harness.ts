@@ -3,9 +3,9 @@
 
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { clientProof, makeVerifier } from '../../../lib/auth/scram.js';
+import { clientProof, makeVerifier, type Verifier } from '../../../lib/auth/scram.js';
 import { ChatMachine } from '../../../lib/chat/machine.js';
-import type { ChatErrorCode, ChatEvent, ChatOutcome, ChatResults, ClientCommand, Verifier } from '../../../lib/chat/types.js';
+import type { ChatErrorCode, ChatEvent, ChatOutcome, ChatResults, ClientCommand } from '../../../lib/chat/types.js';
 
 export const ITERATIONS = 4096;
 export const T0 = 1_700_000_000_000;

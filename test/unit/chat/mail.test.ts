@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { IDS_PER_REQUEST_MAX, MAILBOX_MESSAGES_MAX, MESSAGE_BYTES_MAX, READ_COUNT_MAX, READ_REPLY_BYTES_MAX } from '../../../lib/chat/limits.js';
-import { SERVER_FRAME_BYTES_MAX } from '../../../lib/wire/protocol.js';
+import { SERVER_FRAME_BYTES_MAX } from '../../../lib/protocol/messages.js';
 import { Harness } from './harness.js';
 
 function pair() {

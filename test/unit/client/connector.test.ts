@@ -9,7 +9,7 @@ import { hashToken } from '../../../lib/auth/tokens.js';
 import type { Connector } from '../../../lib/client/connector.js';
 import { ClientError } from '../../../lib/client/errors.js';
 import type { StoredMessage } from '../../../lib/chat/types.js';
-import { CLIENT_FRAME_BYTES_MAX, type ClientFrame } from '../../../lib/wire/protocol.js';
+import { CLIENT_FRAME_BYTES_MAX, type ClientFrame } from '../../../lib/protocol/messages.js';
 import type { FakeCluster, Interception, Received } from './fake-cluster.js';
 import { makeConnector, startCluster, TEST_TIMEOUT_MS, waitFor, waitForFrame } from './helpers.js';
 

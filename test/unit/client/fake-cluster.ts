@@ -9,12 +9,12 @@
 
 import { EventEmitter, once } from 'node:events';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { newNonce, verifyProof } from '../../../lib/auth/scram.js';
+import { newNonce, verifyProof, type Verifier } from '../../../lib/auth/scram.js';
 import { hashToken } from '../../../lib/auth/tokens.js';
-import type { ChatReply, ClientCommand, StoredMessage, Verifier } from '../../../lib/chat/types.js';
-import { parseClientFrame } from '../../../lib/wire/codec.js';
-import { FramedConnection } from '../../../lib/wire/connection.js';
-import { CLIENT_FRAME_BYTES_MAX, PROTOCOL_VERSION, SERVER_FRAME_BYTES_MAX, type ClientFrame, type PrimaryHint } from '../../../lib/wire/protocol.js';
+import type { ChatReply, ClientCommand, StoredMessage } from '../../../lib/chat/types.js';
+import { parseClientFrame } from '../../../lib/protocol/codec.js';
+import { FramedConnection } from '../../../lib/transport/connection.js';
+import { CLIENT_FRAME_BYTES_MAX, PROTOCOL_VERSION, SERVER_FRAME_BYTES_MAX, type ClientFrame, type PrimaryHint } from '../../../lib/protocol/messages.js';
 
 /** What a test may do with a frame a replica received. */
 export type Interception =

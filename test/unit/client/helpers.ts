@@ -4,7 +4,7 @@
 import { on, type EventEmitter } from 'node:events';
 import type { TestContext } from 'node:test';
 import { Connector, type ConnectorOptions } from '../../../lib/client/connector.js';
-import type { ClientFrame } from '../../../lib/wire/protocol.js';
+import type { ClientFrame } from '../../../lib/protocol/messages.js';
 import { FakeCluster, type Received } from './fake-cluster.js';
 
 /** Long enough for a loaded 2-core machine; a wait that runs out is a failure, not a delay. */

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { carriesSnapshot, frameWithSnapshotJson } from '../../../lib/server/snapshot-frames.js';
 import { jsonChunks } from '../../../lib/storage/json-chunks.js';
-import { encodeJsonFrame, FrameDecoder } from '../../../lib/wire/frame.js';
+import { encodeJsonFrame, FrameDecoder } from '../../../lib/transport/frame.js';
 
 const snapshot = { op: 40, view: 3, clientTable: { c1: { requestNumber: 2, op: 39, reply: { ok: true } } }, machine: { mailboxes: { bob: ['héllo ✓', 'a "quoted" \\ text'] } } };
 const message = { type: 'new-state', view: 4, from: 1, after: 7, snapshot, entries: [{ op: 41, view: 4, clientId: 'c1', requestNumber: 3, command: { kind: 'send', text: 'x' } }], op: 41, commit: 40, startOp: 41 };

@@ -3,8 +3,8 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { errorReply, okReply, parseClientFrame, parseServerFrame } from '../../../lib/wire/codec.js';
-import type { ErrorCode } from '../../../lib/wire/protocol.js';
+import { errorReply, okReply, parseClientFrame, parseServerFrame } from '../../../lib/protocol/codec.js';
+import type { ErrorCode } from '../../../lib/protocol/messages.js';
 import {
   IDS_PER_REQUEST_MAX,
   LIST_PATTERN_LENGTH_MAX,

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, parseHostPort, validateConfig } from '../../../lib/cluster/config.js';
+import { ConfigError, parseHostPort, validateConfig } from '../../../lib/server/config.js';
 import { localConfig } from '../../../lib/cluster/local.js';
 
 const replicas = (n: number) => Array.from({ length: n }, (_, id) => ({ id, client: `127.0.0.1:${7001 + id}`, peer: `127.0.0.1:${7101 + id}`, data: `r${id}` }));

@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { EventEmitter, once } from 'node:events';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { Duplex } from 'node:stream';
-import { ConnectionError, FramedConnection } from '../../../lib/wire/connection.js';
-import { encodeFrame, encodeJsonFrame, FRAME_HEADER_BYTES, FrameDecoder, FrameError, decodeJson } from '../../../lib/wire/frame.js';
+import { ConnectionError, FramedConnection } from '../../../lib/transport/connection.js';
+import { encodeFrame, encodeJsonFrame, FRAME_HEADER_BYTES, FrameDecoder, FrameError, decodeJson } from '../../../lib/transport/frame.js';
 
 const MAX = 1024;
 

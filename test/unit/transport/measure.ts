@@ -1,5 +1,5 @@
 // Throughput of the wire layer, measured and reported, never asserted (a benchmark is not a
-// test). Run: node --import tsx test/unit/wire/measure.ts
+// test). Run: node --import tsx test/unit/transport/measure.ts
 // measureWire() is exported so that `make bench` can put these numbers in its table.
 
 import assert from 'node:assert/strict';
@@ -7,8 +7,8 @@ import { once } from 'node:events';
 import { createServer, connect, type AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
-import { FramedConnection } from '../../../lib/wire/connection.js';
-import { decodeJson, encodeJsonFrame, FrameDecoder } from '../../../lib/wire/frame.js';
+import { FramedConnection } from '../../../lib/transport/connection.js';
+import { decodeJson, encodeJsonFrame, FrameDecoder } from '../../../lib/transport/frame.js';
 
 const BODY_BYTES = 200;
 const FRAMES = 200_000;

@@ -19,7 +19,7 @@
 //     REPL shows the same code whether the codec or the chat machine caught it.
 
 import assert from 'node:assert/strict';
-import type { ClientFrame, ErrorBody, ErrorCode, PrimaryHint, ServerFrame } from './protocol.js';
+import type { ClientFrame, ErrorBody, ErrorCode, PrimaryHint, ServerFrame } from './messages.js';
 import {
   IDS_PER_REQUEST_MAX,
   LIST_PATTERN_LENGTH_MAX,

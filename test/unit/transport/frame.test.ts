@@ -12,7 +12,7 @@ import {
   FrameDecoder,
   FrameError,
   type FrameErrorCode,
-} from '../../../lib/wire/frame.js';
+} from '../../../lib/transport/frame.js';
 
 const MAX = 1024;
 

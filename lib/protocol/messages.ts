@@ -1,6 +1,6 @@
 // The client protocol: every frame a client and a replica exchange. Each frame is one JSON
-// object inside a length-prefixed frame (lib/wire/frame.ts). docs/protocol.md describes each
-// one for people; lib/wire/codec.ts checks each one for machines.
+// object inside a length-prefixed frame (lib/transport/frame.ts). docs/protocol.md describes each
+// one for people; lib/protocol/codec.ts checks each one for machines.
 //
 // Every request has a numeric `id` chosen by the client; the reply names the same id. Pushes
 // (`type: 'push'`) are sent by the replica unasked and carry no id.
