@@ -4,7 +4,7 @@
 // The config is written once, to <data>/cluster.json, when the data directory is new; that is
 // also the only moment the launcher formats replica directories. On every later start the
 // existing config is used as it is, and a replica whose directory has gone missing refuses to
-// start (VR-NOTES D7) instead of being silently re-created empty.
+// start (disk rule D7, docs/architecture.md) instead of being silently re-created empty.
 
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -43,7 +43,7 @@ export function writeLocalConfig(dataDir: string, clientPorts: number[], peerPor
   return { config: validateConfig(raw, resolve(dataDir)), configPath };
 }
 
-/** The explicit format step (VR-NOTES D7) for every replica of a new cluster. */
+/** The explicit format step (disk rule D7) for every replica of a new cluster. */
 export async function formatLocalCluster(config: ClusterConfig): Promise<void> {
   for (const replica of config.replicas) await formatDataDir(replica.data, { cluster: config.cluster, replica: replica.id });
 }

@@ -1,4 +1,4 @@
-// The client table (VRR §4, §4.5; VR-NOTES "Client table and exactly-once"): per client, the
+// The client table (VRR §4, §4.5; docs/architecture.md "Client table"): per client, the
 // latest request it executed and the reply, so a retry is answered from the table and never
 // applied twice. It is replicated state — updated only when an op executes, rebuilt from the
 // snapshot and log after a restart, and saved in every snapshot — so eviction too is decided by

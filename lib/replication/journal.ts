@@ -3,7 +3,7 @@
 // replaces — on top of the latest durable snapshot; entries at or below the snapshot are already
 // folded into it. The journal is this replica's own disk, checksummed by lib/storage, so anything
 // inconsistent here is a bug or undetected corruption: it throws, naming what is wrong, rather
-// than start a replica that would vote with a damaged log (VR-NOTES D6).
+// than start a replica that would vote with a damaged log (disk rule D6, docs/architecture.md).
 
 import assert from 'node:assert/strict';
 import type { DurableState, LoadedJournal, LogEntry } from './types.js';

@@ -287,7 +287,7 @@ function waiterKey(clientId: string, requestNumber: number): string {
   return `${clientId}#${requestNumber}`;
 }
 
-/** The primary's part of a command (BRIEF: timestamps are chosen by the primary and logged). */
+/** The primary's part of a command (VRR §4.4: the primary chooses timestamps and they are logged). */
 function admit(command: ClientCommand, session: string | null): ChatCommand {
   return { ...command, at: Date.now(), session };
 }

@@ -1,5 +1,5 @@
 // Small files replaced all at once: a crash leaves either the old content or the new, never a
-// mixture (BRIEF "Persistence"; VR-NOTES D1).
+// mixture (disk rule D1, docs/architecture.md).
 //
 //   1. write the new content to <name>.tmp      a crash here leaves only a stray temp file
 //   2. fdatasync the temp file                  its bytes are on disk before anyone can see them

@@ -6,7 +6,7 @@
 //   log-00000001.seg ...       the segment log of entries/replace records (segment-log.ts)
 //   *.tmp                      an atomic write a crash interrupted; deleted at open
 //
-// VR-NOTES D7: a missing or empty directory is never taken for a new replica (with view 0 and an
+// Disk rule D7 (docs/architecture.md): a missing or empty directory is never taken for a new replica (with view 0 and an
 // empty log it would vote away ops it had acknowledged). State comes only from formatDataDir,
 // and identity.json is written last, so a directory is formatted exactly when it holds one.
 
@@ -89,7 +89,7 @@ export async function checkIdentity(fs: StorageFs, dir: string, identity: StoreI
 }
 
 function notFormatted(dir: string, why: string): StorageError {
-  return new StorageError('NOT_FORMATTED', `data directory ${dir} ${why}: format it first (explicit step, VR-NOTES D7)`);
+  return new StorageError('NOT_FORMATTED', `data directory ${dir} ${why}: format it first (an explicit step: a replica never starts empty by accident)`);
 }
 
 /** Deletes the temp files of atomic writes a crash interrupted: nothing refers to them, and a

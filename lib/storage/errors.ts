@@ -1,5 +1,5 @@
 // The one error type storage throws or reports. Its code says what the caller can do about it:
-//   NOT_FORMATTED  the data directory is missing, empty or was never formatted (VR-NOTES D7);
+//   NOT_FORMATTED  the data directory is missing, empty or was never formatted (disk rule D7);
 //                  run the format step, never invent a fresh replica.
 //   WRONG_REPLICA  the directory belongs to another cluster or replica number.
 //   CORRUPT        bytes on disk fail their checksum or shape where no crash could have put

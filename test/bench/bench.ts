@@ -1,4 +1,4 @@
-// `make bench`: Chat+ measured against the physical floor of the machine it runs on (issue 5).
+// `make bench`: Chat+ measured against the physical floor of the machine it runs on (the targets and what limits them: docs/performance.md).
 //
 //   node dist/test/bench/bench.js [--quick] [--only floor,latency,throughput,failover,...]
 //                                 [--trials N] [--profile] [--dir DIR] ...   (--help for all)

@@ -1,5 +1,5 @@
 // The bench's output: one row per figure — its value, its ratio to the floor where one makes
-// sense, the target from issue 5, and whether this run met it — printed as a table and kept
+// sense, its target (docs/performance.md), and whether this run met it — printed as a table and kept
 // for the JSON file.
 
 export interface Row {

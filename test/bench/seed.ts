@@ -11,7 +11,7 @@
 //
 // Every replica gets the same snapshot — the same state at the same op, as after a cluster
 // snapshotted everywhere — and view 1 as both view and log view: replica 1 restarts as the
-// primary of its log view and so moves the cluster to view 2 (VR-NOTES D4), as any restart does.
+// primary of its log view and so moves the cluster to view 2 (disk rule D4, docs/architecture.md), as any restart does.
 
 import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';

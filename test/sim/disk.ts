@@ -68,7 +68,7 @@ export class SimDisk<C, R> {
     public latency: DiskLatency,
   ) {}
 
-  /** The explicit format step (VR-NOTES D7): lays down a new replica's state, durable at once. */
+  /** The explicit format step (disk rule D7): lays down a new replica's state, durable at once. */
   format(state: DurableState<C, R>): void {
     assert.equal(this.durable.length + this.unsynced.length, 0, 'format of a disk that holds a journal');
     this.durable.push({ kind: 'view', view: state.view, logView: state.logView });

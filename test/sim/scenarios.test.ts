@@ -162,7 +162,7 @@ test('state transfer §5.2 with snapshots §5.1: a replica that missed thousands
   assert.ok(world.stateInstalls[lagging]! > 0, 'the others compacted their logs, so catching up needs a snapshot');
 });
 
-test('restart VR-NOTES D4, full-cluster power loss: nothing acknowledged is lost and service resumes', () => {
+test('restart, disk rule D4, full-cluster power loss: nothing acknowledged is lost and service resumes', () => {
   for (const seed of [1, 2, 3]) {
     const world = scenarioWorld({ replicas: 5, clients: 4, seed });
     commitMore(world, 40, 10_000);
@@ -199,7 +199,7 @@ test('client table §4 and §6.1, duplicate request after failover: the saved re
   settle(world);
 });
 
-test('client table §4 and VR-NOTES, a deposed primary never tells a client registered in a newer view that its session expired', () => {
+test('client table §4, a deposed primary never tells a client registered in a newer view that its session expired', () => {
   const world = scenarioWorld({ replicas: 5, clients: 2 });
   const late = world.clients[1]!;
   late.pause();

@@ -1,5 +1,5 @@
 // recover(): from the records storage read back to the durable state a replica starts from
-// (driver duty 8; VR-NOTES D3, D5–D7).
+// (driver duty 8; disk rules D3, D5–D7).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -51,7 +51,7 @@ function snapshotAt(op: number, machine: unknown = { upTo: op }): Snapshot<strin
 
 const logOps = (log: Array<{ entries: Array<{ op: number }> }>) => log.flatMap((record) => record.entries.map((e) => e.op));
 
-// --- format and open (VR-NOTES D7) -----------------------------------------------------------
+// --- format and open (disk rule D7) ------------------------------------------------------------
 
 test('a freshly formatted directory opens with an empty journal', async (t) => {
   const { store, journal } = await openStore(await formattedDir(t));
@@ -398,7 +398,7 @@ test('a failed snapshot file write is reported once, and nothing is reported dur
   assert.match(recorder.failures[0]!.message, /ENOSPC/);
 });
 
-// --- crashes and damage (VR-NOTES D6) -------------------------------------------------------
+// --- crashes and damage (disk rule D6) --------------------------------------------------------
 
 test('a torn tail at every byte offset of the last record is cut and logged; earlier records stay', async (t) => {
   const dir = await formattedDir(t);
@@ -496,7 +496,7 @@ test('small files with a good checksum but the wrong shape are CORRUPT', async (
   }
 });
 
-// --- disk failures (VR-NOTES D1) ----------------------------------------------------------------
+// --- disk failures (disk rule D1) -----------------------------------------------------------------
 
 for (const [op, code] of [['write', 'ENOSPC'], ['datasync', 'EIO'], ['rename', 'EIO']] as const) {
   test(`a failed ${op} (${code}) is reported once and nothing is reported durable after it`, async (t) => {
