@@ -12,8 +12,8 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { FramedConnection } from '../transport/connection.js';
-import { parseClientFrame } from '../protocol/codec.js';
-import { CLIENT_FRAME_BYTES_MAX, PROTOCOL_VERSION, SERVER_FRAME_BYTES_MAX, type ClientFrame, type ErrorBody, type ErrorCode, type PrimaryHint, type ServerFrame } from '../protocol/messages.js';
+import { errorReply, okReply, parseClientFrame, type OkResult } from '../protocol/codec.js';
+import { CLIENT_FRAME_BYTES_MAX, PROTOCOL_VERSION, SERVER_FRAME_BYTES_MAX, type ClientFrame, type ErrorCode, type PrimaryHint, type ServerFrame } from '../protocol/messages.js';
 import type { ChatCommand, ChatEvent, ChatReply, ClientCommand } from '../chat/types.js';
 import type { ChatMachine } from '../chat/machine.js';
 import { foldName } from '../chat/names.js';
@@ -119,7 +119,7 @@ export class ClientGateway {
     const parsed = parseClientFrame(value);
     if (!parsed.ok) {
       this.logger.log('info', 'client-bad-request', { remote: client.connection.remoteAddress, code: parsed.error.code });
-      this.send(client, { type: 'reply', id: parsed.id ?? 0, ok: false, error: parsed.error });
+      this.send(client, errorReply(parsed.id ?? 0, parsed.error));
       return;
     }
     const frame = parsed.value;
@@ -212,7 +212,7 @@ export class ClientGateway {
     const waiter = this.takeWaiter(clientId, requestNumber);
     if (!waiter) return;
     if (reply === null) return this.reply(waiter.client, waiter.frameId, {});
-    if (!reply.ok) return this.send(waiter.client, { type: 'reply', id: waiter.frameId, ok: false, error: reply.error });
+    if (!reply.ok) return this.send(waiter.client, errorReply(waiter.frameId, reply.error));
     if (waiter.bindSession) this.bind(waiter.client, waiter.bindSession);
     this.reply(waiter.client, waiter.frameId, reply.result);
   }
@@ -261,13 +261,12 @@ export class ClientGateway {
     return waiter;
   }
 
-  private reply(client: Client, id: number, result: unknown): void {
-    this.send(client, { type: 'reply', id, ok: true, result } as ServerFrame);
+  private reply(client: Client, id: number, result: OkResult): void {
+    this.send(client, okReply(id, result));
   }
 
   private fail(client: Client, id: number, code: ErrorCode, message: string, primary?: PrimaryHint): void {
-    const error: ErrorBody = { code, message };
-    this.send(client, primary ? { type: 'reply', id, ok: false, error, primary } : { type: 'reply', id, ok: false, error });
+    this.send(client, errorReply(id, { code, message }, primary));
   }
 
   private send(client: Client, frame: ServerFrame): void {
