@@ -9,7 +9,7 @@
 // message around them: only the small rest of the message is encoded here.
 
 import assert from 'node:assert/strict';
-import { FRAME_HEADER_BYTES } from '../transport/frame.js';
+import { allocateFrame, FRAME_HEADER_BYTES } from '../transport/frame.js';
 
 /** A message with a snapshot to send; `snapshot` is replaced by the JSON bytes given. */
 export interface SnapshotMessage {
@@ -30,9 +30,7 @@ export function frameWithSnapshotJson(message: SnapshotMessage, snapshotJson: Bu
   const head = JSON.stringify(rest);
   assert.ok(head.endsWith('}') && head.length > 2, 'a message is a non-empty JSON object');
   const prefix = Buffer.from(`${head.slice(0, -1)},"snapshot":`, 'utf8');
-  const bodyBytes = prefix.length + snapshotJson.length + 1;
-  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + bodyBytes);
-  frame.writeUInt32BE(bodyBytes, 0);
+  const frame = allocateFrame(prefix.length + snapshotJson.length + 1);
   prefix.copy(frame, FRAME_HEADER_BYTES);
   snapshotJson.copy(frame, FRAME_HEADER_BYTES + prefix.length);
   frame[frame.length - 1] = 0x7d; // '}'

@@ -151,12 +151,20 @@ export class FrameDecoder {
   }
 }
 
+/** A frame of `bodyBytes` with its header written and its body left for the caller to fill,
+ *  from offset FRAME_HEADER_BYTES on. Every frame sent is built here, so the header format is
+ *  written in one place; building the body in place spares a copy of it. */
+export function allocateFrame(bodyBytes: number): Buffer {
+  assert.ok(bodyBytes >= 1, 'an empty frame is refused by every decoder');
+  assert.ok(bodyBytes <= FRAME_LENGTH_LIMIT, 'frame body too long for a u32 length');
+  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + bodyBytes);
+  frame.writeUInt32BE(bodyBytes, 0);
+  return frame;
+}
+
 /** Header and body in one buffer, so that they leave in one write. */
 export function encodeFrame(body: Buffer): Buffer {
-  assert.ok(body.length >= 1, 'an empty frame is refused by every decoder');
-  assert.ok(body.length <= FRAME_LENGTH_LIMIT, 'frame body too long for a u32 length');
-  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + body.length);
-  frame.writeUInt32BE(body.length, 0);
+  const frame = allocateFrame(body.length);
   body.copy(frame, FRAME_HEADER_BYTES);
   return frame;
 }
@@ -166,10 +174,7 @@ export function encodeFrame(body: Buffer): Buffer {
 export function encodeJsonFrame(value: unknown): Buffer {
   const json = JSON.stringify(value);
   assert.equal(typeof json, 'string', 'value has no JSON form (undefined or a function)');
-  const length = Buffer.byteLength(json, 'utf8');
-  assert.ok(length <= FRAME_LENGTH_LIMIT, 'frame body too long for a u32 length');
-  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + length);
-  frame.writeUInt32BE(length, 0);
+  const frame = allocateFrame(Buffer.byteLength(json, 'utf8'));
   frame.write(json, FRAME_HEADER_BYTES, 'utf8');
   return frame;
 }
