@@ -5,7 +5,7 @@
 
 import { createHash, randomBytes } from 'node:crypto';
 
-export const TOKEN_BYTES = 32;
+const TOKEN_BYTES = 32;
 /** Hex SHA-256: 64 lower-case hex digits. */
 export const TOKEN_HASH_PATTERN = /^[0-9a-f]{64}$/;
 /** Hex token: 64 lower-case hex digits. */

@@ -7,8 +7,8 @@
 import type { ChatError } from './types.js';
 import { LIST_PATTERN_CHARS, LIST_PATTERN_LENGTH_MAX, NAME_LENGTH_MAX, NAME_PATTERN } from './limits.js';
 
-export type FoldedName = { ok: true; name: string } | { ok: false; error: ChatError };
-export type FoldedPattern = { ok: true; pattern: string } | { ok: false; error: ChatError };
+type FoldedName = { ok: true; name: string } | { ok: false; error: ChatError };
+type FoldedPattern = { ok: true; pattern: string } | { ok: false; error: ChatError };
 
 const NAME_RULE =
   `a name is 1 to ${NAME_LENGTH_MAX} characters: a letter, then letters, digits, '_', '.' or '-' ` +

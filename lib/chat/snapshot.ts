@@ -35,7 +35,7 @@ export interface ChatSnapshot {
 }
 
 /** Sessions oldest first (the order revocation needs). */
-export type AccountRow = [name: string, verifier: Verifier, sessions: string[], mailbox: MailboxColumns];
+type AccountRow = [name: string, verifier: Verifier, sessions: string[], mailbox: MailboxColumns];
 
 export function encodeState(state: ChatState): ChatSnapshot {
   const names = [...state.accounts.keys()].sort();

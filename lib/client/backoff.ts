@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 
-export interface BackoffOptions {
+interface BackoffOptions {
   baseMs: number;
   maxMs: number;
   /** A number in [0, 1); injectable so that tests can replay a sequence of delays. */

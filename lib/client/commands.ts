@@ -21,7 +21,7 @@ export type Command =
 export type CommandName = Command['name'];
 
 /** A line's meaning: a command, a usage error to show, or nothing (blank line, # comment). */
-export type Parsed = { ok: true; command: Command } | { ok: false; code: 'USAGE' | 'UNKNOWN_COMMAND'; message: string } | null;
+type Parsed = { ok: true; command: Command } | { ok: false; code: 'USAGE' | 'UNKNOWN_COMMAND'; message: string } | null;
 
 interface Grammar {
   usage: string;

@@ -63,7 +63,7 @@ export interface ConnectorOptions {
   log?: (line: string) => void;
 }
 
-export const CONNECTOR_DEFAULTS = { requestTimeoutMs: 2_000, giveUpMs: 30_000, backoffBaseMs: 50, backoffMaxMs: 1_000 };
+const CONNECTOR_DEFAULTS = { requestTimeoutMs: 2_000, giveUpMs: 30_000, backoffBaseMs: 50, backoffMaxMs: 1_000 };
 
 export interface ConnectorStatus {
   replica: number | null;
@@ -73,7 +73,7 @@ export interface ConnectorStatus {
   clientId: string;
 }
 
-export interface ConnectorEvents {
+interface ConnectorEvents {
   /** A message for the logged-in user, shown here once however often it is pushed. */
   push: [message: StoredMessage];
   /** The primary changed (a new replica or a new view) and the connector now talks to it. */

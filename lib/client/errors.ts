@@ -5,7 +5,7 @@
 
 import type { ErrorCode } from '../protocol/messages.js';
 
-export type ClientErrorCode =
+type ClientErrorCode =
   | ErrorCode
   /** close() was called before the request was answered. */
   | 'CLOSED'

@@ -30,7 +30,7 @@ interface Waiting {
   timer: NodeJS.Timeout;
 }
 
-export interface LinkEvents {
+interface LinkEvents {
   push: [message: StoredMessage];
   lost: [reason: string];
 }

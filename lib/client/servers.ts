@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 
-export interface Address {
+interface Address {
   host: string;
   port: number;
 }

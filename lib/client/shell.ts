@@ -19,7 +19,7 @@ import {
   printable,
 } from './format.js';
 
-export interface ShellIo {
+interface ShellIo {
   /** A line of a command's output. */
   print(line: string): void;
   /** A line that arrives on its own (a message, a failover), between commands or during one. */
@@ -28,7 +28,7 @@ export interface ShellIo {
   readPassword(prompt: string): Promise<string | null>;
 }
 
-export interface ShellOptions {
+interface ShellOptions {
   /** Ask for a new account's password twice (on a terminal, where a typo is invisible). */
   confirmNewPassword: boolean;
 }

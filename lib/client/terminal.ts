@@ -36,7 +36,7 @@ class MutableOutput extends Writable {
   }
 }
 
-export interface TerminalStreams {
+interface TerminalStreams {
   input: NodeJS.ReadableStream;
   output: NodeJS.WritableStream & { columns?: number; rows?: number };
 }

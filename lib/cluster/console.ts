@@ -3,7 +3,7 @@
 
 import type { ReplicaSlot } from './launcher.js';
 
-export type ConsoleCommand =
+type ConsoleCommand =
   | { kind: 'kill'; id: number }
   | { kind: 'start'; id: number }
   | { kind: 'partition'; id: number }

@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { loadConfig, validateConfig, ConfigError, type ClusterConfig } from '../server/config.js';
 import { formatDataDir } from '../storage/replica-store.js';
 
-export const PEER_PORT_OFFSET = 100;
+const PEER_PORT_OFFSET = 100;
 
 /** The config of a cluster on 127.0.0.1 with these ports (replica i gets clientPorts[i] and
  *  peerPorts[i]) and data under <dataDir>/replica-<id>, with a fresh random name and secret. */

@@ -30,7 +30,7 @@ import {
 import { TOKEN_HASH_PATTERN, TOKEN_PATTERN } from '../auth/tokens.js';
 import { CHAT_ERROR_CODES } from '../chat/errors.js';
 
-export type ParseResult<T> = { ok: true; value: T } | { ok: false; error: ErrorBody; id: number | null };
+type ParseResult<T> = { ok: true; value: T } | { ok: false; error: ErrorBody; id: number | null };
 
 /** What a successful reply may carry. */
 export type OkResult = Extract<ServerFrame, { ok: true }>['result'];

@@ -73,7 +73,7 @@ export interface HelloResult {
   view: number;
   primary: PrimaryHint;
 }
-export type RegisterResult = Record<string, never>;
+type RegisterResult = Record<string, never>;
 export interface LoginStartResult {
   salt: string;
   iterations: number;
@@ -85,4 +85,4 @@ export interface ResumeResult {
   unread: number;
 }
 /** A `call` reply carries the chat state machine's reply unchanged. */
-export type CallResult = Extract<ChatReply, { ok: true }>['result'];
+type CallResult = Extract<ChatReply, { ok: true }>['result'];

@@ -58,7 +58,7 @@ export class ClientTable<R> {
 }
 
 /** What the primary does with a client request (VRR §4.1 step 2). */
-export type Admission<R> =
+type Admission<R> =
   | { action: 'append' }
   /** A retry of the latest executed request: answer from the table, apply nothing. */
   | { action: 'reply'; op: number; reply: R | null }

@@ -114,8 +114,6 @@ export type ReplicationMessage<C, R> =
   | GetLog
   | LogSuffix<C, R>;
 
-export type MessageType = ReplicationMessage<unknown, unknown>['type'];
-
 // ---- shape checks: a peer's message is input, so a malformed one is refused, never thrown on ----
 
 const isCount = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 0;

@@ -15,7 +15,7 @@ import type { Effect, JournalRecord, LogEntry, ReplicaId, Snapshot, StateMachine
 export type CoreEffect<C, R, E> = Effect<C, R, E, ReplicationMessage<C, R>>;
 
 /** Exists exactly while this replica is the primary of its view in status normal. */
-export interface PrimaryState<C> {
+interface PrimaryState<C> {
   /** Requests admitted since the last flush(), numbered log.op + 1, log.op + 2, ... (the batch). */
   pending: LogEntry<C>[];
   /** Per backup, the highest op it acknowledged durably in this view (PREPARE-OK is cumulative). */
@@ -42,7 +42,7 @@ export interface PrimaryState<C> {
 }
 
 /** Exists exactly while this replica is a backup in status normal. */
-export interface BackupState {
+interface BackupState {
   /** The highest op this replica has acknowledged to the primary in this view. */
   ackedOp: number;
   /** Fires when the primary has been silent too long: start a view change (§4.2 step 1). */
@@ -72,7 +72,7 @@ export interface LogFetch<C, R> {
 }
 
 /** Exists exactly while status is view-change. */
-export interface ViewChangeState<C, R> {
+interface ViewChangeState<C, R> {
   /** Other replicas that sent START-VIEW-CHANGE for this view (§4.2 step 2 waits for f). */
   startViewChangeFrom: Set<ReplicaId>;
   /** Our START-VIEW-CHANGE went out (only once the view record is durable, D2). */
@@ -113,7 +113,7 @@ export interface TransferState<C, R> {
 
 /** A failing view change's timeout grows to at most 2^3 = 8 times the base (1.6 s with the
  *  defaults of 20 ticks of 10 ms). */
-export const VIEW_CHANGE_BACKOFF_DOUBLINGS_MAX = 3;
+const VIEW_CHANGE_BACKOFF_DOUBLINGS_MAX = 3;
 
 /** An unanswered GET-STATE is resent after a heartbeat, then after 2, 4, … up to 2^4 = 16
  *  heartbeats: a primary busy encoding a large answer is not asked to encode it again and again. */

@@ -99,11 +99,11 @@ function viewToJoin<C, R, E>(s: ReplicaState<C, R, E>, m: StartViewChange): numb
 
 /** How long a primary lets a replica wait alone in a newer view before giving its view up (7):
  *  long while this view commits (it only restores full membership), short once it has stalled. */
-export function rejoinTicks<C, R, E>(s: ReplicaState<C, R, E>): number {
+function rejoinTicks<C, R, E>(s: ReplicaState<C, R, E>): number {
   return 25 * s.settings.viewChangeTimeoutTicks;
 }
 
-export function stallTicks<C, R, E>(s: ReplicaState<C, R, E>): number {
+function stallTicks<C, R, E>(s: ReplicaState<C, R, E>): number {
   return 4 * s.settings.viewChangeTimeoutTicks;
 }
 

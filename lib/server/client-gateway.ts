@@ -23,14 +23,14 @@ import { hashToken } from '../auth/tokens.js';
 import type { Logger } from './logger.js';
 
 /** Requests one connection may have waiting for the log at once; more get BUSY. */
-export const WAITING_PER_CONNECTION_MAX = 64;
+const WAITING_PER_CONNECTION_MAX = 64;
 /** A client that does not read its pushes is cut off before its backlog grows past this. */
-export const CLIENT_SEND_BACKLOG_BYTES_MAX = 4 * 1024 * 1024;
+const CLIENT_SEND_BACKLOG_BYTES_MAX = 4 * 1024 * 1024;
 /** Unread messages pushed on resume; the rest wait for `read`. */
-export const RESUME_PUSH_MAX = 100;
+const RESUME_PUSH_MAX = 100;
 
 /** What the gateway needs from the replica it fronts. */
-export interface ReplicaHost {
+interface ReplicaHost {
   status(): ReplicaStatusReport;
   primaryHint(): PrimaryHint;
   machine(): ChatMachine;

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve, dirname } from 'node:path';
 
-export interface ReplicaAddress {
+interface ReplicaAddress {
   id: number;
   /** host:port the replica listens on for other replicas. */
   peer: string;
@@ -27,9 +27,9 @@ export interface ClusterConfig {
   tickMs: number;
 }
 
-export const SECRET_LENGTH_MIN = 16;
-export const REPLICA_COUNTS = [1, 3, 5, 7] as const;
-export const TICK_MS_DEFAULT = 10;
+const SECRET_LENGTH_MIN = 16;
+const REPLICA_COUNTS = [1, 3, 5, 7] as const;
+const TICK_MS_DEFAULT = 10;
 
 export class ConfigError extends Error {
   constructor(message: string) {

@@ -12,9 +12,9 @@
 
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
-export const NONCE_BYTES = 16;
+const NONCE_BYTES = 16;
 
-export type HandshakeFrame =
+type HandshakeFrame =
   | { type: 'peer-hello'; cluster: string; from: number; to: number; nonce: string }
   | { type: 'peer-challenge'; nonce: string; mac: string }
   | { type: 'peer-auth'; mac: string };

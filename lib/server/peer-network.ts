@@ -10,18 +10,18 @@ import type { Logger } from './logger.js';
 import { handshakeMac, macEquals, newPeerNonce, parseHandshakeFrame } from './peer-handshake.js';
 
 /** Largest peer frame: state transfer carries log suffixes and snapshots. */
-export const PEER_FRAME_BYTES_MAX = 256 * 1024 * 1024;
+const PEER_FRAME_BYTES_MAX = 256 * 1024 * 1024;
 /** Bytes queued to one peer beyond which new messages are dropped rather than buffered. */
-export const PEER_SEND_BACKLOG_BYTES_MAX = 64 * 1024 * 1024;
-export const RECONNECT_DELAY_MS_MIN = 50;
-export const RECONNECT_DELAY_MS_MAX = 1000;
+const PEER_SEND_BACKLOG_BYTES_MAX = 64 * 1024 * 1024;
+const RECONNECT_DELAY_MS_MIN = 50;
+const RECONNECT_DELAY_MS_MAX = 1000;
 /** The hard cap on one peer connection's queue: one maximum frame beyond the point where
  *  OutboundLink starts dropping messages. */
 const PEER_CONNECTION_OPTIONS = { maxFrameBytes: PEER_FRAME_BYTES_MAX, highWaterBytes: PEER_FRAME_BYTES_MAX + PEER_SEND_BACKLOG_BYTES_MAX };
 /** A handshake that has not finished by then is abandoned. */
-export const HANDSHAKE_TIMEOUT_MS = 5000;
+const HANDSHAKE_TIMEOUT_MS = 5000;
 
-export interface PeerNetworkOptions {
+interface PeerNetworkOptions {
   self: number;
   cluster: string;
   secret: string;

@@ -37,7 +37,7 @@ const SLOW_DISK_WARN_MS = 100;
 type ChatEffect = Effect<ChatCommand, ChatReply, ChatEvent, ReplicationMessage<ChatCommand, ChatReply>>;
 type ChatReplica = Replica<ChatCommand, ChatReply, ChatEvent>;
 
-export interface ReplicaServerOptions {
+interface ReplicaServerOptions {
   config: ClusterConfig;
   id: number;
   logLevel?: Level;

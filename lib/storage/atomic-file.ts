@@ -23,7 +23,7 @@ import { syncDirectory, writeFully, type StorageFile, type StorageFs } from './s
 /** Largest content an atomic file may hold: readers turn it into one string to parse, and V8
  *  caps a string at this many characters (about 512 MiB). Writing more would create a file that
  *  cannot be read back, so the writer refuses first. */
-export const ATOMIC_FILE_BYTES_MAX = bufferConstants.MAX_STRING_LENGTH;
+const ATOMIC_FILE_BYTES_MAX = bufferConstants.MAX_STRING_LENGTH;
 
 /** The suffix of a file while it is being written, before the rename that publishes it. */
 export const TEMP_SUFFIX = '.tmp';

@@ -17,7 +17,7 @@ import { corruptError, io, isSystemError, StorageError, toStorageError } from '.
 import { parseJson } from './journal-codec.js';
 import { nodeFs, syncDirectory, type StorageFs } from './storage-fs.js';
 
-export const IDENTITY_FILE = 'identity.json';
+const IDENTITY_FILE = 'identity.json';
 export const VIEW_FILE = 'view.json';
 
 const SNAPSHOT_NAME = /^snapshot-(\d+)\.json$/;

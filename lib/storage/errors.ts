@@ -9,7 +9,7 @@
 //                  may be reported durable again (D1).
 // A broken invariant is not a StorageError: it is a bug, and surfaces as an AssertionError.
 
-export type StorageErrorCode = 'NOT_FORMATTED' | 'WRONG_REPLICA' | 'CORRUPT' | 'IO';
+type StorageErrorCode = 'NOT_FORMATTED' | 'WRONG_REPLICA' | 'CORRUPT' | 'IO';
 
 export class StorageError extends Error {
   readonly code: StorageErrorCode;

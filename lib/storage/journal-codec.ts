@@ -19,7 +19,7 @@ export type LogRecord<C, R> = LoadedJournal<C, R>['log'][number];
 export type ViewRecord = Extract<JournalRecord<unknown, unknown>, { kind: 'view' }>;
 
 /** The largest single log record, encoded: it must fit in a batch of one ("[" + record + "]"). */
-export const LOG_RECORD_BYTES_MAX = RECORD_BYTES_MAX - 2;
+const LOG_RECORD_BYTES_MAX = RECORD_BYTES_MAX - 2;
 
 /** A log record ready to be batched: its JSON text, that text's UTF-8 size, and the highest op
  *  it mentions (what compaction needs to know, see maxOpOf). */

@@ -17,16 +17,16 @@ export const RECORD_HEADER_BYTES = 8;
 export const RECORD_BYTES_MAX = 64 * 1024 * 1024;
 
 /** Why a record could not be read. 'torn-*' mean the buffer ended inside the record. */
-export type BadRecordReason = 'torn-header' | 'torn-body' | 'zero-length' | 'too-long' | 'checksum';
+type BadRecordReason = 'torn-header' | 'torn-body' | 'zero-length' | 'too-long' | 'checksum';
 
-export type RecordRead =
+type RecordRead =
   /** A whole record with a matching checksum; the next one starts at `next`. */
   | { kind: 'record'; offset: number; payload: Buffer; next: number }
   /** No bytes left at `offset`: the buffer ends exactly on a record boundary. */
   | { kind: 'end'; offset: number }
   | { kind: 'bad'; offset: number; reason: BadRecordReason };
 
-export interface RecordScan {
+interface RecordScan {
   records: Array<{ offset: number; payload: Buffer }>;
   /** Where and why the scan stopped: 'end' if every byte belonged to a good record. */
   stop: Extract<RecordRead, { kind: 'end' | 'bad' }>;

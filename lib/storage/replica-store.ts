@@ -60,10 +60,9 @@ import { SEGMENT_BYTES_MAX_DEFAULT, SegmentLog } from './segment-log.js';
 import { nodeFs, type StorageFs } from './storage-fs.js';
 
 export { formatDataDir, type StoreIdentity } from './data-dir.js';
-export { StorageError, type StorageErrorCode } from './errors.js';
-export type { StorageFile, StorageFs } from './storage-fs.js';
+export { StorageError } from './errors.js';
 
-export interface ReplicaStoreOptions {
+interface ReplicaStoreOptions {
   /** Called in seq order with the highest seq such that it and every earlier record is durable. */
   onDurable: (seq: number) => void;
   /** Called at most once, on the first I/O failure; afterwards nothing is reported durable. */

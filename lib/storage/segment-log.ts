@@ -45,7 +45,7 @@ export interface RecordPlace {
   offset: number;
 }
 
-export interface SegmentLogOptions {
+interface SegmentLogOptions {
   fs: StorageFs;
   /** A segment is rolled before a record would take it past this size. */
   segmentBytesMax: number;

@@ -24,7 +24,7 @@ import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { decodeJson, encodeJsonFrame, FRAME_HEADER_BYTES, FrameDecoder, FrameError } from './frame.js';
 
-export interface FramedConnectionOptions {
+interface FramedConnectionOptions {
   /** Largest frame body accepted from the peer. */
   maxFrameBytes: number;
   /** Largest frame body sent to the peer: the peer's own receive limit, which it would close the
@@ -37,9 +37,9 @@ export interface FramedConnectionOptions {
 }
 
 /** Default hard bound on queued outbound bytes, in maximum-size frames. */
-export const HIGH_WATER_FRAMES = 64;
+const HIGH_WATER_FRAMES = 64;
 
-export type ConnectionErrorCode = 'SEND_BUFFER_FULL' | 'SEND_FRAME_TOO_LARGE';
+type ConnectionErrorCode = 'SEND_BUFFER_FULL' | 'SEND_FRAME_TOO_LARGE';
 
 /** This side could not send (not the bytes the peer sent, which is a FrameError). */
 export class ConnectionError extends Error {
@@ -52,7 +52,7 @@ export class ConnectionError extends Error {
   }
 }
 
-export interface FramedConnectionEvents {
+interface FramedConnectionEvents {
   /** One decoded JSON value per frame, in order. Not yet shape-checked: see codec.ts. */
   frame: [value: unknown];
   /** At most once; the connection is already destroyed when it is emitted. */
