@@ -11,7 +11,7 @@
 //               log in one record, then takes the new log view (D3). Until then its old log and
 //               log view stay as they are, so a view change meanwhile sees exactly what it
 //               acknowledged before — the fix for the state transfer defect found by
-//               Vanlightly's TLA+ model (docs/architecture.md, "State transfer").
+//               model checking of VRR in TLA+ (docs/architecture.md, "State transfer").
 // We ask the primary only: its log holds every op committed before and in its view, so an answer
 // from it can never make us drop a committed op.
 
