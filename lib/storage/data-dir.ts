@@ -6,9 +6,10 @@
 //   log-00000001.seg ...       the segment log of entries/replace records (segment-log.ts)
 //   *.tmp                      an atomic write a crash interrupted; deleted at open
 //
-// Disk rule D7 (docs/architecture.md): a missing or empty directory is never taken for a new replica (with view 0 and an
-// empty log it would vote away ops it had acknowledged). State comes only from formatDataDir,
-// and identity.json is written last, so a directory is formatted exactly when it holds one.
+// Disk rule D7 (docs/architecture.md): a missing or empty directory is never taken for a new
+// replica (with view 0 and an empty log it would vote away ops it had acknowledged). State comes
+// only from formatDataDir, and identity.json is written last, so a directory is formatted exactly
+// when it holds one.
 
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
@@ -89,7 +90,7 @@ export async function checkIdentity(fs: StorageFs, dir: string, identity: StoreI
 }
 
 function notFormatted(dir: string, why: string): StorageError {
-  return new StorageError('NOT_FORMATTED', `data directory ${dir} ${why}: format it first (an explicit step: a replica never starts empty by accident)`);
+  return new StorageError('NOT_FORMATTED', `data directory ${dir} ${why}: format it first (a replica never starts empty by accident)`);
 }
 
 /** Deletes the temp files of atomic writes a crash interrupted: nothing refers to them, and a

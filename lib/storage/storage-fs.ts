@@ -39,7 +39,8 @@ export async function writeFully(file: StorageFile, data: Uint8Array, position: 
 }
 
 /** fsync a directory, so that a file created, renamed or unlinked in it survives a crash
- *  (disk rule D1, docs/architecture.md: a new segment or a renamed small file is not durable until its entry is). */
+ *  (disk rule D1, docs/architecture.md: a new segment or a renamed small file is not durable
+ *  until its directory entry is). */
 export async function syncDirectory(fs: StorageFs, dir: string): Promise<void> {
   const handle = await io(`open directory ${dir}`, fs.open(dir, 'r'));
   try {

@@ -50,8 +50,8 @@ const range = (first: number, count: number): number[] => Array.from({ length: c
 
 /** Seeds that found bugs (test/sim/FINDINGS.md): each failed on the core before the fix and
  *  passed after, with the simulator of its day. While a finding is open its seeds run as TODO —
- *  reported, not failing the build. Since 6fcf749 and c224163 the simulator draws a snapshot spacing per
- *  seed and may lose own snapshots' files at a crash, which changes the histories of some of
+ *  reported, not failing the build. Since 6fcf749 and c224163 the simulator draws a snapshot
+ *  spacing per seed and may lose own snapshots' files at a crash, which changes the histories of some of
  *  these seeds (those that crash after a snapshot, or draw a ratio other than 0): they still
  *  run the area each bug was in, but may no longer replay the failing history. Unit tests pin
  *  the same bugs down: F1 journal.test.ts "old entries before a snapshot install…" (seed 2387),

@@ -1,4 +1,5 @@
-// View change (VRR §4.2, with §5.3's fetch of the chosen log) and restart (disk rules D2–D5, docs/architecture.md), driven by hand.
+// View change (VRR §4.2, with §5.3's fetch of the chosen log) and restart (disk rules D2–D5,
+// docs/architecture.md), driven by hand.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
