@@ -3,9 +3,9 @@
 //   bin/server --config cluster.json --id 2            run replica 2
 //   bin/server --config cluster.json --id 2 --format   create replica 2's empty data directory, then exit
 //
-// A replica never creates its own state on start-up: a missing or empty data directory is an
-// error (disk rule D7, docs/architecture.md), because a replica that silently started empty
-// could vote away messages it had acknowledged. `--format` is the one explicit way to make a new replica.
+// A replica never creates its own state on start-up: a missing or empty data directory is an error
+// (disk rule D7, docs/architecture.md), because a replica that silently started empty could vote
+// away messages it had acknowledged. `--format` is the one explicit way to make a new replica.
 
 import { parseArgs } from 'node:util';
 import { loadConfig, replicaById, ConfigError } from '../lib/server/config.js';

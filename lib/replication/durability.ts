@@ -1,8 +1,9 @@
-// What is on disk. The core asks the driver to persist records and hears back, by sequence
-// number, when they are durable (driver duty 2). A replica may only claim what is durable: a
-// PREPARE-OK, its own vote toward a commit, a DO-VIEW-CHANGE, a START-VIEW (disk rules D1–D3,
-// docs/architecture.md). This module turns "seq n is durable" into the facts those claims need: which view record is on
-// disk, how much of the in-memory log is on disk unchanged, which snapshots are safe to build on.
+// What is on disk. The core asks the driver to persist records and hears back, by sequence number,
+// when they are durable (driver duty 2). A replica may only claim what is durable: a PREPARE-OK,
+// its own vote toward a commit, a DO-VIEW-CHANGE, a START-VIEW (disk rules D1–D3,
+// docs/architecture.md). This module turns "seq n is durable" into the facts those claims need:
+// which view record is on disk, how much of the in-memory log is on disk unchanged, which snapshots
+// are safe to build on.
 
 import assert from 'node:assert/strict';
 import type { Snapshot } from './types.js';

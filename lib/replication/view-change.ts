@@ -1,9 +1,9 @@
 // View change (VRR §4.2): when the primary seems dead, the replicas agree on a new view whose
-// primary is fixed (v mod N), pick a log that holds every committed op (§8.1), and carry on.
-// With disks (disk rules D2 and D3, docs/architecture.md), every message that reports or
-// installs a log waits until the replica's view record — and, for DO-VIEW-CHANGE, everything
-// else — is durable. A new primary whose chosen log's bounded tail does not reach back to what
-// it holds fetches the rest from that log's sender first (§5.3: GET-LOG / LOG-SUFFIX, below completeViewChange).
+// primary is fixed (v mod N), pick a log that holds every committed op (§8.1), and carry on. With
+// disks (disk rules D2 and D3, docs/architecture.md), every message that reports or installs a log
+// waits until the replica's view record — and, for DO-VIEW-CHANGE, everything else — is durable. A
+// new primary whose chosen log's bounded tail does not reach back to what it holds fetches the rest
+// from that log's sender first (§5.3: GET-LOG / LOG-SUFFIX, below completeViewChange).
 
 import assert from 'node:assert/strict';
 import { learnCommit } from './execute.js';

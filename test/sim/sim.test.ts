@@ -51,11 +51,11 @@ const range = (first: number, count: number): number[] => Array.from({ length: c
 /** Seeds that found bugs (test/sim/FINDINGS.md): each failed on the core before the fix and
  *  passed after, with the simulator of its day. While a finding is open its seeds run as TODO —
  *  reported, not failing the build. Since 6fcf749 and c224163 the simulator draws a snapshot
- *  spacing per seed and may lose own snapshots' files at a crash, which changes the histories of some of
- *  these seeds (those that crash after a snapshot, or draw a ratio other than 0): they still
- *  run the area each bug was in, but may no longer replay the failing history. Unit tests pin
- *  the same bugs down: F1 journal.test.ts "old entries before a snapshot install…" (seed 2387),
- *  F3 state-transfer.test.ts "§8.1 a replica part way through catching up…" (seed 5077), F4
+ *  spacing per seed and may lose own snapshots' files at a crash, which changes the histories of
+ *  some of these seeds (those that crash after a snapshot, or draw a ratio other than 0): they
+ *  still run the area each bug was in, but may no longer replay the failing history. Unit tests pin
+ *  the same bugs down: F1 journal.test.ts "old entries before a snapshot install…" (seed 2387), F3
+ *  state-transfer.test.ts "§8.1 a replica part way through catching up…" (seed 5077), F4
  *  view-change.test.ts "§4.2 step 4: a lost PREPARE-OK after START-VIEW…" (seed 5369), F5
  *  normal.test.ts "§4.1 step 5: a backup the primary never heard from…" (seed 7792). */
 const REGRESSIONS: Array<{ finding: string; replicas: number; seeds: number[]; fixed: boolean }> = [
