@@ -26,10 +26,10 @@ import { ChatState, type Account } from './state.js';
 type SessionCommand = CommandOf<'logout' | 'list' | 'send' | 'read' | 'delete' | 'delete-account' | 'ack'>;
 
 export class ChatMachine implements StateMachine<ChatCommand, ChatReply, ChatEvent> {
-  readonly #state: ChatState;
+  private readonly state: ChatState;
 
   private constructor(state: ChatState) {
-    this.#state = state;
+    this.state = state;
   }
 
   /** An empty machine (null), or the one a snapshot describes. Throws an Error naming the
@@ -43,38 +43,38 @@ export class ChatMachine implements StateMachine<ChatCommand, ChatReply, ChatEve
     // Ops and times come from the replication core and the primary, not from a client. Ops
     // only grow (no op executed twice); they may skip, since a register op never reaches us.
     assert.ok(Number.isSafeInteger(context.op), 'op must be a whole number');
-    assert.ok(context.op > this.#state.lastOp, `op ${context.op} applied after op ${this.#state.lastOp}`);
+    assert.ok(context.op > this.state.lastOp, `op ${context.op} applied after op ${this.state.lastOp}`);
     assert.ok(Number.isSafeInteger(command.at), 'command.at must be whole milliseconds');
     assert.ok(command.at >= 0, 'command.at must not be before the epoch');
-    this.#state.lastOp = context.op;
-    return execute(this.#state, command);
+    this.state.lastOp = context.op;
+    return execute(this.state, command);
   }
 
   snapshot(): ChatSnapshot {
-    return encodeState(this.#state);
+    return encodeState(this.state);
   }
 
   /** Accounts, names of deleted ones, and stored messages: O(accounts). */
   size(): number {
     let messages = 0;
-    for (const account of this.#state.accounts.values()) messages += account.mailbox.size;
-    return this.#state.accounts.size + this.#state.tombstones.size + messages;
+    for (const account of this.state.accounts.values()) messages += account.mailbox.size;
+    return this.state.accounts.size + this.state.tombstones.size + messages;
   }
 
   /** The verifier of a live account (a copy), or null. The name is folded first. */
   verifierOf(name: string): Verifier | null {
-    const account = this.#account(name);
+    const account = this.account(name);
     return account === null ? null : { ...account.verifier };
   }
 
   /** The account a live session belongs to, or null. */
   sessionName(tokenHash: string): string | null {
-    return this.#state.sessions.nameOf(tokenHash);
+    return this.state.sessions.nameOf(tokenHash);
   }
 
   /** Unread messages of a live account; 0 for a name without one. O(1). */
   unreadCount(name: string): number {
-    return this.#account(name)?.mailbox.unreadCount ?? 0;
+    return this.account(name)?.mailbox.unreadCount ?? 0;
   }
 
   /** Up to `limit` unread messages with an id above `lastSeen`, oldest first: what a resuming
@@ -83,7 +83,7 @@ export class ChatMachine implements StateMachine<ChatCommand, ChatReply, ChatEve
     assert.ok(Number.isSafeInteger(lastSeen), 'lastSeen must be a whole number');
     assert.ok(Number.isSafeInteger(limit), 'limit must be a whole number');
     assert.ok(limit > 0, 'limit must be positive');
-    const account = this.#account(name);
+    const account = this.account(name);
     if (account === null) return [];
     return account.mailbox.unreadAfter(lastSeen, limit).map((letter) => letter.toStored(account.name));
   }
@@ -91,12 +91,12 @@ export class ChatMachine implements StateMachine<ChatCommand, ChatReply, ChatEve
   /** Throws an AssertionError if an invariant of the state is broken. O(state): for tests and
    *  simulator checkers, not for every command in production. */
   invariants(): void {
-    this.#state.invariants();
+    this.state.invariants();
   }
 
-  #account(name: string): Account | null {
+  private account(name: string): Account | null {
     const folded = foldName(name);
-    return folded.ok ? (this.#state.accounts.get(folded.name) ?? null) : null;
+    return folded.ok ? (this.state.accounts.get(folded.name) ?? null) : null;
   }
 }
 

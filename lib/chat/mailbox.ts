@@ -52,34 +52,34 @@ export class Letter {
 
 export class Mailbox {
   /** Every message in the mailbox, by id. Invariant: insertion order is ascending id order. */
-  readonly #letters = new Map<number, Letter>();
-  /** Ids of the unread letters. Invariant: a subset of #letters' keys, in ascending order (a
+  private readonly byId = new Map<number, Letter>();
+  /** Ids of the unread letters. Invariant: a subset of byId's keys, in ascending order (a
    *  letter is unread from the moment it arrives and never becomes unread again). */
-  readonly #unread = new Set<number>();
+  private readonly unread = new Set<number>();
   /** The highest id ever added, so that add() can assert ids only grow. */
-  #lastId = 0;
+  private lastId = 0;
   /** The letters as snapshot columns, kept as letters arrive and are read. Null after a
    *  removal (a splice per deleted message would cost O(size)): rebuilt at the next snapshot. */
-  #columns: MailboxColumns | null = noColumns();
+  private cachedColumns: MailboxColumns | null = noColumns();
 
   get size(): number {
-    return this.#letters.size;
+    return this.byId.size;
   }
 
   get unreadCount(): number {
-    return this.#unread.size;
+    return this.unread.size;
   }
 
   has(id: number): boolean {
-    return this.#letters.has(id);
+    return this.byId.has(id);
   }
 
   add(letter: Letter, unread: boolean): void {
-    assert.ok(letter.id > this.#lastId, `message ids must grow: ${letter.id} after ${this.#lastId}`);
-    this.#lastId = letter.id;
-    this.#letters.set(letter.id, letter);
-    if (unread) this.#unread.add(letter.id);
-    const columns = this.#columns;
+    assert.ok(letter.id > this.lastId, `message ids must grow: ${letter.id} after ${this.lastId}`);
+    this.lastId = letter.id;
+    this.byId.set(letter.id, letter);
+    if (unread) this.unread.add(letter.id);
+    const columns = this.cachedColumns;
     if (columns === null) return;
     columns.ids.push(letter.id);
     columns.from.push(letter.from);
@@ -93,9 +93,9 @@ export class Mailbox {
   takeOldestUnread(count: number, bytesMax = Infinity): Letter[] {
     const taken: Letter[] = [];
     let bytes = 0;
-    for (const id of this.#unread) {
+    for (const id of this.unread) {
       if (taken.length === count) break;
-      const letter = this.#letter(id);
+      const letter = this.letter(id);
       bytes += letter.jsonBytes;
       if (taken.length > 0 && bytes > bytesMax) break;
       taken.push(letter);
@@ -106,23 +106,23 @@ export class Mailbox {
 
   /** Marks one letter read; false if it was not an unread letter of this mailbox. O(log size). */
   markRead(id: number): boolean {
-    if (!this.#unread.delete(id)) return false;
-    if (this.#columns !== null) this.#columns.unread[this.#columnIndex(this.#columns, id)] = false;
+    if (!this.unread.delete(id)) return false;
+    if (this.cachedColumns !== null) this.cachedColumns.unread[this.columnIndex(this.cachedColumns, id)] = false;
     return true;
   }
 
   /** Removes one letter, read or unread; false if it was not here. O(1). */
   remove(id: number): boolean {
-    this.#unread.delete(id);
-    if (!this.#letters.delete(id)) return false;
-    this.#columns = null;
+    this.unread.delete(id);
+    if (!this.byId.delete(id)) return false;
+    this.cachedColumns = null;
     return true;
   }
 
   /** A copy of every letter as snapshot columns: five array copies, or one walk of the letters
    *  after a removal. The copy is the caller's: the mailbox goes on changing. */
   columns(): MailboxColumns {
-    const columns = (this.#columns ??= this.#walkColumns());
+    const columns = (this.cachedColumns ??= this.walkColumns());
     return { ids: columns.ids.slice(), from: columns.from.slice(), at: columns.at.slice(), text: columns.text.slice(), unread: columns.unread.slice() };
   }
 
@@ -131,32 +131,32 @@ export class Mailbox {
    *  what it saw, so that prefix is short, and it can never exceed the mailbox limit. */
   unreadAfter(lastSeen: number, limit: number): Letter[] {
     const found: Letter[] = [];
-    for (const id of this.#unread) {
+    for (const id of this.unread) {
       if (found.length === limit) break;
-      if (id > lastSeen) found.push(this.#letter(id));
+      if (id > lastSeen) found.push(this.letter(id));
     }
     return found;
   }
 
   /** Every letter, read or unread, in ascending id order. */
   letters(): IterableIterator<Letter> {
-    return this.#letters.values();
+    return this.byId.values();
   }
 
-  #walkColumns(): MailboxColumns {
+  private walkColumns(): MailboxColumns {
     const columns = noColumns();
-    for (const letter of this.#letters.values()) {
+    for (const letter of this.byId.values()) {
       columns.ids.push(letter.id);
       columns.from.push(letter.from);
       columns.at.push(letter.at);
       columns.text.push(letter.text);
-      columns.unread.push(this.#unread.has(letter.id));
+      columns.unread.push(this.unread.has(letter.id));
     }
     return columns;
   }
 
   /** Where `id` is in the (ascending) ids column; it must be there. Binary search. */
-  #columnIndex(columns: MailboxColumns, id: number): number {
+  private columnIndex(columns: MailboxColumns, id: number): number {
     const ids = columns.ids;
     let low = 0;
     let high = ids.length - 1;
@@ -173,23 +173,23 @@ export class Mailbox {
   /** Throws if a field invariant is broken. O(size): for tests and checkers, not every step. */
   invariants(): void {
     let previous = 0;
-    for (const [id, letter] of this.#letters) {
+    for (const [id, letter] of this.byId) {
       assert.equal(letter.id, id);
       assert.ok(id > previous, `mailbox ids out of order: ${id} after ${previous}`);
       previous = id;
     }
-    assert.ok(previous <= this.#lastId);
+    assert.ok(previous <= this.lastId);
     previous = 0;
-    for (const id of this.#unread) {
-      assert.ok(this.#letters.has(id), `unread id ${id} is not in the mailbox`);
+    for (const id of this.unread) {
+      assert.ok(this.byId.has(id), `unread id ${id} is not in the mailbox`);
       assert.ok(id > previous, `unread ids out of order: ${id} after ${previous}`);
       previous = id;
     }
-    if (this.#columns !== null) assert.deepEqual(this.#columns, this.#walkColumns(), 'the snapshot columns describe the letters');
+    if (this.cachedColumns !== null) assert.deepEqual(this.cachedColumns, this.walkColumns(), 'the snapshot columns describe the letters');
   }
 
-  #letter(id: number): Letter {
-    const letter = this.#letters.get(id);
+  private letter(id: number): Letter {
+    const letter = this.byId.get(id);
     assert.ok(letter !== undefined, `unread id ${id} is not in the mailbox`);
     return letter;
   }

@@ -76,20 +76,20 @@ const NOT_A_NAME = 'must be a folded account name';
 /** Account names, checked once each and shared: a million messages from "alice" then hold one
  *  "alice" string between them, as they do in a state built by commands. */
 class NameTable {
-  readonly #names = new Map<string, string>();
+  private readonly names = new Map<string, string>();
 
   /** The shared copy of a folded account name, or null if `value` is not one. */
   name(value: unknown): string | null {
-    const known = typeof value === 'string' ? this.#names.get(value) : undefined;
+    const known = typeof value === 'string' ? this.names.get(value) : undefined;
     if (known !== undefined) return known;
     const folded = foldName(value);
     if (!folded.ok || folded.name !== value) return null;
-    this.#names.set(folded.name, folded.name);
+    this.names.set(folded.name, folded.name);
     return folded.name;
   }
 
   all(): IterableIterator<string> {
-    return this.#names.keys();
+    return this.names.keys();
   }
 }
 

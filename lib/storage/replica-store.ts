@@ -87,40 +87,40 @@ type Step<R> =
   | Exclude<Queued<R>, { kind: 'log' }>;
 
 export class ReplicaStore<C, R> {
-  readonly #dir: string;
-  readonly #fs: StorageFs;
-  readonly #options: ReplicaStoreOptions;
-  readonly #segmentLog: SegmentLog;
+  private readonly dir: string;
+  private readonly fs: StorageFs;
+  private readonly options: ReplicaStoreOptions;
+  private readonly segmentLog: SegmentLog;
   /** Highest op of any log record in each segment on disk (absent: the segment holds none). */
-  readonly #segmentMaxOp: Map<number, number>;
+  private readonly segmentMaxOp: Map<number, number>;
   /** Ops of the snapshot files on disk. */
-  #snapshotFiles: number[];
+  private snapshotFiles: number[];
   /** The op of the newest snapshot persisted; snapshots may not go backwards. */
-  #snapshotOp: number;
-  readonly #queue: Queued<R>[] = [];
+  private snapshotOp: number;
+  private readonly queue: Queued<R>[] = [];
   /** The writer loop while it runs; null when the queue is drained. */
-  #pumping: Promise<void> | null = null;
-  #lastSeq = -Infinity;
+  private pumping: Promise<void> | null = null;
+  private lastSeq = -Infinity;
   /** The snapshot writer while it runs (snapshots taken here); null when it is idle. */
-  #snapshotWriting: Promise<void> | null = null;
+  private snapshotWriting: Promise<void> | null = null;
   /** The op of the snapshot the snapshot writer is writing. */
-  #snapshotWritingOp: number | null = null;
+  private snapshotWritingOp: number | null = null;
   /** The newest snapshot taken here that the snapshot writer has not started on yet. */
-  #snapshotWaiting: Snapshot<R> | null = null;
+  private snapshotWaiting: Snapshot<R> | null = null;
   /** Set by the snapshot writer when a snapshot file is durable: the op the pump compacts to. */
-  #compactTo: number | null = null;
+  private compactTo: number | null = null;
   /** Set by the first I/O failure; nothing is reported durable after it. */
-  #failed = false;
-  #closing: Promise<void> | null = null;
+  private failed = false;
+  private closing: Promise<void> | null = null;
 
   private constructor(dir: string, fs: StorageFs, options: ReplicaStoreOptions, loaded: Loaded<unknown, R>) {
-    this.#dir = dir;
-    this.#fs = fs;
-    this.#options = options;
-    this.#segmentLog = loaded.segmentLog;
-    this.#segmentMaxOp = loaded.segmentMaxOp;
-    this.#snapshotFiles = loaded.snapshotFiles;
-    this.#snapshotOp = loaded.journal.snapshot?.op ?? 0;
+    this.dir = dir;
+    this.fs = fs;
+    this.options = options;
+    this.segmentLog = loaded.segmentLog;
+    this.segmentMaxOp = loaded.segmentMaxOp;
+    this.snapshotFiles = loaded.snapshotFiles;
+    this.snapshotOp = loaded.journal.snapshot?.op ?? 0;
   }
 
   /** Opens a formatted data directory and loads its journal. A missing, empty or unformatted
@@ -142,27 +142,27 @@ export class ReplicaStore<C, R> {
    *  they will never be reported durable, which is all the core needs to know. */
   persist(seq: number, record: JournalRecord<C, R>): void {
     assert.ok(Number.isSafeInteger(seq), `persist seq must be an integer, got ${seq}`);
-    assert.ok(seq > this.#lastSeq, `persist seq ${seq} after ${this.#lastSeq}: seqs must increase`);
-    this.#lastSeq = seq;
-    if (this.#failed || this.#closing !== null) return;
-    this.#queue.push(this.#queued(seq, record));
-    this.#pumping ??= this.#pump();
+    assert.ok(seq > this.lastSeq, `persist seq ${seq} after ${this.lastSeq}: seqs must increase`);
+    this.lastSeq = seq;
+    if (this.failed || this.closing !== null) return;
+    this.queue.push(this.queued(seq, record));
+    this.pumping ??= this.pump();
   }
 
   /** Waits for everything queued to be durable (or for a failure) and for the snapshot writer,
    *  then closes the files. The segments a last snapshot covers may stay: they are harmless. */
   close(): Promise<void> {
-    this.#closing ??= (async () => {
+    this.closing ??= (async () => {
       // In this order: the pump may still hand the snapshot writer a snapshot; the writer, once
       // closing, no longer wakes the pump to compact.
-      await this.#pumping;
-      await this.#snapshotWriting;
-      await this.#segmentLog.close();
+      await this.pumping;
+      await this.snapshotWriting;
+      await this.segmentLog.close();
     })();
-    return this.#closing;
+    return this.closing;
   }
 
-  #queued(seq: number, record: JournalRecord<C, R>): Queued<R> {
+  private queued(seq: number, record: JournalRecord<C, R>): Queued<R> {
     switch (record.kind) {
       case 'entries':
       case 'replace':
@@ -172,37 +172,37 @@ export class ReplicaStore<C, R> {
       case 'snapshot':
         // Compaction deletes the log up to a snapshot's op; an older snapshot after it would
         // then have a hole between its op and the surviving log.
-        assert.ok(record.snapshot.op >= this.#snapshotOp, `snapshot at op ${record.snapshot.op} after one at op ${this.#snapshotOp}`);
-        this.#snapshotOp = record.snapshot.op;
+        assert.ok(record.snapshot.op >= this.snapshotOp, `snapshot at op ${record.snapshot.op} after one at op ${this.snapshotOp}`);
+        this.snapshotOp = record.snapshot.op;
         return { kind: 'snapshot', seq, snapshot: record.snapshot, coveredByLog: record.coveredByLog };
     }
   }
 
   /** The writer: one step at a time, each durable before the next starts (D3), until the queue
    *  is empty or a step fails. */
-  async #pump(): Promise<void> {
+  private async pump(): Promise<void> {
     // Let the current synchronous burst of persist() calls finish first, so it forms one batch.
     await Promise.resolve();
-    while ((this.#queue.length > 0 || this.#compactTo !== null) && !this.#failed) {
-      const compactTo = this.#compactTo;
-      this.#compactTo = null;
-      const step = compactTo === null ? this.#takeStep() : null;
+    while ((this.queue.length > 0 || this.compactTo !== null) && !this.failed) {
+      const compactTo = this.compactTo;
+      this.compactTo = null;
+      const step = compactTo === null ? this.takeStep() : null;
       try {
-        if (compactTo !== null) await this.#compact(compactTo);
-        else await this.#write(step!);
+        if (compactTo !== null) await this.compact(compactTo);
+        else await this.write(step!);
       } catch (error) {
-        this.#fail(error);
+        this.fail(error);
         break;
       }
       // The snapshot writer may have failed meanwhile: then nothing more is reported (D1).
-      if (step !== null && !this.#failed) this.#options.onDurable(step.seq);
+      if (step !== null && !this.failed) this.options.onDurable(step.seq);
     }
-    this.#pumping = null;
+    this.pumping = null;
   }
 
   /** Removes the next step from the front of the queue. */
-  #takeStep(): Step<R> {
-    const queue = this.#queue;
+  private takeStep(): Step<R> {
+    const queue = this.queue;
     const head = queue[0]!;
     if (head.kind === 'snapshot') return queue.shift() as Step<R>;
     let count = 1;
@@ -221,55 +221,55 @@ export class ReplicaStore<C, R> {
     return { kind: 'batch', seq: records.at(-1)!.seq, records, bytes: batchBytes(recordBytes, count) };
   }
 
-  async #write(step: Step<R>): Promise<void> {
+  private async write(step: Step<R>): Promise<void> {
     switch (step.kind) {
       case 'batch': {
-        const segment = await this.#segmentLog.append(encodeBatch(step.records, step.bytes));
-        let maxOp = this.#segmentMaxOp.get(segment) ?? 0;
+        const segment = await this.segmentLog.append(encodeBatch(step.records, step.bytes));
+        let maxOp = this.segmentMaxOp.get(segment) ?? 0;
         for (const record of step.records) maxOp = Math.max(maxOp, record.maxOp);
-        this.#segmentMaxOp.set(segment, maxOp);
+        this.segmentMaxOp.set(segment, maxOp);
         return;
       }
       case 'view':
-        return writeFileAtomic(this.#fs, path.join(this.#dir, VIEW_FILE), [JSON.stringify({ view: step.record.view, logView: step.record.logView })]);
+        return writeFileAtomic(this.fs, path.join(this.dir, VIEW_FILE), [JSON.stringify({ view: step.record.view, logView: step.record.logView })]);
       case 'snapshot':
-        if (step.coveredByLog) return this.#handToSnapshotWriter(step.snapshot);
+        if (step.coveredByLog) return this.handToSnapshotWriter(step.snapshot);
         // Received by state transfer: on disk before anything after it. An older snapshot of our
         // own still being written would delete it when done, so that one finishes first and any
         // waiting one is dropped (this one is newer and covers it).
-        this.#snapshotWaiting = null;
-        await this.#snapshotWriting;
-        await this.#writeSnapshot(step.snapshot);
-        return this.#compact(step.snapshot.op);
+        this.snapshotWaiting = null;
+        await this.snapshotWriting;
+        await this.writeSnapshot(step.snapshot);
+        return this.compact(step.snapshot.op);
     }
   }
 
   /** Queues a snapshot taken here for the snapshot writer, replacing any still waiting, and
    *  starts the writer if it is idle. */
-  #handToSnapshotWriter(snapshot: Snapshot<R>): void {
+  private handToSnapshotWriter(snapshot: Snapshot<R>): void {
     // Returns at once, so the pump goes on with the log. Safe to count as durable already: every
     // op it covers is durable in the segments (the pump reached it), which stay until its file is.
-    this.#snapshotWaiting = snapshot;
-    this.#snapshotWriting ??= this.#runSnapshotWriter();
+    this.snapshotWaiting = snapshot;
+    this.snapshotWriting ??= this.runSnapshotWriter();
   }
 
-  async #runSnapshotWriter(): Promise<void> {
-    for (let snapshot = this.#snapshotWaiting; snapshot !== null && !this.#failed; snapshot = this.#snapshotWaiting) {
-      this.#snapshotWaiting = null;
-      this.#snapshotWritingOp = snapshot.op;
+  private async runSnapshotWriter(): Promise<void> {
+    for (let snapshot = this.snapshotWaiting; snapshot !== null && !this.failed; snapshot = this.snapshotWaiting) {
+      this.snapshotWaiting = null;
+      this.snapshotWritingOp = snapshot.op;
       try {
-        await this.#writeSnapshot(snapshot);
+        await this.writeSnapshot(snapshot);
       } catch (error) {
-        this.#fail(error);
+        this.fail(error);
         break;
       } finally {
-        this.#snapshotWritingOp = null;
+        this.snapshotWritingOp = null;
       }
-      if (this.#closing !== null) continue;
-      this.#compactTo = snapshot.op;
-      this.#pumping ??= this.#pump();
+      if (this.closing !== null) continue;
+      this.compactTo = snapshot.op;
+      this.pumping ??= this.pump();
     }
-    this.#snapshotWriting = null;
+    this.snapshotWriting = null;
   }
 
   /** The JSON of the snapshot at `op` as written to disk, checksum verified, if that snapshot is
@@ -280,47 +280,47 @@ export class ReplicaStore<C, R> {
   async snapshotJson(op: number): Promise<Buffer | null> {
     // Reported durable but still being written by the snapshot writer: worth the wait, it is
     // cheaper than encoding the snapshot again.
-    if (op === this.#snapshotWritingOp) await this.#snapshotWriting;
-    if (!this.#snapshotFiles.includes(op)) return null;
+    if (op === this.snapshotWritingOp) await this.snapshotWriting;
+    if (!this.snapshotFiles.includes(op)) return null;
     try {
-      return await readFileAtomic(this.#fs, path.join(this.#dir, snapshotFileName(op)));
+      return await readFileAtomic(this.fs, path.join(this.dir, snapshotFileName(op)));
     } catch {
       return null; // Deleted by a newer snapshot meanwhile, or damaged: the in-memory copy will do.
     }
   }
 
   /** Writes the snapshot file, then deletes the older snapshot files. The segments it covers are
-   *  the caller's to delete (#compact): only the pump touches the segment log. */
-  async #writeSnapshot(snapshot: Snapshot<R>): Promise<void> {
-    await writeFileAtomic(this.#fs, path.join(this.#dir, snapshotFileName(snapshot.op)), jsonChunks(snapshot));
+   *  the caller's to delete (compact()): only the pump touches the segment log. */
+  private async writeSnapshot(snapshot: Snapshot<R>): Promise<void> {
+    await writeFileAtomic(this.fs, path.join(this.dir, snapshotFileName(snapshot.op)), jsonChunks(snapshot));
     // The new file is durable. An older one surviving a crash is harmless (open reads only the
     // newest), so these unlinks need no directory fsync.
-    for (const op of this.#snapshotFiles) {
-      if (op < snapshot.op) await io(`delete ${snapshotFileName(op)}`, this.#fs.unlink(path.join(this.#dir, snapshotFileName(op))));
+    for (const op of this.snapshotFiles) {
+      if (op < snapshot.op) await io(`delete ${snapshotFileName(op)}`, this.fs.unlink(path.join(this.dir, snapshotFileName(op))));
     }
-    this.#snapshotFiles = [snapshot.op];
+    this.snapshotFiles = [snapshot.op];
   }
 
   /** Deletes the oldest segments while every record in them is at or below `op` (the op of a
    *  snapshot file now durable). The current segment is rolled first if it qualifies, so that it
    *  can go too. Runs in the pump only, between steps. */
-  async #compact(op: number): Promise<void> {
-    const maxOp = (segment: number) => this.#segmentMaxOp.get(segment) ?? 0;
-    if (maxOp(this.#segmentLog.currentSegment) <= op) await this.#segmentLog.roll();
-    const firstKept = this.#segmentLog.segments.find((segment) => maxOp(segment) > op) ?? this.#segmentLog.currentSegment;
-    const deleted = await this.#segmentLog.deleteBelow(firstKept);
-    for (const segment of [...this.#segmentMaxOp.keys()]) if (segment < firstKept) this.#segmentMaxOp.delete(segment);
-    if (deleted > 0) this.#options.log?.('journal-compacted', { snapshotOp: op, segmentsDeleted: deleted, firstSegment: firstKept });
+  private async compact(op: number): Promise<void> {
+    const maxOp = (segment: number) => this.segmentMaxOp.get(segment) ?? 0;
+    if (maxOp(this.segmentLog.currentSegment) <= op) await this.segmentLog.roll();
+    const firstKept = this.segmentLog.segments.find((segment) => maxOp(segment) > op) ?? this.segmentLog.currentSegment;
+    const deleted = await this.segmentLog.deleteBelow(firstKept);
+    for (const segment of [...this.segmentMaxOp.keys()]) if (segment < firstKept) this.segmentMaxOp.delete(segment);
+    if (deleted > 0) this.options.log?.('journal-compacted', { snapshotOp: op, segmentsDeleted: deleted, firstSegment: firstKept });
   }
 
   /** An I/O failure stops the store for good (D1). Anything else is a bug in this code and is
    *  rethrown, to crash loudly rather than pose as a disk problem. */
-  #fail(error: unknown): void {
+  private fail(error: unknown): void {
     const failure = toStorageError('journal write', error);
     if (!(failure instanceof StorageError)) throw failure;
-    this.#failed = true;
-    this.#queue.length = 0;
-    this.#options.onFailure(failure);
+    this.failed = true;
+    this.queue.length = 0;
+    this.options.onFailure(failure);
   }
 }
 

@@ -55,26 +55,26 @@ interface SegmentLogOptions {
 }
 
 export class SegmentLog {
-  readonly #dir: string;
-  readonly #fs: StorageFs;
-  readonly #segmentBytesMax: number;
-  /** Segment numbers on disk: ascending, contiguous, never empty; the last one is #file. */
-  readonly #segments: number[];
-  #file: StorageFile;
+  private readonly dir: string;
+  private readonly fs: StorageFs;
+  private readonly segmentBytesMax: number;
+  /** Segment numbers on disk: ascending, contiguous, never empty; the last one is `file`. */
+  private readonly segmentNumbers: number[];
+  private file: StorageFile;
   /** Size of the last segment; every byte of it is durable whenever no append is running. */
-  #bytes: number;
+  private bytes: number;
   /** An append or roll is running (at most one at a time: the D6 rule). */
-  #busy = false;
+  private busy = false;
   /** A write or fsync failed: the file state is unknown, so the log accepts nothing more (D1). */
-  #broken = false;
+  private broken = false;
 
   private constructor(dir: string, fs: StorageFs, segmentBytesMax: number, segments: number[], file: StorageFile, bytes: number) {
-    this.#dir = dir;
-    this.#fs = fs;
-    this.#segmentBytesMax = segmentBytesMax;
-    this.#segments = segments;
-    this.#file = file;
-    this.#bytes = bytes;
+    this.dir = dir;
+    this.fs = fs;
+    this.segmentBytesMax = segmentBytesMax;
+    this.segmentNumbers = segments;
+    this.file = file;
+    this.bytes = bytes;
   }
 
   /** Reads and checks every segment, cuts a torn tail, and opens the last segment for appends. */
@@ -94,7 +94,7 @@ export class SegmentLog {
     const file = await io(`open ${name}`, fs.open(path.join(dir, name), 'r+'));
     const log = new SegmentLog(dir, fs, options.segmentBytesMax, segments, file, last.validBytes);
     try {
-      await log.#cutTornTail(last.fileBytes, options.log);
+      await log.cutTornTail(last.fileBytes, options.log);
     } catch (error) {
       await file.close(); // the open failed: do not leak the handle
       throw error;
@@ -104,23 +104,23 @@ export class SegmentLog {
 
   /** The segment appends go to. */
   get currentSegment(): number {
-    return this.#segments.at(-1)!;
+    return this.segmentNumbers.at(-1)!;
   }
 
   /** Segment numbers on disk, oldest first. */
   get segments(): readonly number[] {
-    return this.#segments;
+    return this.segmentNumbers;
   }
 
   /** Writes `payload` as one record and makes it durable; returns the segment it went into. */
   async append(payload: Uint8Array): Promise<number> {
     const frame = encodeRecord(payload);
-    return this.#exclusively(async () => {
-      if (this.#bytes > 0 && this.#bytes + frame.length > this.#segmentBytesMax) await this.#startNextSegment();
+    return this.exclusively(async () => {
+      if (this.bytes > 0 && this.bytes + frame.length > this.segmentBytesMax) await this.startNextSegment();
       const name = segmentFileName(this.currentSegment);
-      await writeFully(this.#file, frame, this.#bytes, `write ${name}`);
-      await io(`fdatasync ${name}`, this.#file.datasync());
-      this.#bytes += frame.length;
+      await writeFully(this.file, frame, this.bytes, `write ${name}`);
+      await io(`fdatasync ${name}`, this.file.datasync());
+      this.bytes += frame.length;
       return this.currentSegment;
     });
   }
@@ -128,8 +128,8 @@ export class SegmentLog {
   /** Starts a new segment unless the current one is empty, so that everything written so far
    *  lies in segments that deleteBelow(currentSegment) may remove. */
   async roll(): Promise<void> {
-    await this.#exclusively(async () => {
-      if (this.#bytes > 0) await this.#startNextSegment();
+    await this.exclusively(async () => {
+      if (this.bytes > 0) await this.startNextSegment();
     });
   }
 
@@ -137,13 +137,13 @@ export class SegmentLog {
    *  unlink made durable before the next, so a crash leaves the survivors contiguous. */
   async deleteBelow(segment: number): Promise<number> {
     assert.ok(segment <= this.currentSegment, 'the current segment is never deleted');
-    return this.#exclusively(async () => {
+    return this.exclusively(async () => {
       let deleted = 0;
-      while (this.#segments[0]! < segment) {
-        const name = segmentFileName(this.#segments[0]!);
-        await io(`delete ${name}`, this.#fs.unlink(path.join(this.#dir, name)));
-        await syncDirectory(this.#fs, this.#dir);
-        this.#segments.shift();
+      while (this.segmentNumbers[0]! < segment) {
+        const name = segmentFileName(this.segmentNumbers[0]!);
+        await io(`delete ${name}`, this.fs.unlink(path.join(this.dir, name)));
+        await syncDirectory(this.fs, this.dir);
+        this.segmentNumbers.shift();
         deleted++;
       }
       return deleted;
@@ -151,47 +151,47 @@ export class SegmentLog {
   }
 
   async close(): Promise<void> {
-    assert.ok(!this.#busy, 'close while an append is running');
-    this.#broken = true;
-    await io(`close ${segmentFileName(this.currentSegment)}`, this.#file.close());
+    assert.ok(!this.busy, 'close while an append is running');
+    this.broken = true;
+    await io(`close ${segmentFileName(this.currentSegment)}`, this.file.close());
   }
 
   /** Runs `work` as the only operation in flight; any failure leaves the log broken for good. */
-  async #exclusively<T>(work: () => Promise<T>): Promise<T> {
-    assert.ok(!this.#busy, 'SegmentLog: one operation at a time (only the newest record may be torn)');
-    if (this.#broken) throw new StorageError('IO', `segment log in ${this.#dir} is closed or failed earlier`);
-    this.#busy = true;
+  private async exclusively<T>(work: () => Promise<T>): Promise<T> {
+    assert.ok(!this.busy, 'SegmentLog: one operation at a time (only the newest record may be torn)');
+    if (this.broken) throw new StorageError('IO', `segment log in ${this.dir} is closed or failed earlier`);
+    this.busy = true;
     try {
       return await work();
     } catch (error) {
-      this.#broken = true;
+      this.broken = true;
       throw error;
     } finally {
-      this.#busy = false;
+      this.busy = false;
     }
   }
 
-  async #startNextSegment(): Promise<void> {
+  private async startNextSegment(): Promise<void> {
     const next = this.currentSegment + 1;
-    const file = await createSegment(this.#fs, this.#dir, next);
-    await io(`close ${segmentFileName(this.currentSegment)}`, this.#file.close());
-    this.#segments.push(next);
-    this.#file = file;
-    this.#bytes = 0;
+    const file = await createSegment(this.fs, this.dir, next);
+    await io(`close ${segmentFileName(this.currentSegment)}`, this.file.close());
+    this.segmentNumbers.push(next);
+    this.file = file;
+    this.bytes = 0;
   }
 
   /** At open: cut whatever follows the valid records of the last segment (loadSegment proved it
    *  is a torn tail), then make the segment and the directory durable. The sync matters even
    *  with nothing cut: after a process crash the previous incarnation's last write may still be
    *  only in the page cache, and we are about to treat it as durable. */
-  async #cutTornTail(size: number, log: SegmentLogOptions['log']): Promise<void> {
+  private async cutTornTail(size: number, log: SegmentLogOptions['log']): Promise<void> {
     const name = segmentFileName(this.currentSegment);
-    if (size > this.#bytes) {
-      await io(`truncate ${name}`, this.#file.truncate(this.#bytes));
-      log('torn-tail-cut', { file: path.join(this.#dir, name), offset: this.#bytes, bytesCut: size - this.#bytes });
+    if (size > this.bytes) {
+      await io(`truncate ${name}`, this.file.truncate(this.bytes));
+      log('torn-tail-cut', { file: path.join(this.dir, name), offset: this.bytes, bytesCut: size - this.bytes });
     }
-    await io(`fdatasync ${name}`, this.#file.datasync());
-    await syncDirectory(this.#fs, this.#dir);
+    await io(`fdatasync ${name}`, this.file.datasync());
+    await syncDirectory(this.fs, this.dir);
   }
 }
 

@@ -67,68 +67,68 @@ interface FramedConnectionEvents {
 }
 
 export class FramedConnection extends EventEmitter<FramedConnectionEvents> {
-  readonly #socket: Duplex;
-  readonly #decoder: FrameDecoder;
-  readonly #maxSendFrameBytes: number;
-  readonly #highWaterBytes: number;
+  private readonly socket: Duplex;
+  private readonly decoder: FrameDecoder;
+  private readonly maxSendFrameBytes: number;
+  private readonly highWaterBytes: number;
   /** "host:port" of the peer, kept once known: a destroyed net.Socket forgets it, and a dialing
    *  one does not know it until connected. */
-  #remoteAddress: string | null;
+  private knownRemoteAddress: string | null;
   /** Frames decoded but not yet emitted; only non-empty while the owner has paused reading.
-   *  Entries before #inboxNext have been emitted. */
-  #inbox: unknown[] = [];
-  #inboxNext = 0;
+   *  Entries before inboxNext have been emitted. */
+  private inbox: unknown[] = [];
+  private inboxNext = 0;
   /** The owner asked to pause reading. */
-  #paused = false;
-  /** #deliver is on the stack: a resumeReading() from a 'frame' listener must not re-enter it. */
-  #delivering = false;
+  private paused = false;
+  /** deliver() is on the stack: a resumeReading() from a 'frame' listener must not re-enter it. */
+  private delivering = false;
   /** The socket is corked and a process.nextTick will uncork it. */
-  #corked = false;
-  #needsDrain = false;
+  private corked = false;
+  private awaitingDrain = false;
   /** close(), destroy() or a failure happened: send() is a no-op and no frame is emitted. */
-  #ended = false;
-  #errorEmitted = false;
-  #closeEmitted = false;
+  private ended = false;
+  private errorEmitted = false;
+  private closeEmitted = false;
 
   constructor(socket: Duplex, options: FramedConnectionOptions) {
     super();
     const maxSendFrameBytes = options.maxSendFrameBytes ?? options.maxFrameBytes;
     const highWaterBytes = options.highWaterBytes ?? HIGH_WATER_FRAMES * maxSendFrameBytes;
     assert.ok(highWaterBytes >= FRAME_HEADER_BYTES + maxSendFrameBytes, 'highWaterBytes must hold one maximum frame');
-    this.#socket = socket;
-    this.#decoder = new FrameDecoder(options.maxFrameBytes);
-    this.#maxSendFrameBytes = maxSendFrameBytes;
-    this.#highWaterBytes = highWaterBytes;
-    this.#remoteAddress = describePeer(socket);
+    this.socket = socket;
+    this.decoder = new FrameDecoder(options.maxFrameBytes);
+    this.maxSendFrameBytes = maxSendFrameBytes;
+    this.highWaterBytes = highWaterBytes;
+    this.knownRemoteAddress = describePeer(socket);
     // We batch writes ourselves (cork per turn), so Nagle's algorithm could only add delay:
     // with delayed ACKs on the peer, a small reply could wait tens of milliseconds.
     if (socket instanceof Socket) socket.setNoDelay(true);
-    socket.once('connect', () => (this.#remoteAddress ??= describePeer(socket)));
-    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
-    socket.on('drain', () => this.#onDrain());
-    socket.on('error', (error: Error) => this.#fail(error));
+    socket.once('connect', () => (this.knownRemoteAddress ??= describePeer(socket)));
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('drain', () => this.onDrain());
+    socket.on('error', (error: Error) => this.fail(error));
     // The peer has finished sending. Any partial frame it left behind will never complete (it
     // crashed mid-write, or it is broken); finish our side too, so that a Duplex that allows
     // half-open streams does not linger.
     socket.on('end', () => this.close());
-    socket.on('close', () => this.#onClose());
+    socket.on('close', () => this.onClose());
   }
 
   /** "host:port" ("[v6]:port") of the peer, or "unknown" (not connected yet, or not a socket). */
   get remoteAddress(): string {
-    this.#remoteAddress ??= describePeer(this.#socket);
-    return this.#remoteAddress ?? 'unknown';
+    this.knownRemoteAddress ??= describePeer(this.socket);
+    return this.knownRemoteAddress ?? 'unknown';
   }
 
   /** Bytes queued in the socket and not yet flushed to the kernel (the backpressure signal). */
   get writableLength(): number {
-    return this.#socket.writableLength;
+    return this.socket.writableLength;
   }
 
   /** True after a socket write returned false (its buffer passed its high-water mark), until
    *  'drain'. A polite owner stops sending meanwhile. */
   get needsDrain(): boolean {
-    return this.#needsDrain;
+    return this.awaitingDrain;
   }
 
   /** Encodes `value` and queues it. A no-op once the connection is ending or closed: whoever
@@ -139,133 +139,133 @@ export class FramedConnection extends EventEmitter<FramedConnectionEvents> {
    *  was at fault), and one that would queue more than highWaterBytes (SEND_BUFFER_FULL).
    *  Neither throws: a reply that turns out too big must not crash the process sending it. */
   send(value: unknown): void {
-    if (this.#ended || !this.#socket.writable) return;
+    if (this.ended || !this.socket.writable) return;
     this.sendFrame(encodeJsonFrame(value));
   }
 
   /** Like send(), for a frame already encoded with encodeJsonFrame — so that a message going to
    *  several peers is serialised once, not once per peer. */
   sendFrame(frame: Buffer): void {
-    if (this.#ended || !this.#socket.writable) return;
+    if (this.ended || !this.socket.writable) return;
     const bodyBytes = frame.length - FRAME_HEADER_BYTES;
-    if (bodyBytes > this.#maxSendFrameBytes) {
-      this.#fail(new ConnectionError('SEND_FRAME_TOO_LARGE', `a frame of ${bodyBytes} bytes for ${this.remoteAddress} exceeds the maximum ${this.#maxSendFrameBytes}`));
+    if (bodyBytes > this.maxSendFrameBytes) {
+      this.fail(new ConnectionError('SEND_FRAME_TOO_LARGE', `a frame of ${bodyBytes} bytes for ${this.remoteAddress} exceeds the maximum ${this.maxSendFrameBytes}`));
       return;
     }
-    if (this.#socket.writableLength + frame.length > this.#highWaterBytes) {
-      this.#fail(new ConnectionError('SEND_BUFFER_FULL', `peer ${this.remoteAddress} is not reading: more than ${this.#highWaterBytes} bytes queued`));
+    if (this.socket.writableLength + frame.length > this.highWaterBytes) {
+      this.fail(new ConnectionError('SEND_BUFFER_FULL', `peer ${this.remoteAddress} is not reading: more than ${this.highWaterBytes} bytes queued`));
       return;
     }
-    if (!this.#corked) {
-      this.#corked = true;
-      this.#socket.cork();
-      process.nextTick(() => this.#uncork());
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => this.uncork());
     }
-    if (!this.#socket.write(frame)) this.#needsDrain = true;
+    if (!this.socket.write(frame)) this.awaitingDrain = true;
   }
 
   /** Stops emitting frames and stops reading the socket until resumeReading(). */
   pauseReading(): void {
-    this.#paused = true;
-    this.#socket.pause();
+    this.paused = true;
+    this.socket.pause();
   }
 
   resumeReading(): void {
-    this.#paused = false;
-    this.#deliver();
+    this.paused = false;
+    this.deliver();
     // A 'frame' listener may have paused again, or closed, while the inbox was delivered.
-    if (!this.#paused && !this.#ended) this.#socket.resume();
+    if (!this.paused && !this.ended) this.socket.resume();
   }
 
   /** Graceful end: what was sent leaves first, then our side of the stream is finished. */
   close(): void {
-    if (this.#ended) return;
-    this.#ended = true;
-    this.#discardInbox();
-    this.#uncork();
-    this.#socket.end();
+    if (this.ended) return;
+    this.ended = true;
+    this.discardInbox();
+    this.uncork();
+    this.socket.end();
     // Keep reading (and ignoring) until the peer finishes too, or the socket would never see
     // the peer's FIN and close — in particular if the owner had paused reading.
-    this.#socket.resume();
+    this.socket.resume();
   }
 
   /** Immediate end: anything still queued is dropped. */
   destroy(): void {
-    this.#ended = true;
-    this.#discardInbox();
-    this.#socket.destroy();
+    this.ended = true;
+    this.discardInbox();
+    this.socket.destroy();
   }
 
-  #onData(chunk: Buffer): void {
+  private onData(chunk: Buffer): void {
     assert.ok(Buffer.isBuffer(chunk), 'socket must deliver Buffers (no setEncoding)');
-    if (this.#ended) return;
+    if (this.ended) return;
     let values: unknown[];
     try {
       // Decode the whole chunk before emitting any of it: a chunk holding a bad frame fails
       // the connection without half of it having been acted on.
-      values = this.#decoder.push(chunk).map(decodeJson);
+      values = this.decoder.push(chunk).map(decodeJson);
     } catch (error) {
       if (!(error instanceof FrameError)) throw error; // a bug here, not bad input
-      this.#fail(error);
+      this.fail(error);
       return;
     }
-    if (this.#inboxNext === this.#inbox.length) {
-      this.#inbox = values;
-      this.#inboxNext = 0;
+    if (this.inboxNext === this.inbox.length) {
+      this.inbox = values;
+      this.inboxNext = 0;
     } else {
-      for (const value of values) this.#inbox.push(value);
+      for (const value of values) this.inbox.push(value);
     }
-    this.#deliver();
-    if (this.#decoder.bufferedBytes > 0 && !this.#ended) this.emit('partial', this.#decoder.bufferedBytes);
+    this.deliver();
+    if (this.decoder.bufferedBytes > 0 && !this.ended) this.emit('partial', this.decoder.bufferedBytes);
   }
 
   /** Emits inbox frames until the inbox is empty or the owner pauses or ends the connection. */
-  #deliver(): void {
-    if (this.#delivering) return; // re-entered from a listener: the running loop carries on
-    this.#delivering = true;
+  private deliver(): void {
+    if (this.delivering) return; // re-entered from a listener: the running loop carries on
+    this.delivering = true;
     try {
-      while (!this.#paused && !this.#ended && this.#inboxNext < this.#inbox.length) {
-        const value = this.#inbox[this.#inboxNext];
-        this.#inbox[this.#inboxNext] = undefined; // let it be collected once handled
-        this.#inboxNext += 1;
+      while (!this.paused && !this.ended && this.inboxNext < this.inbox.length) {
+        const value = this.inbox[this.inboxNext];
+        this.inbox[this.inboxNext] = undefined; // let it be collected once handled
+        this.inboxNext += 1;
         this.emit('frame', value);
       }
     } finally {
-      this.#delivering = false;
+      this.delivering = false;
     }
-    if (this.#inboxNext === this.#inbox.length) this.#discardInbox();
+    if (this.inboxNext === this.inbox.length) this.discardInbox();
   }
 
-  #discardInbox(): void {
-    this.#inbox = [];
-    this.#inboxNext = 0;
+  private discardInbox(): void {
+    this.inbox = [];
+    this.inboxNext = 0;
   }
 
-  #uncork(): void {
-    if (!this.#corked) return;
-    this.#corked = false;
-    if (!this.#socket.destroyed) this.#socket.uncork();
+  private uncork(): void {
+    if (!this.corked) return;
+    this.corked = false;
+    if (!this.socket.destroyed) this.socket.uncork();
   }
 
-  #onDrain(): void {
-    if (!this.#needsDrain) return;
-    this.#needsDrain = false;
+  private onDrain(): void {
+    if (!this.awaitingDrain) return;
+    this.awaitingDrain = false;
     this.emit('drain');
   }
 
   /** Reports `error` once and destroys the socket; 'close' follows. */
-  #fail(error: Error): void {
-    if (this.#errorEmitted || this.#closeEmitted) return;
-    this.#errorEmitted = true;
+  private fail(error: Error): void {
+    if (this.errorEmitted || this.closeEmitted) return;
+    this.errorEmitted = true;
     this.destroy();
     this.emit('error', error);
   }
 
-  #onClose(): void {
-    if (this.#closeEmitted) return;
-    this.#closeEmitted = true;
-    this.#ended = true;
-    this.#discardInbox();
+  private onClose(): void {
+    if (this.closeEmitted) return;
+    this.closeEmitted = true;
+    this.ended = true;
+    this.discardInbox();
     this.emit('close');
   }
 }

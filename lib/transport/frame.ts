@@ -31,29 +31,29 @@ export class FrameError extends Error {
 }
 
 export class FrameDecoder {
-  readonly #maxFrameBytes: number;
-  /** Bytes pushed but not yet consumed, oldest first. Only #chunks[0] is partly consumed. */
-  #chunks: Buffer[] = [];
-  /** How many bytes of #chunks[0] are already consumed. Invariant: < #chunks[0].length. */
-  #offset = 0;
-  /** Unconsumed bytes over all chunks: the sum of their lengths minus #offset. */
-  #buffered = 0;
+  private readonly maxFrameBytes: number;
+  /** Bytes pushed but not yet consumed, oldest first. Only chunks[0] is partly consumed. */
+  private chunks: Buffer[] = [];
+  /** How many bytes of chunks[0] are already consumed. Invariant: < chunks[0].length. */
+  private offset = 0;
+  /** Unconsumed bytes over all chunks: the sum of their lengths minus offset. */
+  private buffered = 0;
   /** Length of the body being awaited, or null while awaiting a header. Once set it is always
-   *  within 1..#maxFrameBytes: it is checked before it is stored. */
-  #bodyLength: number | null = null;
+   *  within 1..maxFrameBytes: it is checked before it is stored. */
+  private bodyLength: number | null = null;
   /** Set once push has thrown: the stream is out of step and nothing after it means anything. */
-  #failed = false;
+  private failed = false;
 
   constructor(maxFrameBytes: number) {
     assert.ok(Number.isSafeInteger(maxFrameBytes), 'maxFrameBytes must be an integer');
     assert.ok(maxFrameBytes >= 1 && maxFrameBytes <= FRAME_LENGTH_LIMIT, 'maxFrameBytes must fit a u32 length');
-    this.#maxFrameBytes = maxFrameBytes;
+    this.maxFrameBytes = maxFrameBytes;
   }
 
   /** Bytes held waiting for the rest of a frame. After push returns it is below
    *  FRAME_HEADER_BYTES + maxFrameBytes: more would have completed a frame. */
   get bufferedBytes(): number {
-    return this.#buffered;
+    return this.buffered;
   }
 
   /** Feeds bytes; returns the complete frame bodies they finish (zero or more), in order.
@@ -61,68 +61,68 @@ export class FrameDecoder {
    *  decoder then drops what it holds and must not be fed again.
    *  The bodies may share memory with the chunks pushed: copy one before keeping it long. */
   push(chunk: Buffer): Buffer[] {
-    assert.ok(!this.#failed, 'FrameDecoder.push after a FrameError');
+    assert.ok(!this.failed, 'FrameDecoder.push after a FrameError');
     if (chunk.length > 0) {
-      this.#chunks.push(chunk);
-      this.#buffered += chunk.length;
+      this.chunks.push(chunk);
+      this.buffered += chunk.length;
     }
     const bodies: Buffer[] = [];
     for (;;) {
-      if (this.#bodyLength === null) {
-        if (this.#buffered < FRAME_HEADER_BYTES) break;
-        this.#bodyLength = this.#checkLength(this.#readLength());
+      if (this.bodyLength === null) {
+        if (this.buffered < FRAME_HEADER_BYTES) break;
+        this.bodyLength = this.checkLength(this.readLength());
       }
-      if (this.#buffered < this.#bodyLength) break;
-      bodies.push(this.#consume(this.#bodyLength));
-      this.#bodyLength = null;
+      if (this.buffered < this.bodyLength) break;
+      bodies.push(this.consume(this.bodyLength));
+      this.bodyLength = null;
     }
-    assert.ok(this.#buffered < FRAME_HEADER_BYTES + this.#maxFrameBytes, 'decoder holds more than one frame');
+    assert.ok(this.buffered < FRAME_HEADER_BYTES + this.maxFrameBytes, 'decoder holds more than one frame');
     return bodies;
   }
 
-  #checkLength(length: number): number {
-    if (length === 0) this.#fail(new FrameError('FRAME_EMPTY', 'frame length is 0'));
-    if (length > this.#maxFrameBytes) {
-      this.#fail(new FrameError('FRAME_TOO_LARGE', `frame length ${length} exceeds the maximum ${this.#maxFrameBytes}`));
+  private checkLength(length: number): number {
+    if (length === 0) this.fail(new FrameError('FRAME_EMPTY', 'frame length is 0'));
+    if (length > this.maxFrameBytes) {
+      this.fail(new FrameError('FRAME_TOO_LARGE', `frame length ${length} exceeds the maximum ${this.maxFrameBytes}`));
     }
     return length;
   }
 
-  #fail(error: FrameError): never {
-    this.#failed = true;
-    this.#chunks = [];
-    this.#offset = 0;
-    this.#buffered = 0;
+  private fail(error: FrameError): never {
+    this.failed = true;
+    this.chunks = [];
+    this.offset = 0;
+    this.buffered = 0;
     throw error;
   }
 
   /** Reads the u32 length prefix, without copying when the head chunk holds all of it. */
-  #readLength(): number {
-    const head = this.#chunks[0]!;
-    if (head.length - this.#offset >= FRAME_HEADER_BYTES) {
-      const length = head.readUInt32BE(this.#offset);
-      this.#advance(FRAME_HEADER_BYTES);
+  private readLength(): number {
+    const head = this.chunks[0]!;
+    if (head.length - this.offset >= FRAME_HEADER_BYTES) {
+      const length = head.readUInt32BE(this.offset);
+      this.advance(FRAME_HEADER_BYTES);
       return length;
     }
-    return this.#consume(FRAME_HEADER_BYTES).readUInt32BE(0);
+    return this.consume(FRAME_HEADER_BYTES).readUInt32BE(0);
   }
 
   /** Takes the next `n` buffered bytes. A view into the head chunk when it holds them all (the
    *  common case, and what keeps 10,000 frames in one chunk linear); otherwise one copy. */
-  #consume(n: number): Buffer {
-    assert.ok(n >= 1 && n <= this.#buffered, 'consume within the buffered bytes');
-    const head = this.#chunks[0]!;
-    if (head.length - this.#offset >= n) {
-      const view = head.subarray(this.#offset, this.#offset + n);
-      this.#advance(n);
+  private consume(n: number): Buffer {
+    assert.ok(n >= 1 && n <= this.buffered, 'consume within the buffered bytes');
+    const head = this.chunks[0]!;
+    if (head.length - this.offset >= n) {
+      const view = head.subarray(this.offset, this.offset + n);
+      this.advance(n);
       return view;
     }
     const out = Buffer.allocUnsafe(n);
     let copied = 0;
     let index = 0;
-    let offset = this.#offset;
+    let offset = this.offset;
     while (copied < n) {
-      const chunk = this.#chunks[index]!;
+      const chunk = this.chunks[index]!;
       const take = Math.min(chunk.length - offset, n - copied);
       chunk.copy(out, copied, offset, offset + take);
       copied += take;
@@ -134,19 +134,19 @@ export class FrameDecoder {
     }
     // One splice for all the chunks used up: shifting them one by one would be quadratic when
     // a large frame arrives in many small chunks.
-    this.#chunks.splice(0, index);
-    this.#offset = offset;
-    this.#buffered -= n;
+    this.chunks.splice(0, index);
+    this.offset = offset;
+    this.buffered -= n;
     return out;
   }
 
   /** Marks `n` bytes of the head chunk consumed (n never exceeds what it has left). */
-  #advance(n: number): void {
-    this.#offset += n;
-    this.#buffered -= n;
-    if (this.#offset === this.#chunks[0]!.length) {
-      this.#chunks.shift();
-      this.#offset = 0;
+  private advance(n: number): void {
+    this.offset += n;
+    this.buffered -= n;
+    if (this.offset === this.chunks[0]!.length) {
+      this.chunks.shift();
+      this.offset = 0;
     }
   }
 }
