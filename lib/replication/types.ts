@@ -66,13 +66,14 @@ export interface StateMachine<C, R, E> {
  *  argument nor build a machine that shares anything mutable with it. */
 export type StateMachineFactory<C, R, E> = (snapshot: unknown | null) => StateMachine<C, R, E>;
 
-/** One client's row in the replicated client table (VRR §4). */
+/** One client's row in the replicated client table (VRR §4). A row is written only when a
+ *  request executes: a request still in the log is not in the table (client-table.ts). */
 export interface ClientTableRow<R> {
-  /** The latest request number admitted for this client. */
+  /** The latest request number executed for this client. */
   requestNumber: number;
-  /** The reply to that request once executed; null while it is still in the log uncommitted. */
+  /** The reply that request's execution gave; null only when the reply itself was null (a register). */
   reply: R | null;
-  /** The op at which that request committed; eviction picks the smallest (decided by the log). */
+  /** The op at which that request executed; eviction picks the smallest (decided by the log). */
   op: number;
 }
 
