@@ -1,7 +1,8 @@
 // The replica's tunables, with defaults for a 10 ms tick (lib/server's TICK_MS). Failover target:
 // median ≤ 500 ms from a primary's death to the next committed op, so a backup gives up on a
 // silent primary after ~200 ms, and a view change that stalls (the next primary is dead too)
-// gives way to the next view after as long again.
+// gives way to the next view after as long again — provided f + 1 replicas took part in it; a
+// replica that timed out alone stays in its view and asks again (view-change.ts, scenario 6).
 
 import assert from 'node:assert/strict';
 import type { MessageLimit } from './log.js';
@@ -15,9 +16,11 @@ export interface ReplicaOptions {
   /** The primary sends COMMIT (the heartbeat) this often; view-change messages are resent this
    *  often too. Default 5 ticks. */
   heartbeatTicks?: number;
-  /** A backup starts a view change after this many ticks without hearing from its primary, and a
-   *  view change that has not completed after this many ticks moves on to the next view. Each
-   *  replica waits `replica` ticks longer than this, so backups do not all fire at once. Default 20. */
+  /** A backup starts a view change after this many ticks without hearing from its primary. A view
+   *  change that has not completed after this many ticks (doubled for each view change in a row
+   *  that failed, up to 8 times) moves on to the next view if f + 1 replicas took part in it, and
+   *  otherwise stays in its view and asks again (view-change.ts, scenario 6). Each replica waits
+   *  `replica` ticks longer than this, so backups do not all fire at once. Default 20. */
   viewChangeTimeoutTicks?: number;
   /** Entries per PREPARE (and per `entries` persist record). Default 256. */
   batchEntriesMax?: number;
