@@ -457,9 +457,6 @@ export class Connector extends EventEmitter<ConnectorEvents> {
       case 'VIEW_CHANGE':
       case 'BUSY':
         return retry(reason, { live: true });
-      case 'UNAVAILABLE': // this replica cannot persist; another may be primary soon
-        this.drop(link, 'unavailable');
-        return retry(reason);
       default:
         return { kind: 'answer', reply, link };
     }

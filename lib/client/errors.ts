@@ -7,6 +7,8 @@ import type { ErrorCode } from '../protocol/messages.js';
 
 type ClientErrorCode =
   | ErrorCode
+  /** No primary answered within giveUpMs. The connector's own code: no replica sends it. */
+  | 'UNAVAILABLE'
   /** close() was called before the request was answered. */
   | 'CLOSED'
   /** The login challenge was malformed (nonce not extending ours, absurd iteration count). */

@@ -263,7 +263,6 @@ const ERROR_CODES: Record<ErrorCode, true> = {
   SESSION_EXPIRED: true,
   STALE_REQUEST: true,
   BUSY: true,
-  UNAVAILABLE: true,
   BAD_TOKEN: true,
   ...CHAT_ERROR_CODES,
 };

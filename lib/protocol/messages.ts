@@ -43,7 +43,6 @@ export type ErrorCode =
   | 'SESSION_EXPIRED' // clientId unknown to the client table (never registered, or evicted)
   | 'STALE_REQUEST' // requestNumber below the latest one the client table has for this client
   | 'BUSY' // too many requests in flight; retry shortly
-  | 'UNAVAILABLE' // the replica cannot persist (disk error) and will not acknowledge anything
   // Session binding.
   | 'BAD_TOKEN'
   // The chat state machine's own errors (lib/chat/types.ts ChatErrorCode).
