@@ -71,7 +71,7 @@ export type StateMachineFactory<C, R, E> = (snapshot: unknown | null) => StateMa
 export interface ClientTableRow<R> {
   /** The latest request number executed for this client. */
   requestNumber: number;
-  /** The reply that request's execution gave; null only when the reply itself was null (a register). */
+  /** The reply its execution gave; null only when that reply was null (a register). */
   reply: R | null;
   /** The op at which that request executed; eviction picks the smallest (decided by the log). */
   op: number;
