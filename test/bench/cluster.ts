@@ -22,8 +22,21 @@ export interface ProfileOptions {
   dir: string;
 }
 
-/** Every cluster started and not yet stopped: what an exiting bench must still kill and remove. */
-export const liveClusters = new Set<BenchCluster>();
+export interface BenchClusterOptions {
+  /** The fresh data directory is made in here. */
+  baseDir: string;
+  replicas: number;
+  profile: ProfileOptions | null;
+  /** Writes into the formatted data directories before any replica starts (see seed.ts). */
+  seed?: (config: ClusterConfig) => Promise<void>;
+  /** How long the started replicas have to agree on a primary. */
+  primaryTimeoutMs?: number;
+  /** Extra bin/server flags for every replica. */
+  serverArgs?: string[];
+  /** The clusters an exiting bench must still kill and remove: this one is in it from before
+   *  its first replica starts until it is stopped. */
+  live: Set<BenchCluster>;
+}
 
 export class BenchCluster {
   /** Signals sent to start/stop profiling; see cpu-profile-hook.ts. */
@@ -34,21 +47,23 @@ export class BenchCluster {
     readonly config: ClusterConfig,
     readonly launcher: ClusterLauncher,
     private readonly profile: ProfileOptions | null,
+    private readonly live: Set<BenchCluster>,
   ) {}
 
-  /** Formats a fresh cluster, lets `seed` write into the formatted directories (see seed.ts),
-   *  starts every replica and waits for a primary. */
-  static async start(baseDir: string, replicas: number, profile: ProfileOptions | null, seed?: (config: ClusterConfig) => Promise<void>, timeoutMs = 60_000, serverArgs: string[] = []): Promise<BenchCluster> {
-    const dir = mkdtempSync(join(baseDir, 'chatplus-bench-'));
+  /** Formats a fresh cluster, lets `seed` write into the formatted directories, starts every
+   *  replica and waits for a primary. */
+  static async start(options: BenchClusterOptions): Promise<BenchCluster> {
+    const { replicas, serverArgs = [], live } = options;
+    const dir = mkdtempSync(join(options.baseDir, 'chatplus-bench-'));
     const ports = await freePorts(replicas * 2);
     const { config, configPath } = writeLocalConfig(dir, ports.slice(0, replicas), ports.slice(replicas), 'bench');
-    const cluster = new BenchCluster(dir, config, new ClusterLauncher(configPath, dir, replicas, serverArgs), profile);
-    liveClusters.add(cluster);
+    const cluster = new BenchCluster(dir, config, new ClusterLauncher(configPath, dir, replicas, serverArgs), options.profile, live);
+    live.add(cluster);
     try {
       await formatLocalCluster(config);
-      await seed?.(config);
+      await options.seed?.(config);
       for (let id = 0; id < replicas; id++) cluster.start(id);
-      await cluster.waitForPrimary(timeoutMs);
+      await cluster.waitForPrimary(options.primaryTimeoutMs ?? 60_000);
     } catch (error) {
       await cluster.stop();
       throw error;
@@ -133,6 +148,22 @@ export class BenchCluster {
     }, timeoutMs).then((idPlusOne) => idPlusOne - 1);
   }
 
+  /** A running replica other than the primary. */
+  async runningBackup(): Promise<number> {
+    const primary = await this.waitForPrimary();
+    const count = this.config.replicas.length;
+    for (let step = 1; step < count; step++) {
+      const id = (primary + step) % count;
+      if (this.pid(id) !== null) return id;
+    }
+    throw new Error('no running backup');
+  }
+
+  /** The highest view in the replicas' latest status reports. */
+  highestView(): number {
+    return Math.max(...this.launcher.slots.map((_, id) => this.status(id)?.view ?? 0));
+  }
+
   /** The primary's commit number, as last reported. */
   primaryCommit(): number {
     for (let id = 0; id < this.config.replicas.length; id++) {
@@ -190,6 +221,26 @@ export class BenchCluster {
     return out;
   }
 
+  /** Where a restart's time went, from the restarted replica's own log lines (ms after fork):
+   *  'replica-loaded' follows opening the journal and rebuilding the state; 'listening' follows
+   *  opening its sockets; the last state-transfer line is when the missing log had arrived. */
+  restartPhases(id: number, startedAt: number): Record<string, number | null> {
+    const first = (event: string) => {
+      const at = this.logEvents(id, event, startedAt)[0]?.at;
+      return at === undefined ? null : Math.round(at - startedAt);
+    };
+    const last = (event: string) => {
+      const at = this.logEvents(id, event, startedAt).at(-1)?.at;
+      return at === undefined ? null : Math.round(at - startedAt);
+    };
+    return {
+      loadedMs: first('replica-loaded'),
+      listeningMs: first('listening'),
+      lastStateTransferMs: last('state transfer: received') ?? last('state transfer: repaired'),
+      normalMs: last('view change: complete, backup'),
+    };
+  }
+
   /** Polls replica `id`'s client port with hello until one is answered; returns that instant. */
   async waitForHello(id: number, timeoutMs: number): Promise<number> {
     const address = this.config.replicas[id]!.client;
@@ -241,14 +292,14 @@ export class BenchCluster {
   async stop(keepData = false): Promise<void> {
     await this.launcher.stopAll(5000);
     if (!keepData) rmSync(this.dir, { recursive: true, force: true });
-    liveClusters.delete(this);
+    this.live.delete(this);
   }
 
   /** The last resort, synchronous for an 'exit' handler: SIGKILL every replica, remove the data. */
   killNow(): void {
     for (const slot of this.launcher.slots) slot.process?.kill('SIGKILL');
     rmSync(this.dir, { recursive: true, force: true });
-    liveClusters.delete(this);
+    this.live.delete(this);
   }
 }
 

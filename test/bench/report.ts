@@ -1,6 +1,8 @@
-// The bench's output: one row per figure — its value, its ratio to the floor where one makes
-// sense, its target (docs/performance.md), and whether this run met it — printed as a table and kept
-// for the JSON file.
+// The bench's output: timestamped progress lines while it runs, then one row per figure — its
+// value, its ratio to the floor where one makes sense, its target (docs/performance.md), and
+// whether this run met it — printed as a table and kept for the JSON file.
+
+import type { SendTally } from './load-worker.js';
 
 export interface Row {
   section: string;
@@ -46,3 +48,14 @@ export function formatMarkdown(rows: Row[]): string {
 export const int = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '—');
 export const ms = (n: number, digits = 0): string => (Number.isFinite(n) ? `${n.toFixed(digits)} ms` : '—');
 export const us = (n: number): string => (Number.isFinite(n) ? `${Math.round(n)} µs` : '—');
+
+/** Sends that were not stored, by code, as a clause to append to a line; empty if none. */
+export function failures(tally: SendTally): string {
+  const parts = [...Object.entries(tally.refused), ...Object.entries(tally.errors)].map(([code, n]) => `${code} ×${n}`);
+  return parts.length === 0 ? '' : `; not stored: ${parts.join(', ')}`;
+}
+
+/** A progress line, stamped with the wall-clock time to line it up with the replicas' logs. */
+export function log(line: string): void {
+  process.stdout.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+}
