@@ -8,7 +8,8 @@
 //   2. `persist` effects form one ordered stream: write each record durably (fsync; for small
 //      files temp + fsync + rename + fsync dir) in `seq` order, then call `onPersisted(seq)` with
 //      the highest seq whose record — and every earlier one — is durable. Never report a seq
-//      durable early: the core sends PREPARE-OK and votes on the strength of it (disk rules D1–D3, docs/architecture.md).
+//      durable early: the core sends PREPARE-OK and votes on the strength of it (disk rules
+//      D1–D3, docs/architecture.md).
 //   3. A persistence failure (EIO, ENOSPC) is fatal for the replica: stop feeding it inputs and
 //      stop the process; never call onPersisted for a record that may not be on disk.
 //   4. Deliver `send` effects best-effort: the network may drop, delay, reorder or duplicate
@@ -17,7 +18,8 @@
 //      (lib/server: once per socket read that leaves a frame unfinished): liveness only.
 //   5. Route `reply` and `reject` effects to the client connection waiting for that
 //      (clientId, requestNumber), if this process has one; otherwise drop them.
-//   6. Call `tick()` at a steady rate (lib/server: every TICK_MS). All timeouts count ticks.
+//   6. Call `tick()` at a steady rate (lib/server: every `tickMs` of the cluster configuration).
+//      All timeouts count ticks.
 //   7. Call `flush()` after each burst of inputs (lib/server: once per event-loop turn), so that
 //      requests admitted in the burst leave as one PREPARE (batching, VRR §6.2).
 //   8. On start-up, rebuild DurableState from the journal with `recover()` and construct the
@@ -29,7 +31,8 @@ export type ReplicaId = number;
 export type Status = 'normal' | 'view-change' | 'recovering';
 
 /** A client request as the core sees it. `requestNumber` 0 registers the client in the client
- *  table (VRR §4; docs/architecture.md "Client table"); later requests number 1, 2, ... and carry a command. */
+ *  table (VRR §4; docs/architecture.md "Client table"); later requests number 1, 2, ... and
+ *  carry a command. */
 export type ClientRequest<C> =
   | { clientId: string; requestNumber: 0; command: null }
   | { clientId: string; requestNumber: number; command: C };
