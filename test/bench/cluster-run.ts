@@ -2,6 +2,7 @@
 // messages it stores so far (the scale the next figure is taken at), and which replicas were
 // left down on purpose.
 
+import type { Children } from './children.js';
 import type { BenchCluster } from './cluster.js';
 import type { Options } from './options.js';
 import type { SendTally } from './load-worker.js';
@@ -45,9 +46,10 @@ export class ClusterRun {
     public stored: number,
   ) {}
 
-  /** Starts the load workers of `plan` against `cluster`, which already holds `stored` messages. */
-  static async start({ cluster, plan, runTag, roles, stored }: { cluster: BenchCluster; plan: LoadPlan; runTag: string; roles: Roles; stored: number }): Promise<ClusterRun> {
-    const pool = await LoadPool.start({
+  /** Starts the load workers of `plan` against `cluster`, which already holds `stored` messages;
+   *  they are forked through `children`, the run's, so that its tear-down kills them. */
+  static async start({ children, cluster, plan, runTag, roles, stored }: { children: Children; cluster: BenchCluster; plan: LoadPlan; runTag: string; roles: Roles; stored: number }): Promise<ClusterRun> {
+    const pool = await LoadPool.start(children, {
       workerCount: plan.workerCount,
       connectorsPerWorker: plan.connectorsPerWorker,
       servers: cluster.addresses,

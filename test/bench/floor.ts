@@ -15,7 +15,7 @@ import { open, mkdtemp, rm } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { forkSibling, nextMessage } from './children.js';
+import { nextMessage, type Children } from './children.js';
 import { epochMs, round, summarize } from './stats.js';
 
 /** A logged send is about this many bytes with its record header (see test/bench/storage-bench.ts). */
@@ -44,15 +44,17 @@ export interface FloorResult {
   send_floor_us: number;
 }
 
-export async function measureFloor(options: FloorOptions): Promise<FloorResult> {
+/** The echo and sink peers are forked through `children`, the run's, so that an interrupted run
+ *  kills them too. */
+export async function measureFloor(children: Children, options: FloorOptions): Promise<FloorResult> {
   const probeDir = await mkdtemp(join(options.dir, 'floor-'));
   try {
     const fsync = await fsyncLatency(probeDir, options.fsyncSamples);
     const group = await groupCommitRate(probeDir, Math.max(500, options.streamMs));
-    const rtt = await loopbackRtt(options.rttSamples);
-    const writePerFrame = await streamRate(false, options.streamMs);
-    const corked = await streamRate(true, options.streamMs);
-    const processStart = await processStartMs(5);
+    const rtt = await loopbackRtt(children, options.rttSamples);
+    const writePerFrame = await streamRate(children, false, options.streamMs);
+    const corked = await streamRate(children, true, options.streamMs);
+    const processStart = await processStartMs(children, 5);
     return {
       fsync_us: fsync,
       group_commit_records_per_s: Math.round(group),
@@ -105,8 +107,8 @@ async function groupCommitRate(dir: string, durationMs: number): Promise<number>
   return records / ((performance.now() - start) / 1000);
 }
 
-async function startPeer(mode: 'echo' | 'sink'): Promise<{ child: ChildProcess; socket: Socket }> {
-  const child = forkSibling('floor-peer', [mode]);
+async function startPeer(children: Children, mode: 'echo' | 'sink'): Promise<{ child: ChildProcess; socket: Socket }> {
+  const child = children.forkSibling('floor-peer', [mode]);
   const { port } = await nextMessage<{ type: 'listening'; port: number }>(child, 'listening');
   const socket = connect({ host: '127.0.0.1', port });
   socket.setNoDelay(true);
@@ -117,11 +119,11 @@ async function startPeer(mode: 'echo' | 'sink'): Promise<{ child: ChildProcess; 
   return { child, socket };
 }
 
-async function processStartMs(samples: number): Promise<number> {
+async function processStartMs(children: Children, samples: number): Promise<number> {
   const times: number[] = [];
   for (let i = 0; i < samples; i++) {
     const start = performance.now();
-    const child = forkSibling('floor-peer', ['echo']);
+    const child = children.forkSibling('floor-peer', ['echo']);
     await nextMessage(child, 'listening');
     times.push(performance.now() - start);
     child.kill();
@@ -129,8 +131,8 @@ async function processStartMs(samples: number): Promise<number> {
   return summarize(times).p50;
 }
 
-async function loopbackRtt(samples: number): Promise<FloorResult['rtt_us']> {
-  const { child, socket } = await startPeer('echo');
+async function loopbackRtt(children: Children, samples: number): Promise<FloorResult['rtt_us']> {
+  const { child, socket } = await startPeer(children, 'echo');
   const frame = Buffer.alloc(4 + 16, 0x61);
   frame.writeUInt32BE(16, 0);
   let awaited = 0;
@@ -160,8 +162,8 @@ async function loopbackRtt(samples: number): Promise<FloorResult['rtt_us']> {
 }
 
 /** Frames/s from the first write until the sink has received the last byte. */
-async function streamRate(corked: boolean, durationMs: number): Promise<number> {
-  const { child, socket } = await startPeer('sink');
+async function streamRate(children: Children, corked: boolean, durationMs: number): Promise<number> {
+  const { child, socket } = await startPeer(children, 'sink');
   const frame = Buffer.alloc(4 + STREAM_BODY_BYTES, 0x62);
   frame.writeUInt32BE(STREAM_BODY_BYTES, 0);
   const done = nextMessage<{ type: 'sink-done'; frames: number; lastByteAt: number }>(child, 'sink-done');

@@ -42,12 +42,184 @@ export interface ThroughputResult extends SendTally {
 
 const LATENCY_SAMPLES_MAX = 20_000;
 
-let connectors: Connector[] = [];
-let recipients: string[] = [];
-let text = '';
-let nextRecipient = 0;
-/** The failover probe: acks of a sequential sender, with the replica that answered. */
-const probe = { running: false, loop: null as Promise<void> | null, acks: [] as Array<{ t: number; replica: number | null }>, tally: newTally() };
+/** What one load-worker process holds: its connectors, whom they send to, and the failover
+ *  probe. One is created when the process starts; the bench's requests are its methods. */
+class LoadWorker {
+  private connectors: Connector[] = [];
+  private recipients: string[] = [];
+  private text = '';
+  private nextRecipient = 0;
+  /** The failover probe: acks of a sequential sender, with the replica that answered. */
+  private readonly probe = { running: false, loop: null as Promise<void> | null, acks: [] as Array<{ t: number; replica: number | null }>, tally: newTally() };
+
+  /** Answers one request from the bench, with its result or why it failed. */
+  async answer(message: { type: string; seq: number; params: unknown }): Promise<void> {
+    try {
+      const result = await this.dispatch(message.type, message.params as never);
+      process.send?.({ type: 'result', seq: message.seq, result });
+    } catch (error) {
+      process.send?.({ type: 'failed', seq: message.seq, message: (error as Error).stack ?? String(error) });
+    }
+  }
+
+  private dispatch(type: string, params: never): unknown {
+    switch (type) {
+      case 'setup': return this.setup(params);
+      case 'latency': return this.latency(params);
+      case 'throughput': return this.throughput(params);
+      case 'load': return this.load(params);
+      case 'probe-start': return this.probeStart();
+      case 'probe-ack-after': return this.probeAckAfter(params);
+      case 'probe-stop': return this.probeStop();
+      case 'close': return this.close();
+      default: throw new Error(`unknown request ${type}`);
+    }
+  }
+
+  /** One send; returns true if it was acknowledged as stored. Never throws for a ClientError. */
+  private async sendOne(connector: Connector, tally: SendTally): Promise<boolean> {
+    const to = this.recipients[this.nextRecipient++ % this.recipients.length]!;
+    let reply: ReplyTo<'send'>;
+    try {
+      reply = await connector.call({ kind: 'send', to, text: this.text });
+    } catch (error) {
+      if (!(error instanceof ClientError)) throw error;
+      bump(tally.errors, error.code);
+      // A connector that gave up (UNAVAILABLE) is not hammered in a tight loop.
+      await sleep(10);
+      return false;
+    }
+    if (reply.ok) tally.acked++;
+    else bump(tally.refused, reply.error.code);
+    return reply.ok;
+  }
+
+  private async setup(params: SetupParams): Promise<{ connectors: number }> {
+    this.recipients = params.recipients;
+    this.text = 'x'.repeat(params.textBytes);
+    const connectors = params.senders.map(() => new Connector({ servers: params.servers }));
+    this.connectors = connectors;
+    // Recipients first, spread over the connectors so that their creates pipeline.
+    await Promise.all(connectors.map(async (connector, i) => {
+      for (let r = i; r < params.createRecipients.length; r += connectors.length) {
+        await expectOk(connector.createAccount(params.createRecipients[r]!, params.password), 'create recipient');
+      }
+    }));
+    await Promise.all(connectors.map(async (connector, i) => {
+      const name = params.senders[i]!;
+      await expectOk(connector.createAccount(name, params.password), `create ${name}`);
+      await expectOk(connector.login(name, params.password), `login ${name}`);
+    }));
+    return { connectors: connectors.length };
+  }
+
+  /** `count` sends one after another on connector 0, after `warmup` uncounted ones. */
+  private async latency(params: { count: number; warmup: number }): Promise<SendTally & { latencies: number[] }> {
+    const connector = this.connectors[0]!;
+    const tally = newTally();
+    const latencies: number[] = [];
+    for (let i = 0; i < params.warmup; i++) await this.sendOne(connector, newTally());
+    for (let i = 0; i < params.count; i++) {
+      const start = performance.now();
+      if (await this.sendOne(connector, tally)) latencies.push(performance.now() - start);
+    }
+    return { ...tally, latencies };
+  }
+
+  /** `k` connectors send in a loop for warmMs + measureMs; only sends completed inside the
+   *  measuring window count. */
+  private async throughput(params: { connectors: number; warmMs: number; measureMs: number }): Promise<ThroughputResult> {
+    const tally = newTally();
+    const latencies: number[] = [];
+    let seen = 0;
+    const windowStart = performance.now() + params.warmMs;
+    const windowEnd = windowStart + params.measureMs;
+    const loop = async (connector: Connector) => {
+      while (performance.now() < windowEnd) {
+        const start = performance.now();
+        const scratch = newTally();
+        const ok = await this.sendOne(connector, scratch);
+        const end = performance.now();
+        if (end < windowStart || end > windowEnd) continue;
+        merge(tally, scratch);
+        if (!ok) continue;
+        // Reservoir sampling keeps a fair sample of latencies without unbounded memory.
+        seen++;
+        if (latencies.length < LATENCY_SAMPLES_MAX) latencies.push(end - start);
+        else {
+          const slot = Math.floor(Math.random() * seen);
+          if (slot < LATENCY_SAMPLES_MAX) latencies[slot] = end - start;
+        }
+      }
+    };
+    await Promise.all(this.connectors.slice(0, params.connectors).map(loop));
+    return { ...tally, windowMs: params.measureMs, latencies };
+  }
+
+  /** `count` sends, as fast as `k` connectors go, but none started after `maxMs`: the loader for
+   *  the scale figures, bounded in time so that a cluster that stopped making progress cannot
+   *  hold the bench for (count / k) × the connector's give-up time. */
+  private async load(params: { connectors: number; count: number; maxMs: number }): Promise<SendTally & { ms: number }> {
+    const tally = newTally();
+    let remaining = params.count;
+    const start = performance.now();
+    const deadline = start + params.maxMs;
+    const loop = async (connector: Connector) => {
+      while (remaining > 0 && performance.now() < deadline) {
+        remaining--;
+        await this.sendOne(connector, tally);
+      }
+    };
+    await Promise.all(this.connectors.slice(0, params.connectors).map(loop));
+    return { ...tally, ms: performance.now() - start };
+  }
+
+  /** Starts the failover probe: connector 0 sends one message after another, recording when each
+   *  was acknowledged and by which replica. */
+  private probeStart(): Record<string, never> {
+    const probe = this.probe;
+    if (probe.running) throw new Error('probe already running');
+    probe.running = true;
+    probe.acks = [];
+    probe.tally = newTally();
+    const connector = this.connectors[0]!;
+    probe.loop = (async () => {
+      while (probe.running) {
+        if (await this.sendOne(connector, probe.tally)) {
+          probe.acks.push({ t: epochMs(), replica: connector.status().replica });
+          // Only the recent past is ever asked about.
+          if (probe.acks.length > 10_000) probe.acks.splice(0, 5_000);
+        }
+      }
+    })();
+    return {};
+  }
+
+  /** The first acknowledgement after instant `after` (epoch ms) from a replica other than
+   *  `notReplica`: the first send the new primary acknowledged after the old one was killed. */
+  private async probeAckAfter(params: { after: number; notReplica: number; timeoutMs: number }): Promise<{ t: number; replica: number | null }> {
+    const deadline = performance.now() + params.timeoutMs;
+    for (;;) {
+      const ack = this.probe.acks.find((a) => a.t > params.after && a.replica !== params.notReplica);
+      if (ack) return ack;
+      if (!this.probe.running || performance.now() > deadline) throw new Error(`no acknowledged send within ${params.timeoutMs} ms of the kill`);
+      await sleep(1);
+    }
+  }
+
+  private async probeStop(): Promise<SendTally> {
+    this.probe.running = false;
+    await this.probe.loop;
+    this.probe.loop = null;
+    return this.probe.tally;
+  }
+
+  private async close(): Promise<Record<string, never>> {
+    await Promise.all(this.connectors.map((c) => c.close()));
+    setImmediate(() => process.exit(0));
+    return {};
+  }
+}
 
 function newTally(): SendTally {
   return { acked: 0, refused: {}, errors: {} };
@@ -57,40 +229,10 @@ function bump(counts: Record<string, number>, code: string): void {
   counts[code] = (counts[code] ?? 0) + 1;
 }
 
-/** One send; returns true if it was acknowledged as stored. Never throws for a ClientError. */
-async function sendOne(connector: Connector, tally: SendTally): Promise<boolean> {
-  const to = recipients[nextRecipient++ % recipients.length]!;
-  let reply: ReplyTo<'send'>;
-  try {
-    reply = await connector.call({ kind: 'send', to, text });
-  } catch (error) {
-    if (!(error instanceof ClientError)) throw error;
-    bump(tally.errors, error.code);
-    // A connector that gave up (UNAVAILABLE) is not hammered in a tight loop.
-    await sleep(10);
-    return false;
-  }
-  if (reply.ok) tally.acked++;
-  else bump(tally.refused, reply.error.code);
-  return reply.ok;
-}
-
-async function setup(params: SetupParams): Promise<{ connectors: number }> {
-  recipients = params.recipients;
-  text = 'x'.repeat(params.textBytes);
-  connectors = params.senders.map(() => new Connector({ servers: params.servers }));
-  // Recipients first, spread over the connectors so that their creates pipeline.
-  await Promise.all(connectors.map(async (connector, i) => {
-    for (let r = i; r < params.createRecipients.length; r += connectors.length) {
-      await expectOk(connector.createAccount(params.createRecipients[r]!, params.password), 'create recipient');
-    }
-  }));
-  await Promise.all(connectors.map(async (connector, i) => {
-    const name = params.senders[i]!;
-    await expectOk(connector.createAccount(name, params.password), `create ${name}`);
-    await expectOk(connector.login(name, params.password), `login ${name}`);
-  }));
-  return { connectors: connectors.length };
+function merge(into: SendTally, from: SendTally): void {
+  into.acked += from.acked;
+  for (const [code, n] of Object.entries(from.refused)) into.refused[code] = (into.refused[code] ?? 0) + n;
+  for (const [code, n] of Object.entries(from.errors)) into.errors[code] = (into.errors[code] ?? 0) + n;
 }
 
 async function expectOk(reply: Promise<{ ok: boolean; error?: { code: string; message: string } }>, what: string): Promise<void> {
@@ -98,139 +240,6 @@ async function expectOk(reply: Promise<{ ok: boolean; error?: { code: string; me
   if (!answer.ok) throw new Error(`${what}: ${answer.error?.code}: ${answer.error?.message}`);
 }
 
-/** `count` sends one after another on connector 0, after `warmup` uncounted ones. */
-async function latency(params: { count: number; warmup: number }): Promise<SendTally & { latencies: number[] }> {
-  const connector = connectors[0]!;
-  const tally = newTally();
-  const latencies: number[] = [];
-  for (let i = 0; i < params.warmup; i++) await sendOne(connector, newTally());
-  for (let i = 0; i < params.count; i++) {
-    const start = performance.now();
-    if (await sendOne(connector, tally)) latencies.push(performance.now() - start);
-  }
-  return { ...tally, latencies };
-}
-
-/** `k` connectors send in a loop for warmMs + measureMs; only sends completed inside the
- *  measuring window count. */
-async function throughput(params: { connectors: number; warmMs: number; measureMs: number }): Promise<ThroughputResult> {
-  const tally = newTally();
-  const latencies: number[] = [];
-  let seen = 0;
-  const windowStart = performance.now() + params.warmMs;
-  const windowEnd = windowStart + params.measureMs;
-  const loop = async (connector: Connector) => {
-    while (performance.now() < windowEnd) {
-      const start = performance.now();
-      const scratch = newTally();
-      const ok = await sendOne(connector, scratch);
-      const end = performance.now();
-      if (end < windowStart || end > windowEnd) continue;
-      merge(tally, scratch);
-      if (!ok) continue;
-      // Reservoir sampling keeps a fair sample of latencies without unbounded memory.
-      seen++;
-      if (latencies.length < LATENCY_SAMPLES_MAX) latencies.push(end - start);
-      else {
-        const slot = Math.floor(Math.random() * seen);
-        if (slot < LATENCY_SAMPLES_MAX) latencies[slot] = end - start;
-      }
-    }
-  };
-  await Promise.all(connectors.slice(0, params.connectors).map(loop));
-  return { ...tally, windowMs: params.measureMs, latencies };
-}
-
-function merge(into: SendTally, from: SendTally): void {
-  into.acked += from.acked;
-  for (const [code, n] of Object.entries(from.refused)) into.refused[code] = (into.refused[code] ?? 0) + n;
-  for (const [code, n] of Object.entries(from.errors)) into.errors[code] = (into.errors[code] ?? 0) + n;
-}
-
-/** `count` sends, as fast as `k` connectors go, but none started after `maxMs`: the loader for
- *  the scale figures, bounded in time so that a cluster that stopped making progress cannot
- *  hold the bench for (count / k) × the connector's give-up time. */
-async function load(params: { connectors: number; count: number; maxMs: number }): Promise<SendTally & { ms: number }> {
-  const tally = newTally();
-  let remaining = params.count;
-  const start = performance.now();
-  const deadline = start + params.maxMs;
-  const loop = async (connector: Connector) => {
-    while (remaining > 0 && performance.now() < deadline) {
-      remaining--;
-      await sendOne(connector, tally);
-    }
-  };
-  await Promise.all(connectors.slice(0, params.connectors).map(loop));
-  return { ...tally, ms: performance.now() - start };
-}
-
-/** Starts the failover probe: connector 0 sends one message after another, recording when each
- *  was acknowledged and by which replica. */
-function probeStart(): Record<string, never> {
-  if (probe.running) throw new Error('probe already running');
-  probe.running = true;
-  probe.acks = [];
-  probe.tally = newTally();
-  const connector = connectors[0]!;
-  probe.loop = (async () => {
-    while (probe.running) {
-      if (await sendOne(connector, probe.tally)) {
-        probe.acks.push({ t: epochMs(), replica: connector.status().replica });
-        // Only the recent past is ever asked about.
-        if (probe.acks.length > 10_000) probe.acks.splice(0, 5_000);
-      }
-    }
-  })();
-  return {};
-}
-
-/** The first acknowledgement after instant `after` (epoch ms) from a replica other than
- *  `notReplica`: the first send the new primary acknowledged after the old one was killed. */
-async function probeAckAfter(params: { after: number; notReplica: number; timeoutMs: number }): Promise<{ t: number; replica: number | null }> {
-  const deadline = performance.now() + params.timeoutMs;
-  for (;;) {
-    const ack = probe.acks.find((a) => a.t > params.after && a.replica !== params.notReplica);
-    if (ack) return ack;
-    if (!probe.running || performance.now() > deadline) throw new Error(`no acknowledged send within ${params.timeoutMs} ms of the kill`);
-    await sleep(1);
-  }
-}
-
-async function probeStop(): Promise<SendTally> {
-  probe.running = false;
-  await probe.loop;
-  probe.loop = null;
-  return probe.tally;
-}
-
-async function close(): Promise<Record<string, never>> {
-  await Promise.all(connectors.map((c) => c.close()));
-  setImmediate(() => process.exit(0));
-  return {};
-}
-
-const handlers: Record<string, (params: never) => unknown> = {
-  setup,
-  latency,
-  throughput,
-  load,
-  'probe-start': probeStart,
-  'probe-ack-after': probeAckAfter,
-  'probe-stop': probeStop,
-  close,
-};
-
-process.on('message', (message: { type: string; seq: number; params: unknown }) => {
-  const handler = handlers[message.type];
-  void (async () => {
-    try {
-      if (!handler) throw new Error(`unknown request ${message.type}`);
-      const result = await handler(message.params as never);
-      process.send?.({ type: 'result', seq: message.seq, result });
-    } catch (error) {
-      process.send?.({ type: 'failed', seq: message.seq, message: (error as Error).stack ?? String(error) });
-    }
-  })();
-});
+const worker = new LoadWorker();
+process.on('message', (message: { type: string; seq: number; params: unknown }) => void worker.answer(message));
 process.on('disconnect', () => process.exit(0));

@@ -4,7 +4,7 @@
 // what it had measured.
 
 import { join } from 'node:path';
-import { killAllChildren } from './children.js';
+import { Children } from './children.js';
 import { BenchCluster, type BenchClusterOptions } from './cluster.js';
 import type { ClusterRun, Roles } from './cluster-run.js';
 import type { Options } from './options.js';
@@ -13,6 +13,8 @@ import type { Results } from './results.js';
 
 export class BenchRun {
   readonly results: Results = {};
+  /** The load workers and floor peers this run forked: what its tear-down must kill. */
+  readonly children = new Children();
   /** Clusters started and not yet stopped: what an exiting bench must still kill and remove. */
   readonly clusters = new Set<BenchCluster>();
   /** Every replica that was profiled, across both clusters. */
@@ -45,13 +47,13 @@ export class BenchRun {
   async tearDown(): Promise<void> {
     // The load workers and floor peers are ours to SIGKILL; the replicas get the launcher's stop
     // (SIGTERM, so that profiled ones write their profiles), then their data is removed.
-    killAllChildren();
+    this.children.killAll();
     for (const cluster of [...this.clusters]) await cluster.stop().catch(() => cluster.killNow());
   }
 
   /** The last resort, synchronous for an 'exit' handler: nothing the bench started may outlive it. */
   killNow(): void {
-    killAllChildren();
+    this.children.killAll();
     for (const cluster of [...this.clusters]) cluster.killNow();
   }
 }

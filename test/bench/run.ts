@@ -77,7 +77,7 @@ function announce(run: BenchRun): void {
 async function runFloor(run: BenchRun): Promise<void> {
   const { quick, dir } = run.options;
   log('floor: fdatasync, group commit, loopback round trip, stream rates');
-  const f = await measureFloor({ dir, fsyncSamples: quick ? 100 : 400, rttSamples: quick ? 1000 : 5000, streamMs: quick ? 500 : 2000 });
+  const f = await measureFloor(run.children, { dir, fsyncSamples: quick ? 100 : 400, rttSamples: quick ? 1000 : 5000, streamMs: quick ? 500 : 2000 });
   run.results.floor = f;
   log(`  fdatasync p50 ${us(f.fsync_us.p50)}, rtt p50 ${us(f.rtt_us.p50)}, send floor ${us(f.send_floor_us)}`);
 }
@@ -91,7 +91,7 @@ async function runMainCluster(run: BenchRun): Promise<void> {
   // The messages start-up and catch-up send, with room for what the other sections send.
   const plan = loadPlan(options, options.startupMessages + 2 * options.catchupMessages + 1_000_000);
   log(`starting ${plan.workerCount} load workers, ${plan.connectors} logged-in connectors, ${plan.recipients.length} recipients`);
-  const main = await ClusterRun.start({ cluster, plan, runTag: '', roles: run.roles, stored: 0 });
+  const main = await ClusterRun.start({ children: run.children, cluster, plan, runTag: '', roles: run.roles, stored: 0 });
   run.main = main;
   for (const name of sections) await runSection(run, main, name);
   if (run.interrupted) return; // the signal handler stops everything and reports

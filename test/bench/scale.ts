@@ -36,7 +36,7 @@ export async function runScale(run: BenchRun): Promise<ScaleResult> {
     await cluster.waitForSettled(cluster.primaryCommit(), 1000, 600_000);
     out.memory = cluster.memory();
     log(`  RSS per replica: ${out.memory.map((m) => (m ? `${m.rss_mb} MB` : 'down')).join(', ')}`);
-    load = await ClusterRun.start({ cluster, plan: loadPlan(run.options, run.options.catchupMessages), runTag: 'x', roles: run.roles, stored: out.messages });
+    load = await ClusterRun.start({ children: run.children, cluster, plan: loadPlan(run.options, run.options.catchupMessages), runTag: 'x', roles: run.roles, stored: out.messages });
     out.catchup = await runCatchup(load, run.options);
   } catch (error) {
     out.failed = (error as Error).message;

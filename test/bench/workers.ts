@@ -2,7 +2,7 @@
 // that spreads "k in flight" over the workers.
 
 import type { ChildProcess } from 'node:child_process';
-import { forkSibling } from './children.js';
+import type { Children } from './children.js';
 import type { SendTally, SetupParams, ThroughputResult } from './load-worker.js';
 
 class LoadWorker {
@@ -36,11 +36,11 @@ class LoadWorker {
   }
 }
 
-export function emptyTally(): SendTally {
+function emptyTally(): SendTally {
   return { acked: 0, refused: {}, errors: {} };
 }
 
-export function addTally(into: SendTally, from: SendTally): SendTally {
+function addTally(into: SendTally, from: SendTally): SendTally {
   into.acked += from.acked;
   for (const [code, n] of Object.entries(from.refused)) into.refused[code] = (into.refused[code] ?? 0) + n;
   for (const [code, n] of Object.entries(from.errors)) into.errors[code] = (into.errors[code] ?? 0) + n;
@@ -50,12 +50,13 @@ export function addTally(into: SendTally, from: SendTally): SendTally {
 export class LoadPool {
   private constructor(private readonly workers: LoadWorker[], readonly connectorsPerWorker: number) {}
 
-  /** Starts `workerCount` workers with `connectorsPerWorker` logged-in senders each. Worker 0
-   *  also creates the recipient accounts. */
-  static async start(options: { workerCount: number; connectorsPerWorker: number; servers: string[]; recipients: string[]; textBytes: number; runTag: string }): Promise<LoadPool> {
+  /** Starts `workerCount` workers with `connectorsPerWorker` logged-in senders each, forked
+   *  through `children` so that the run that owns them can kill them. Worker 0 also creates
+   *  the recipient accounts. */
+  static async start(children: Children, options: { workerCount: number; connectorsPerWorker: number; servers: string[]; recipients: string[]; textBytes: number; runTag: string }): Promise<LoadPool> {
     const workers: LoadWorker[] = [];
     for (let i = 0; i < options.workerCount; i++) {
-      workers.push(new LoadWorker(i, forkSibling('load-worker')));
+      workers.push(new LoadWorker(i, children.forkSibling('load-worker')));
     }
     const setup = (worker: LoadWorker): Promise<unknown> => {
       const params: SetupParams = {
