@@ -5,7 +5,7 @@
 import type { Children } from './children.js';
 import type { BenchCluster } from './cluster.js';
 import type { Options } from './options.js';
-import type { SendTally } from './load-worker.js';
+import type { SendTally } from './tally.js';
 import { LoadPool } from './workers.js';
 
 export const TEXT_BYTES = 200;

@@ -3,7 +3,7 @@
 // settle between trials.
 
 import type { ClusterRun } from './cluster-run.js';
-import type { SendTally } from './load-worker.js';
+import type { SendTally } from './tally.js';
 import type { Options } from './options.js';
 import { log, ms } from './report.js';
 import { epochMs, median, round, sleep } from './stats.js';

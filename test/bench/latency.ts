@@ -2,7 +2,7 @@
 // client waits per send, to be judged against the send floor.
 
 import type { ClusterRun } from './cluster-run.js';
-import type { SendTally } from './load-worker.js';
+import type { SendTally } from './tally.js';
 import type { Options } from './options.js';
 import { log } from './report.js';
 import { summarize, type Summary } from './stats.js';

@@ -14,6 +14,7 @@
 import { Connector, type ReplyTo } from '../../lib/client/connector.js';
 import { ClientError } from '../../lib/client/errors.js';
 import { epochMs, sleep } from './stats.js';
+import { addTally, newTally, type SendTally } from './tally.js';
 
 export interface SetupParams {
   servers: string[];
@@ -24,14 +25,6 @@ export interface SetupParams {
   /** Recipients to send to. */
   recipients: string[];
   textBytes: number;
-}
-
-/** What a batch of sends came to. Refusals are chat errors (the send committed but was
- *  refused, e.g. MAILBOX_FULL); errors are ClientErrors (no answer learnt). */
-export interface SendTally {
-  acked: number;
-  refused: Record<string, number>;
-  errors: Record<string, number>;
 }
 
 export interface ThroughputResult extends SendTally {
@@ -141,7 +134,7 @@ class LoadWorker {
         const ok = await this.sendOne(connector, scratch);
         const end = performance.now();
         if (end < windowStart || end > windowEnd) continue;
-        merge(tally, scratch);
+        addTally(tally, scratch);
         if (!ok) continue;
         // Reservoir sampling keeps a fair sample of latencies without unbounded memory.
         seen++;
@@ -221,18 +214,8 @@ class LoadWorker {
   }
 }
 
-function newTally(): SendTally {
-  return { acked: 0, refused: {}, errors: {} };
-}
-
 function bump(counts: Record<string, number>, code: string): void {
   counts[code] = (counts[code] ?? 0) + 1;
-}
-
-function merge(into: SendTally, from: SendTally): void {
-  into.acked += from.acked;
-  for (const [code, n] of Object.entries(from.refused)) into.refused[code] = (into.refused[code] ?? 0) + n;
-  for (const [code, n] of Object.entries(from.errors)) into.errors[code] = (into.errors[code] ?? 0) + n;
 }
 
 async function expectOk(reply: Promise<{ ok: boolean; error?: { code: string; message: string } }>, what: string): Promise<void> {

@@ -2,7 +2,7 @@
 // value, its ratio to the floor where one makes sense, its target (docs/performance.md), and
 // whether this run met it — printed as a table and kept for the JSON file.
 
-import type { SendTally } from './load-worker.js';
+import type { SendTally } from './tally.js';
 
 export interface Row {
   section: string;

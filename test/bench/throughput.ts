@@ -2,7 +2,7 @@
 // each role spent per send. With --profile, every replica is profiled during the highest level.
 
 import type { ClusterRun } from './cluster-run.js';
-import type { SendTally } from './load-worker.js';
+import type { SendTally } from './tally.js';
 import type { Options } from './options.js';
 import { int, log, ms } from './report.js';
 import { cpuSeconds, round, summarize, type Summary } from './stats.js';

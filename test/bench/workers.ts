@@ -3,7 +3,8 @@
 
 import type { ChildProcess } from 'node:child_process';
 import type { Children } from './children.js';
-import type { SendTally, SetupParams, ThroughputResult } from './load-worker.js';
+import type { SetupParams, ThroughputResult } from './load-worker.js';
+import { addTally, newTally, type SendTally } from './tally.js';
 
 class LoadWorker {
   private nextSeq = 1;
@@ -34,17 +35,6 @@ class LoadWorker {
       this.child.send({ type, seq, params });
     });
   }
-}
-
-function emptyTally(): SendTally {
-  return { acked: 0, refused: {}, errors: {} };
-}
-
-function addTally(into: SendTally, from: SendTally): SendTally {
-  into.acked += from.acked;
-  for (const [code, n] of Object.entries(from.refused)) into.refused[code] = (into.refused[code] ?? 0) + n;
-  for (const [code, n] of Object.entries(from.errors)) into.errors[code] = (into.errors[code] ?? 0) + n;
-  return into;
 }
 
 export class LoadPool {
@@ -91,7 +81,7 @@ export class LoadPool {
   async throughput(inFlight: number, warmMs: number, measureMs: number): Promise<{ tally: SendTally; perSecond: number; latencies: number[] }> {
     const shares = this.split(inFlight);
     const results = await Promise.all(shares.map((k, i) => (k > 0 ? this.workers[i]!.request<ThroughputResult>('throughput', { connectors: k, warmMs, measureMs }) : null)));
-    const tally = emptyTally();
+    const tally = newTally();
     const latencies: number[] = [];
     for (const result of results) {
       if (result === null) continue;
@@ -108,7 +98,7 @@ export class LoadPool {
     const counts = shares.map((k) => Math.floor((count * k) / inFlight));
     counts[0]! += count - counts.reduce((a, b) => a + b, 0);
     const results = await Promise.all(shares.map((k, i) => (k > 0 ? this.workers[i]!.request<SendTally & { ms: number }>('load', { connectors: k, count: counts[i], maxMs }) : null)));
-    const tally = emptyTally();
+    const tally = newTally();
     let ms = 0;
     for (const result of results) {
       if (result === null) continue;
