@@ -26,7 +26,7 @@ export function formatMessage(message: StoredMessage): string {
   return `[#${message.id} from ${printable(message.from)} ${formatTime(message.at)}] ${printable(message.text)}`;
 }
 
-/** "error: NAME_TAKEN: alice is taken" */
+/** "error: NAME_TAKEN: alice is already taken" */
 export function formatError(code: string, message: string): string {
   return `error: ${code}: ${printable(message)}`;
 }

@@ -1,5 +1,5 @@
-// One line per event, written so that `grep replica=2` or `grep event=view-change` finds what an
-// operator needs: an ISO timestamp, the level, the replica id and view on every line, the event
+// One line per event, written so that `grep replica=2` or `grep 'event="view change'` finds what
+// an operator needs: an ISO timestamp, the level, the replica id and view on every line, the event
 // name, then key=value fields (values JSON-quoted only when they contain spaces or quotes).
 
 export type Level = 'debug' | 'info' | 'warn' | 'error';
