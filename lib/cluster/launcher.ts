@@ -1,6 +1,7 @@
 // Starts and stops the replica processes of a local cluster and keeps the latest status each one
 // reports. Each replica is a child process of its own (a real kill -9 kills only it), with an IPC
-// channel for status reports and partition commands, and its log written to <data>/replica-<id>.log.
+// channel for status reports and partition commands, and its log written to <data>/replica-<id>.log
+// (owner-only, like the replica's data: its lines name the addresses clients connect from).
 
 import { fork, type ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
@@ -8,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EventEmitter } from 'node:events';
 import type { ReplicaStatusReport } from '../replication/types.js';
+import { OWNER_ONLY_FILE_MODE } from '../storage/replica-store.js';
 
 export type ReplicaStatus = ReplicaStatusReport & { peersUp: number[]; clients: number };
 
@@ -115,7 +117,7 @@ export class ClusterLauncher extends EventEmitter {
   private logFor(id: number): WriteStream {
     let log = this.logs.get(id);
     if (!log) {
-      log = createWriteStream(join(this.dataDir, `replica-${id}.log`), { flags: 'a' });
+      log = createWriteStream(join(this.dataDir, `replica-${id}.log`), { flags: 'a', mode: OWNER_ONLY_FILE_MODE });
       this.logs.set(id, log);
     }
     return log;

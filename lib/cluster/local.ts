@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { loadConfig, validateConfig, ConfigError, type ClusterConfig } from '../server/config.js';
-import { formatDataDir } from '../storage/replica-store.js';
+import { formatDataDir, OWNER_ONLY_DIRECTORY_MODE, OWNER_ONLY_FILE_MODE } from '../storage/replica-store.js';
 
 const PEER_PORT_OFFSET = 100;
 
@@ -34,12 +34,14 @@ function rawLocalConfig(clientPorts: number[], peerPorts: number[], name: string
 }
 
 /** Writes <dataDir>/cluster.json (mode 0600: it holds the secret) for a new local cluster, with
- *  data directories relative to it. Formatting the replicas is a separate, explicit step. */
+ *  data directories relative to it, in a folder only its owner can enter (0700: it holds every
+ *  replica's data and log). Formatting the replicas is a separate, explicit step. */
 export function writeLocalConfig(dataDir: string, clientPorts: number[], peerPorts: number[], name = 'local'): { config: ClusterConfig; configPath: string } {
   const raw = rawLocalConfig(clientPorts, peerPorts, name);
-  mkdirSync(dataDir, { recursive: true });
+  mkdirSync(dataDir, { recursive: true, mode: OWNER_ONLY_DIRECTORY_MODE });
   const configPath = join(dataDir, 'cluster.json');
-  writeFileSync(configPath, JSON.stringify(raw, null, 2) + '\n', { mode: 0o600 });
+  // 'wx': the mode given applies only to a file this call creates, so never write over one.
+  writeFileSync(configPath, JSON.stringify(raw, null, 2) + '\n', { mode: OWNER_ONLY_FILE_MODE, flag: 'wx' });
   return { config: validateConfig(raw, resolve(dataDir)), configPath };
 }
 

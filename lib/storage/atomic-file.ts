@@ -1,6 +1,7 @@
 // Small files replaced all at once: a crash leaves either the old content or the new, never a
 // mixture (disk rule D1, docs/architecture.md).
 //
+//   0. make <name>.tmp owner-only (0600)         before a byte of the content is in it
 //   1. write the new content to <name>.tmp      a crash here leaves only a stray temp file
 //   2. fdatasync the temp file                  its bytes are on disk before anyone can see them
 //   3. rename it over <name>                    atomic on POSIX file systems: old or new
@@ -18,7 +19,7 @@ import * as path from 'node:path';
 import { crc32 } from './crc32.js';
 import { corruptError, io, isSystemError, StorageError, toStorageError } from './errors.js';
 import { readRecord, RECORD_HEADER_BYTES } from './records.js';
-import { syncDirectory, writeFully, type StorageFile, type StorageFs } from './storage-fs.js';
+import { OWNER_ONLY_FILE_MODE, syncDirectory, writeFully, type StorageFile, type StorageFs } from './storage-fs.js';
 
 /** Largest content an atomic file may hold: readers turn it into one string to parse, and V8
  *  caps a string at this many characters (about 512 MiB). Writing more would create a file that
@@ -35,8 +36,11 @@ const STAGING_BYTES = 1024 * 1024;
 export async function writeFileAtomic(fs: StorageFs, file: string, chunks: Iterable<string | Uint8Array>): Promise<void> {
   const temp = `${file}${TEMP_SUFFIX}`;
   const name = path.basename(temp);
-  const handle = await io(`create ${name}`, fs.open(temp, 'w'));
+  const handle = await io(`create ${name}`, fs.open(temp, 'w', OWNER_ONLY_FILE_MODE));
   try {
+    // The mode given to open applies only to a new file: a temp file a crash left behind keeps
+    // whatever mode it had, and the rename would publish that.
+    await io(`chmod ${name}`, handle.chmod(OWNER_ONLY_FILE_MODE));
     const { bytes, crc } = await writeBody(handle, name, chunks);
     const header = Buffer.allocUnsafe(RECORD_HEADER_BYTES);
     header.writeUInt32BE(bytes, 0);

@@ -16,7 +16,7 @@ import * as path from 'node:path';
 import { readFileAtomic, TEMP_SUFFIX, writeFileAtomic } from './atomic-file.js';
 import { corruptError, io, isSystemError, StorageError, toStorageError } from './errors.js';
 import { parseJson } from './journal-codec.js';
-import { nodeFs, syncDirectory, type StorageFs } from './storage-fs.js';
+import { nodeFs, OWNER_ONLY_DIRECTORY_MODE, syncDirectory, type StorageFs } from './storage-fs.js';
 
 const IDENTITY_FILE = 'identity.json';
 export const VIEW_FILE = 'view.json';
@@ -42,17 +42,20 @@ export function snapshotOps(names: readonly string[]): number[] {
   }).sort((a, b) => a - b);
 }
 
-/** Creates `dir` (and missing parents) and marks it as `identity`'s. Refuses a directory that
- *  already holds anything: formatting must never overwrite a replica's state. */
+/** Creates `dir` (and missing parents), owner-only, and marks it as `identity`'s. Refuses a
+ *  directory that already holds anything: formatting must never overwrite a replica's state. */
 export async function formatDataDir(dir: string, identity: StoreIdentity, fs: StorageFs = nodeFs): Promise<void> {
   assert.ok(identity.cluster.length > 0, 'cluster name must not be empty');
   assert.ok(Number.isSafeInteger(identity.replica) && identity.replica >= 0, 'replica must be a non-negative integer');
-  const created = await io(`create directory ${dir}`, fs.mkdir(dir, { recursive: true }));
+  const created = await io(`create directory ${dir}`, fs.mkdir(dir, { recursive: true, mode: OWNER_ONLY_DIRECTORY_MODE }));
   // The temp file of a format that crashed before its rename is the only thing allowed here.
   const names = (await io(`list ${dir}`, fs.readdir(dir))).filter((name) => name !== `${IDENTITY_FILE}${TEMP_SUFFIX}`);
   if (names.length > 0) {
     throw new StorageError('IO', `refusing to format ${dir}: it is not empty (holds ${names.slice(0, 3).join(', ')}${names.length > 3 ? ', ...' : ''})`);
   }
+  // mkdir's mode applies only to the directories it creates: an empty one made beforehand
+  // becomes owner-only here.
+  await io(`chmod ${dir}`, fs.chmod(dir, OWNER_ONLY_DIRECTORY_MODE));
   // Every directory mkdir created must itself survive a crash, or the whole data directory,
   // with everything later synced inside it, could vanish: sync each one's parent.
   if (created !== undefined) {

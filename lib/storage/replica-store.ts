@@ -61,6 +61,7 @@ import { nodeFs, type StorageFs } from './storage-fs.js';
 
 export { formatDataDir, type StoreIdentity } from './data-dir.js';
 export { StorageError } from './errors.js';
+export { OWNER_ONLY_DIRECTORY_MODE, OWNER_ONLY_FILE_MODE } from './storage-fs.js';
 
 interface ReplicaStoreOptions {
   /** Called in seq order with the highest seq such that it and every earlier record is durable. */

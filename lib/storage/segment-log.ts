@@ -24,7 +24,7 @@ import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { corruptError, io, StorageError } from './errors.js';
 import { encodeRecord, readRecord, RECORD_BYTES_MAX, RECORD_HEADER_BYTES, scanRecords } from './records.js';
-import { syncDirectory, writeFully, type StorageFile, type StorageFs } from './storage-fs.js';
+import { OWNER_ONLY_FILE_MODE, syncDirectory, writeFully, type StorageFile, type StorageFs } from './storage-fs.js';
 
 export const SEGMENT_BYTES_MAX_DEFAULT = 64 * 1024 * 1024;
 
@@ -212,10 +212,11 @@ async function listSegments(fs: StorageFs, dir: string): Promise<number[]> {
   return segments;
 }
 
-/** Creates an empty segment (never over an existing file) and makes its directory entry durable. */
+/** Creates an empty, owner-only segment (never over an existing file, so the mode always
+ *  applies) and makes its directory entry durable. */
 async function createSegment(fs: StorageFs, dir: string, segment: number): Promise<StorageFile> {
   const name = segmentFileName(segment);
-  const file = await io(`create ${name}`, fs.open(path.join(dir, name), 'wx'));
+  const file = await io(`create ${name}`, fs.open(path.join(dir, name), 'wx', OWNER_ONLY_FILE_MODE));
   await syncDirectory(fs, dir);
   return file;
 }

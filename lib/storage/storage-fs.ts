@@ -1,9 +1,18 @@
 // The slice of the file system storage uses, as an interface, so that tests can count fsyncs,
 // hold them open and make them fail (ENOSPC, EIO) without a real broken disk. Production uses
 // node:fs/promises unchanged.
+//
+// Owner-only: a replica's files hold every message and every account's login verifier, so each
+// file storage creates is 0600 and each directory 0700, set by the mode given at creation (the
+// umask can only take bits away from it) rather than hoped for from the umask.
 
 import * as fsPromises from 'node:fs/promises';
 import { io } from './errors.js';
+
+/** rw------- : every file storage creates. */
+export const OWNER_ONLY_FILE_MODE = 0o600;
+/** rwx------ : every directory storage creates. */
+export const OWNER_ONLY_DIRECTORY_MODE = 0o700;
 
 export interface StorageFile {
   write(buffer: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesWritten: number }>;
@@ -12,15 +21,19 @@ export interface StorageFile {
   /** fsync(2); on a directory handle, makes the entries created, renamed or removed durable. */
   sync(): Promise<void>;
   truncate(length: number): Promise<void>;
+  /** fchmod(2): the mode of the open file, whatever the mode it was created with. */
+  chmod(mode: number): Promise<void>;
   close(): Promise<void>;
 }
 
 export interface StorageFs {
-  open(path: string, flags: string): Promise<StorageFile>;
+  /** `mode` applies only if the open creates the file. */
+  open(path: string, flags: string, mode?: number): Promise<StorageFile>;
   readFile(path: string): Promise<Buffer>;
   readdir(path: string): Promise<string[]>;
   /** Returns the first directory it had to create, if any (as mkdir -p). */
-  mkdir(path: string, options: { recursive: true }): Promise<string | undefined>;
+  mkdir(path: string, options: { recursive: true; mode: number }): Promise<string | undefined>;
+  chmod(path: string, mode: number): Promise<void>;
   rename(from: string, to: string): Promise<void>;
   unlink(path: string): Promise<void>;
 }

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { readFileAtomic, writeFileAtomic } from '../../../lib/storage/atomic-file.js';
 import { StorageError } from '../../../lib/storage/errors.js';
 import { nodeFs } from '../../../lib/storage/storage-fs.js';
-import { systemError, tempDir, TestFs } from './helpers.js';
+import { notOwnerOnly, systemError, tempDir, TestFs, withoutUmask } from './helpers.js';
 
 function isCorrupt(file: string, offset?: number) {
   return (error: unknown) => {
@@ -36,10 +36,22 @@ test('the temp file is synced before the rename, and the directory after it', as
   await writeFileAtomic(fs, file, ['content']);
   const steps = fs.operations.filter((o) => o.op !== 'open' && o.op !== 'write');
   assert.deepEqual(steps, [
+    { op: 'chmod', file: 'view.json.tmp' },
     { op: 'datasync', file: 'view.json.tmp' },
     { op: 'rename', file: 'view.json' },
     { op: 'sync', file: path.basename(path.dirname(file)) },
   ]);
+});
+
+test('the file is owner-only (0600) before its content goes in, even over a temp file a crash left readable', async (t) => {
+  withoutUmask(t);
+  const fs = new TestFs();
+  const dir = await tempDir(t);
+  const file = path.join(dir, 'view.json');
+  await writeFile(`${file}.tmp`, 'left by a crash', { mode: 0o644 });
+  await writeFileAtomic(fs, file, ['{"view":1}']);
+  assert.deepEqual(await notOwnerOnly(dir), []);
+  assert.deepEqual(fs.operations.slice(0, 3).map((o) => o.op), ['open', 'chmod', 'write'], 'the mode is set before the first write');
 });
 
 test('chunks of every size, small and larger than the staging buffer, arrive intact and in order', async (t) => {

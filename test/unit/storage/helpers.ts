@@ -2,7 +2,7 @@
 // what happens to it and can hold or fail fsyncs, and a recorder for the store's callbacks.
 // Everything synchronises on promises the code under test resolves — never on sleeps.
 
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { TestContext } from 'node:test';
@@ -16,7 +16,28 @@ export async function tempDir(t: TestContext): Promise<string> {
   return dir;
 }
 
-export type FsOperation = 'open' | 'write' | 'datasync' | 'sync' | 'truncate' | 'rename' | 'unlink';
+/** Makes the process umask 0 until the test ends, so that every mode the code under test
+ *  leaves on disk is one it set itself: a file it forgot to restrict shows up as 0666. */
+export function withoutUmask(t: TestContext): void {
+  const previous = process.umask(0);
+  t.after(() => void process.umask(previous));
+}
+
+/** Everything under `root` (itself included) that is not owner-only: a file not 0600 or a
+ *  directory not 0700, as "path 0644". Empty when all is private. */
+export async function notOwnerOnly(root: string): Promise<string[]> {
+  const found: string[] = [];
+  const visit = async (where: string): Promise<void> => {
+    const info = await stat(where);
+    const mode = info.mode & 0o777;
+    if (mode !== (info.isDirectory() ? 0o700 : 0o600)) found.push(`${where} ${mode.toString(8).padStart(4, '0')}`);
+    if (info.isDirectory()) for (const name of await readdir(where)) await visit(path.join(where, name));
+  };
+  await visit(root);
+  return found;
+}
+
+export type FsOperation = 'open' | 'chmod' | 'write' | 'datasync' | 'sync' | 'truncate' | 'rename' | 'unlink';
 
 /** An error as the OS would raise it (an errno code), for injection. */
 export function systemError(code: string): NodeJS.ErrnoException {
@@ -77,9 +98,9 @@ export class TestFs implements StorageFs {
     if (failure && failure.after-- <= 0) throw failure.error;
   }
 
-  async open(file: string, flags: string): Promise<StorageFile> {
+  async open(file: string, flags: string, mode?: number): Promise<StorageFile> {
     await this.#record('open', file);
-    const handle = await nodeFs.open(file, flags);
+    const handle = await nodeFs.open(file, flags, mode);
     return {
       write: async (buffer, offset, length, position) => {
         await this.#record('write', file);
@@ -104,6 +125,10 @@ export class TestFs implements StorageFs {
         await this.#record('truncate', file);
         return handle.truncate(length);
       },
+      chmod: async (mode) => {
+        await this.#record('chmod', file);
+        return handle.chmod(mode);
+      },
       close: () => handle.close(),
     };
   }
@@ -116,8 +141,13 @@ export class TestFs implements StorageFs {
     return nodeFs.readdir(dir);
   }
 
-  mkdir(dir: string, options: { recursive: true }): Promise<string | undefined> {
+  mkdir(dir: string, options: { recursive: true; mode: number }): Promise<string | undefined> {
     return nodeFs.mkdir(dir, options);
+  }
+
+  async chmod(file: string, mode: number): Promise<void> {
+    await this.#record('chmod', file);
+    return nodeFs.chmod(file, mode);
   }
 
   async rename(from: string, to: string): Promise<void> {

@@ -8,7 +8,7 @@ import { encodeRecord, scanRecords } from '../../../lib/storage/records.js';
 import { nodeFs } from '../../../lib/storage/storage-fs.js';
 import { formatDataDir, ReplicaStore, StorageError, type StoreIdentity } from '../../../lib/storage/replica-store.js';
 import { segmentFileName } from '../../../lib/storage/segment-log.js';
-import { entries, Recorder, systemError, tempDir, TestFs } from './helpers.js';
+import { entries, notOwnerOnly, Recorder, systemError, tempDir, TestFs, withoutUmask } from './helpers.js';
 
 type Command = { kind: 'send'; text: string };
 type Journaled = JournalRecord<Command, string>;
@@ -106,6 +106,23 @@ test("open refuses another replica's or another cluster's directory: WRONG_REPLI
   const open = (identity: StoreIdentity) => ReplicaStore.open(dir, identity, new Recorder().options);
   await assert.rejects(open({ cluster: 'test', replica: 3 }), rejectsWith('WRONG_REPLICA', 'replica 2', 'replica 3'));
   await assert.rejects(open({ cluster: 'prod', replica: 2 }), rejectsWith('WRONG_REPLICA', '"test"', '"prod"'));
+});
+
+test('every file the store creates is 0600 and every directory 0700, whatever the umask', async (t) => {
+  withoutUmask(t);
+  const root = await tempDir(t);
+  const dir = path.join(root, 'data', 'replica-2'); // format creates `data` too
+  await formatDataDir(dir, IDENTITY);
+  const ownSnapshot: Journaled = { kind: 'snapshot', snapshot: snapshotAt(4), coveredByLog: true };
+  const received: Journaled = { kind: 'snapshot', snapshot: snapshotAt(2), coveredByLog: false };
+  await writeJournal(dir, [{ kind: 'entries', entries: entries(1, 2, 150) }, received, { kind: 'view', view: 1, logView: 1 }, { kind: 'entries', entries: entries(3, 4, 150) }, ownSnapshot, { kind: 'entries', entries: entries(5, 6, 150) }], { segmentBytesMax: 500 });
+  const names = await readdir(dir);
+  for (const name of ['identity.json', 'view.json', 'snapshot-000000000004.json', segmentFileName(3)]) assert.ok(names.includes(name), `${name} in ${names.join(', ')}`);
+  // An empty directory made beforehand (by an operator, say) is made owner-only by format.
+  const premade = path.join(root, 'premade');
+  await mkdir(premade, { mode: 0o755 });
+  await formatDataDir(premade, IDENTITY);
+  assert.deepEqual(await notOwnerOnly(root), []);
 });
 
 // --- the ordered stream ----------------------------------------------------------------------
