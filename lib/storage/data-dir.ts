@@ -1,6 +1,7 @@
 // The layout of a replica's data directory, and the explicit step that creates one.
 //
-//   identity.json              which cluster and replica this directory belongs to (format)
+//   identity.json              the data format, and which cluster and replica this directory
+//                              belongs to (written by the format step)
 //   view.json                  {view, logView}: the latest view record (atomic-file.ts)
 //   snapshot-<op>.json         the latest snapshot (older ones are deleted once it is durable)
 //   log-00000001.seg ...       the segment log of entries/replace records (segment-log.ts)
@@ -10,6 +11,12 @@
 // replica (with view 0 and an empty log it would vote away ops it had acknowledged). State comes
 // only from formatDataDir, and identity.json is written last, so a directory is formatted exactly
 // when it holds one.
+//
+// The data format number says how everything in the directory is laid out and encoded. A program
+// reads exactly one format and refuses any other at open, saying which it found and leaving the
+// data untouched: a journal read as if it were written another way could lose or garble
+// acknowledged ops. Format 1, the first, wrote no number; format 2 changed what the log and the
+// snapshots hold.
 
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
@@ -23,11 +30,21 @@ export const VIEW_FILE = 'view.json';
 
 const SNAPSHOT_NAME = /^snapshot-(\d+)\.json$/;
 
+/** The data format this program writes and reads. Raise it with every change that an older
+ *  program could not read correctly. */
+export const DATA_FORMAT = 2;
+
+/** The format of an identity.json with no `format` field: all that was ever written that way. */
+const FIRST_FORMAT = 1;
+
 /** Written at format time; checked at every open. */
 export interface StoreIdentity {
   cluster: string;
   replica: number;
 }
+
+/** identity.json as written: the identity and the data format. */
+type StoredIdentity = StoreIdentity & { format: number };
 
 /** Zero-padded so a directory listing sorts snapshots by op. */
 export function snapshotFileName(op: number): string {
@@ -64,11 +81,13 @@ export async function formatDataDir(dir: string, identity: StoreIdentity, fs: St
       if (made === path.resolve(created)) break;
     }
   }
-  const text = JSON.stringify({ cluster: identity.cluster, replica: identity.replica });
+  const stored: StoredIdentity = { format: DATA_FORMAT, cluster: identity.cluster, replica: identity.replica };
+  const text = JSON.stringify(stored);
   await writeFileAtomic(fs, path.join(dir, IDENTITY_FILE), [text]);
 }
 
-/** Lists `dir` and checks that it is formatted for `identity`; returns the names it holds. */
+/** Lists `dir` and checks that it is formatted in this program's data format for `identity`;
+ *  returns the names it holds. */
 export async function checkIdentity(fs: StorageFs, dir: string, identity: StoreIdentity): Promise<string[]> {
   let names: string[];
   try {
@@ -81,8 +100,12 @@ export async function checkIdentity(fs: StorageFs, dir: string, identity: StoreI
   const file = path.join(dir, IDENTITY_FILE);
   const payload = await readFileAtomic(fs, file);
   if (payload === null) throw notFormatted(dir, `holds no ${IDENTITY_FILE}`);
-  const stored = parseJson(payload, file, null) as Partial<StoreIdentity> | null;
-  if (typeof stored?.cluster !== 'string' || !Number.isSafeInteger(stored.replica)) throw corruptError(file, null, 'not a {cluster, replica} record');
+  const stored = parseJson(payload, file, null) as Partial<StoredIdentity> | null;
+  const notIdentity = (): StorageError => corruptError(file, null, 'not a {format, cluster, replica} record');
+  if (typeof stored !== 'object' || stored === null || Array.isArray(stored)) throw notIdentity();
+  // The format first: another format's identity may not even have the fields read below.
+  checkFormat(dir, file, Object.hasOwn(stored, 'format') ? stored.format : FIRST_FORMAT);
+  if (typeof stored.cluster !== 'string' || !Number.isSafeInteger(stored.replica)) throw notIdentity();
   if (stored.cluster !== identity.cluster || stored.replica !== identity.replica) {
     throw new StorageError(
       'WRONG_REPLICA',
@@ -90,6 +113,23 @@ export async function checkIdentity(fs: StorageFs, dir: string, identity: StoreI
     );
   }
   return names;
+}
+
+/** Refuses a directory in any data format but DATA_FORMAT, saying which one it holds and what
+ *  the operator can do: the data is left exactly as it was. */
+function checkFormat(dir: string, file: string, format: unknown): void {
+  if (format === DATA_FORMAT) return;
+  if (typeof format !== 'number' || !Number.isSafeInteger(format) || format < FIRST_FORMAT) {
+    throw corruptError(file, null, `format must be a positive integer, got ${JSON.stringify(format)}`);
+  }
+  const found = `data directory ${dir} was written by`;
+  const reads = `this one reads format ${DATA_FORMAT}`;
+  throw new StorageError(
+    'WRONG_FORMAT',
+    format < DATA_FORMAT
+      ? `${found} an older Chat+ (format ${format}); ${reads}: move it aside and format a new replica, or run the older version`
+      : `${found} a newer Chat+ (format ${format}); ${reads}: run the newer version`,
+  );
 }
 
 function notFormatted(dir: string, why: string): StorageError {

@@ -2,6 +2,8 @@
 //   NOT_FORMATTED  the data directory is missing, empty or was never formatted (disk rule D7);
 //                  run the format step, never invent a fresh replica.
 //   WRONG_REPLICA  the directory belongs to another cluster or replica number.
+//   WRONG_FORMAT   the directory was written by an older or newer Chat+, in a data format this
+//                  one does not read (data-dir.ts); the message says which and what to do.
 //   CORRUPT        bytes on disk fail their checksum or shape where no crash could have put
 //                  them; acknowledged data may be gone, so the replica must not start (D6).
 //   IO             the operating system refused: a missing permission, ENOSPC, EIO, a
@@ -9,7 +11,7 @@
 //                  may be reported durable again (D1).
 // A broken invariant is not a StorageError: it is a bug, and surfaces as an AssertionError.
 
-type StorageErrorCode = 'NOT_FORMATTED' | 'WRONG_REPLICA' | 'CORRUPT' | 'IO';
+type StorageErrorCode = 'NOT_FORMATTED' | 'WRONG_REPLICA' | 'WRONG_FORMAT' | 'CORRUPT' | 'IO';
 
 export class StorageError extends Error {
   readonly code: StorageErrorCode;

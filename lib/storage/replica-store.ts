@@ -125,7 +125,8 @@ export class ReplicaStore<C, R> {
   }
 
   /** Opens a formatted data directory and loads its journal. A missing, empty or unformatted
-   *  directory is NOT_FORMATTED, another replica's is WRONG_REPLICA, damage is CORRUPT. */
+   *  directory is NOT_FORMATTED, another replica's is WRONG_REPLICA, one in another data format
+   *  is WRONG_FORMAT, damage is CORRUPT. */
   static async open<C, R>(
     dir: string,
     identity: StoreIdentity,

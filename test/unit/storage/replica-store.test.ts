@@ -3,7 +3,7 @@ import { mkdir, readdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import type { JournalRecord, Snapshot } from '../../../lib/replication/types.js';
-import { writeFileAtomic } from '../../../lib/storage/atomic-file.js';
+import { readFileAtomic, writeFileAtomic } from '../../../lib/storage/atomic-file.js';
 import { encodeRecord, scanRecords } from '../../../lib/storage/records.js';
 import { nodeFs } from '../../../lib/storage/storage-fs.js';
 import { formatDataDir, ReplicaStore, StorageError, type StoreIdentity } from '../../../lib/storage/replica-store.js';
@@ -106,6 +106,29 @@ test("open refuses another replica's or another cluster's directory: WRONG_REPLI
   const open = (identity: StoreIdentity) => ReplicaStore.open(dir, identity, new Recorder().options);
   await assert.rejects(open({ cluster: 'test', replica: 3 }), rejectsWith('WRONG_REPLICA', 'replica 2', 'replica 3'));
   await assert.rejects(open({ cluster: 'prod', replica: 2 }), rejectsWith('WRONG_REPLICA', '"test"', '"prod"'));
+});
+
+test('format writes the data format; open refuses an older or newer one, saying which and what to do: WRONG_FORMAT', async (t) => {
+  const dir = await formattedDir(t);
+  const identityFile = path.join(dir, 'identity.json');
+  assert.deepEqual(JSON.parse(String(await readFileAtomic(nodeFs, identityFile))), { format: 2, cluster: 'test', replica: 2 });
+  const olderOrNewer: Array<[string, string[]]> = [
+    ['{"cluster":"test","replica":2}', ['older Chat+ (format 1)', 'this one reads format 2', 'move it aside and format a new replica, or run the older version']],
+    ['{"format":1,"cluster":"test","replica":2}', ['older Chat+ (format 1)']],
+    ['{"format":3,"cluster":"test","replica":2}', ['newer Chat+ (format 3)', 'this one reads format 2', 'run the newer version']],
+  ];
+  for (const [identity, mentions] of olderOrNewer) {
+    await writeFileAtomic(nodeFs, identityFile, [identity]);
+    await assert.rejects(openStore(dir), rejectsWith('WRONG_FORMAT', dir, ...mentions), identity);
+  }
+  for (const format of ['"2"', '0', '2.5', 'null']) {
+    await writeFileAtomic(nodeFs, identityFile, [`{"format":${format},"cluster":"test","replica":2}`]);
+    await assert.rejects(openStore(dir), rejectsWith('CORRUPT', identityFile, 'format must be a positive integer'), format);
+  }
+  for (const identity of ['{"format":2,"cluster":"test"}', '[]']) {
+    await writeFileAtomic(nodeFs, identityFile, [identity]);
+    await assert.rejects(openStore(dir), rejectsWith('CORRUPT', identityFile, '{format, cluster, replica}'), identity);
+  }
 });
 
 test('every file the store creates is 0600 and every directory 0700, whatever the umask', async (t) => {
