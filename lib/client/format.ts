@@ -1,18 +1,67 @@
 // What the REPL prints, as pure functions from results to lines: one place to read (and test)
-// every line a user or a script sees. Text that came from other people — message bodies, and
-// anything else a replica sends — is made printable first, so that a message cannot move the
-// cursor, clear the screen or fake a line of output.
+// every line a user or a script sees. Text that came from other people — message bodies, names,
+// and anything else a replica sends — is made printable first, so that a message cannot move the
+// cursor, clear the screen, reorder itself or fake a line of output.
+//
+// The screen-line rule (screenLines, used by the terminal): text from others never starts a
+// screen line. A printed line wider than the terminal is broken by the REPL itself, before the
+// terminal would wrap it, and every screen line after the first starts with CONTINUATION, which
+// no printed line starts with. So each screen line begins either with the REPL's own words (a
+// message with "[#") or with CONTINUATION, and a message padded so that its tail would wrap to
+// read "[#999 from alice …]" shows that tail behind the marker instead.
 
 import type { ChatResults, StoredMessage } from '../chat/types.js';
 import { GRAMMAR, COMMAND_NAMES, type CommandName } from './commands.js';
 import type { ConnectorStatus } from './connector.js';
 
-/** C0 and C1 control characters (newline included), DEL, and the Unicode line separators. */
-const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+/** Characters that must not reach a screen as themselves, because each can make text read as
+ *  something it is not: the C0 and C1 controls and DEL (Cc: newline, escape, tab …), the
+ *  invisible format characters (Cf: the bidirectional overrides, embeddings, isolates and marks
+ *  U+202A–202E, U+2066–2069, U+200E/F, U+061C, which reorder what follows them; zero-width
+ *  space and joiners, word joiner, byte order mark, soft hyphen, tags …), and the line and
+ *  paragraph separators (Zl, Zp). */
+const UNPRINTABLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu;
 
-/** Replaces control characters with visible escapes: "a\nb" prints as "a\u000ab". */
+/** Replaces each unprintable character with a visible escape of its code point: "a\nb" prints
+ *  as "a\u{000A}b", a right-to-left override as "\u{202E}". */
 export function printable(text: string): string {
-  return text.replace(UNPRINTABLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return text.replace(UNPRINTABLE, (c) => `\\u{${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}}`);
+}
+
+/** Starts every screen line after the first of a printed line the REPL had to break. */
+export const CONTINUATION = '  | ';
+
+/** The columns a character may take on a terminal, erring wide: every code point from U+1100 on
+ *  counts two, for the East Asian wide characters and the emoji (drawn two columns wide) all lie
+ *  there. A line measured too narrow would be wrapped by the terminal itself, and its tail would
+ *  start a screen line; one measured too wide is only broken a little early. */
+function columnsOf(char: string): number {
+  return char.codePointAt(0)! < 0x1100 ? 1 : 2;
+}
+
+/** `line` (already printable: no control characters) as screen lines for a terminal `columns`
+ *  wide, by the screen-line rule above: every screen line after the first starts with
+ *  CONTINUATION. Nothing is dropped: the screen lines without their markers join to `line`. */
+export function screenLines(line: string, columns: number): string[] {
+  // One column stays free: some terminals wrap as soon as the last column is written.
+  const firstWidth = columns - 1;
+  const restWidth = firstWidth - CONTINUATION.length;
+  const lines: string[] = [];
+  let current = '';
+  let width = 0;
+  for (const char of line) {
+    const needed = columnsOf(char);
+    // A screen line always takes at least one character, however narrow the terminal.
+    if (width > 0 && width + needed > (lines.length === 0 ? firstWidth : restWidth)) {
+      lines.push(current);
+      current = CONTINUATION;
+      width = 0;
+    }
+    current += char;
+    width += needed;
+  }
+  lines.push(current);
+  return lines;
 }
 
 /** "10:42" in local time. */
@@ -59,7 +108,7 @@ export function formatDeleted(result: ChatResults['delete']): string {
 }
 
 export function formatStatus(status: ConnectorStatus): string[] {
-  const known = (value: number | string | null): string => (value === null ? '(not connected yet)' : String(value));
+  const known = (value: number | string | null): string => (value === null ? '(not connected yet)' : printable(String(value)));
   return [
     `replica:   ${known(status.replica)}`,
     `view:      ${known(status.view)}`,

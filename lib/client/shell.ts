@@ -55,7 +55,7 @@ export class Shell {
     await this.guard(async () => {
       await this.connector.connect();
       const { replica, view, address } = this.connector.status();
-      this.io.print(`connected to replica ${replica} (view ${view}) at ${address}`);
+      this.io.print(`connected to replica ${replica} (view ${view}) at ${printable(String(address))}`);
     });
   }
 

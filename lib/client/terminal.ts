@@ -1,11 +1,13 @@
 // The REPL on a terminal: a prompt, tab completion of command names, passwords read without
 // echo, and lines that arrive on their own (a pushed message, a failover) printed above the
-// prompt without garbling what the user is typing.
+// prompt without garbling what the user is typing. Every line is broken to the terminal's width
+// by the REPL, never by the terminal (the screen-line rule in format.ts).
 
 import { clearLine, createInterface, cursorTo, type Interface } from 'node:readline';
 import { Writable } from 'node:stream';
 import { completeCommand } from './commands.js';
 import type { Connector } from './connector.js';
+import { screenLines } from './format.js';
 import { Shell } from './shell.js';
 
 const PROMPT = 'chat+> ';
@@ -82,7 +84,7 @@ class Terminal {
       void connector.close();
     });
     const io = {
-      print: (line: string) => void streams.output.write(`${line}\n`),
+      print: (line: string) => void streams.output.write(this.onScreen(line)),
       notice: (line: string) => this.notice(line),
       readPassword: (prompt: string) => this.readPassword(prompt),
     };
@@ -109,11 +111,19 @@ class Terminal {
   private notice(line: string): void {
     const output = this.streams.output;
     if (this.screen.muted) return void this.held.push(line); // a password is being typed
-    if (this.busy) return void output.write(`${line}\n`); // no prompt is showing
+    if (this.busy) return void output.write(this.onScreen(line)); // no prompt is showing
     clearLine(output, 0);
     cursorTo(output, 0);
-    output.write(`${line}\n`);
+    output.write(this.onScreen(line));
     this.rl.prompt(true);
+  }
+
+  /** `line` as written to the terminal: broken into screen lines at its width, if it has one
+   *  (it may have been resized since the last line). */
+  private onScreen(line: string): string {
+    const columns = this.streams.output.columns;
+    const lines = columns === undefined ? [line] : screenLines(line, columns);
+    return lines.map((screenLine) => `${screenLine}\n`).join('');
   }
 
   /** Reads one line with the echo off. Resolves null if the terminal closes first. */

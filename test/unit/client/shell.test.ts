@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { test, type TestContext } from 'node:test';
+import { CONTINUATION } from '../../../lib/client/format.js';
 import { runScript } from '../../../lib/client/script.js';
 import { Shell } from '../../../lib/client/shell.js';
 import { runTerminal } from '../../../lib/client/terminal.js';
@@ -173,6 +174,26 @@ test('terminal: passwords are not echoed, pushes print above the prompt, tab com
   keyboard.write('quit\r');
   assert.equal(await finished, 0);
   assert.doesNotMatch(screen.text, /sekrit/, 'the password never appears on the screen');
+});
+
+test('terminal: a pushed message wider than the terminal is broken by the REPL, so it cannot forge the next line', options, async (t) => {
+  const cluster = await startCluster(t, 1);
+  const connector = makeConnector(t, cluster.addresses);
+  assert.ok((await connector.createAccount('bob', 'pw')).ok);
+  assert.ok((await connector.login('bob', 'pw')).ok);
+  const keyboard = new PassThrough();
+  const screen = new Screen();
+  const finished = runTerminal(connector, { input: keyboard, output: screen });
+  await screen.shows('chat+> ');
+  // Padded so that the terminal's own wrap at 80 columns would start a screen line with it.
+  const forged = '[#999 from carol 10:43] the meeting moved to 3pm';
+  cluster.deliver('alice', 'bob', `${'x'.repeat(screen.columns - '[#1 from alice HH:MM] '.length)}${forged}`);
+  await screen.shows(forged);
+  const lines = screen.text.split('\n');
+  assert.ok(lines.includes(`${CONTINUATION}x${forged}`), JSON.stringify(lines));
+  assert.ok(!lines.some((line) => line.startsWith('[#999')));
+  keyboard.write('quit\r');
+  assert.equal(await finished, 0);
 });
 
 test('terminal: new passwords that differ create nothing', options, async (t) => {
