@@ -2,10 +2,11 @@
 // to it, and gets each command executed exactly once however many replicas fail meanwhile.
 //
 // What it owes its user, and how:
-//   1. Exactly once. A random clientId is registered in the replicated client table (VR §4);
-//      each call takes the next request number and keeps it through every retry, so a call
-//      sent again after a failover gets the saved reply instead of running twice. One call is
-//      outstanding at a time (the queue), because the table keeps only the latest number.
+//   1. Exactly once. A random clientId is registered in the replicated client table (VR §4),
+//      bound to a random secret that goes with every call, so nobody who merely learns the id
+//      can use it; each call takes the next request number and keeps it through every retry, so
+//      a call sent again after a failover gets the saved reply instead of running twice. One
+//      call is outstanding at a time (the queue), because the table keeps only the latest number.
 //   2. The primary, wherever it is. A backup's NOT_PRIMARY names the primary and the connector
 //      goes there; a dead connection or a late reply (requestTimeoutMs) sends it round the list.
 //      Between attempts it backs off with jitter; after giveUpMs it stops with UNAVAILABLE.
@@ -19,8 +20,10 @@
 //   3. The session. After a reconnect it re-registers if needed and resumes the login session
 //      with its token, so the new primary pushes what arrived meanwhile.
 //   4. Pushes once. Every push is acked (batched); a repeat after a failover is not shown again.
-//   5. Honesty about the unknown. If the cluster forgot our clientId (SESSION_EXPIRED) after a
-//      call may already have run, the call's outcome is reported as unknown, never retried.
+//   5. Honesty about the unknown. If the cluster forgot our clientId (SESSION_EXPIRED), or holds
+//      it for another secret (NOT_OWNER), after a call may already have run, the call's outcome
+//      is reported as unknown, never retried. A register the cluster has no room for
+//      (CLIENT_TABLE_FULL) fails the call with that code.
 //
 // Before each request, ready() brings the connection up to date one step at a time — dial and
 // greet, register, resume — and every failure on the way is a Retry: pause, then start again.
@@ -29,12 +32,14 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { newClientSecret } from '../auth/client-secret.js';
 import { makeVerifier, newNonce } from '../auth/scram.js';
 import { IDS_PER_REQUEST_MAX } from '../chat/limits.js';
 import { foldName } from '../chat/names.js';
 import type { ChatError, ChatResults, ClientCommand, StoredMessage } from '../chat/types.js';
 import {
   PROTOCOL_VERSION,
+  type ErrorCode,
   type HelloResult,
   type LoginStartResult,
   type PrimaryHint,
@@ -137,11 +142,12 @@ export class Connector extends EventEmitter<ConnectorEvents> {
   /** Aborted by close(): wakes retry loops sleeping in a backoff so that they give up. */
   private readonly stopping = new AbortController();
 
-  /** 32 random hex digits; replaced only when the cluster has forgotten it. */
-  private clientId = newClientId();
-  /** The cluster's client table knows clientId (register was answered). */
+  /** Who we are to the client table; replaced only when the cluster has forgotten it (or holds
+   *  its id for another secret). The secret goes into register and call frames, nowhere else. */
+  private identity = newIdentity();
+  /** The cluster's client table knows our identity (register was answered). */
   private registered = false;
-  /** Highest request number used with clientId; 0 until its first call. Never reused. */
+  /** Highest request number used with our identity; 0 until its first call. Never reused. */
   private requestNumber = 0;
   /** The connection to the replica that said it is primary; null when there is none. */
   private link: Link | null = null;
@@ -211,7 +217,7 @@ export class Connector extends EventEmitter<ConnectorEvents> {
       view: this.primary?.view ?? null,
       address: this.primary?.address ?? null,
       name: this.session?.name ?? null,
-      clientId: this.clientId,
+      clientId: this.identity.clientId,
     };
   }
 
@@ -245,34 +251,36 @@ export class Connector extends EventEmitter<ConnectorEvents> {
     deadline: number,
   ): Promise<{ reply: ReplyTo<C['kind']>; link: Link }> {
     for (;;) {
-      const attempt = { clientId: this.clientId, requestNumber: 0, sends: 0 };
+      const attempt = { identity: this.identity, requestNumber: 0, sends: 0 };
       const { reply, link } = await this.exchange(() => {
         // Numbered at the first send, when registration is certain; every retry reuses it.
         if (attempt.sends === 0) {
           assert.ok(this.registered, 'a call is numbered only once its client is registered');
           this.requestNumber += 1;
-          attempt.clientId = this.clientId;
+          attempt.identity = this.identity;
           attempt.requestNumber = this.requestNumber;
         }
         attempt.sends += 1;
-        return { type: 'call', clientId: attempt.clientId, requestNumber: attempt.requestNumber, command };
+        return { type: 'call', ...attempt.identity, requestNumber: attempt.requestNumber, command };
       }, deadline);
-      if (reply.ok || reply.error.code !== 'SESSION_EXPIRED') {
+      if (reply.ok || !identityLost(reply.error.code)) {
         const chatReply = this.interpret<C['kind']>(command.kind, reply, link);
         this.observe(command, chatReply);
         return { reply: chatReply, link };
       }
       this.forgetClient();
       // Sent once and refused: it never ran, so it is safe to send again under a new clientId.
-      // Sent more than once: an earlier send may have run before the table forgot us.
-      if (attempt.sends > 1) throw new ClientError('SESSION_EXPIRED', 'the outcome of this request is unknown');
-      this.log(`the cluster does not know client ${attempt.clientId}; registering again`);
+      // Sent more than once: an earlier send may have run before the table forgot us (or before
+      // someone else registered our id after it was evicted).
+      if (attempt.sends > 1) throw new ClientError(reply.error.code, 'the outcome of this request is unknown');
+      this.log(`client ${attempt.identity.clientId} refused (${reply.error.code}); registering a new one`);
     }
   }
 
-  /** The client table has forgotten us: a new identity, registered before the next call. */
+  /** The client table has forgotten us, or holds our id for another secret: a new identity,
+   *  registered before the next call. */
   private forgetClient(): void {
-    this.clientId = newClientId();
+    this.identity = newIdentity();
     this.registered = false;
     this.requestNumber = 0;
   }
@@ -571,9 +579,17 @@ export class Connector extends EventEmitter<ConnectorEvents> {
   }
 
   private async register(link: Link, deadline: number): Promise<Step> {
-    const outcome = await this.send(link, { type: 'register', clientId: this.clientId }, deadline);
+    const outcome = await this.send(link, { type: 'register', ...this.identity }, deadline);
     if (outcome.kind === 'retry') return outcome;
-    if (!outcome.reply.ok) throw new ClientError(outcome.reply.error.code, `register refused: ${outcome.reply.error.message}`);
+    const { reply } = outcome;
+    if (!reply.ok && reply.error.code === 'NOT_OWNER') {
+      // Someone holds this id with another secret (it was seen, and taken first): draw another.
+      this.log(`client ${this.identity.clientId} is registered to another secret; drawing a new one`);
+      this.forgetClient();
+      return { kind: 'progress' };
+    }
+    // CLIENT_TABLE_FULL among them: the caller learns that the cluster has no room for a client.
+    if (!reply.ok) throw new ClientError(reply.error.code, `register refused: ${reply.error.message}`);
     this.registered = true;
     this.requestNumber = 0;
     return { kind: 'progress' };
@@ -617,8 +633,14 @@ function closedError(reason: string): ClientError {
   return new ClientError('CLOSED', `the connector was closed before the request was answered (${reason})`);
 }
 
-function newClientId(): string {
-  return randomBytes(16).toString('hex');
+/** A client id (32 random hex digits) and the secret that makes it ours. */
+function newIdentity(): { clientId: string; clientSecret: string } {
+  return { clientId: randomBytes(16).toString('hex'), clientSecret: newClientSecret() };
+}
+
+/** Refusals that mean the client table no longer holds our identity: register a new one. */
+function identityLost(code: ErrorCode): boolean {
+  return code === 'SESSION_EXPIRED' || code === 'NOT_OWNER';
 }
 
 

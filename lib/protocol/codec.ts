@@ -12,7 +12,7 @@
 //
 // Which code a client frame's error gets:
 //   - the frame itself is malformed (not an object, a missing or extra field, a bad id,
-//     clientId, requestNumber, token or nonce): BAD_REQUEST — or UNKNOWN_TYPE / UNKNOWN_COMMAND
+//     clientId, clientSecret, requestNumber, token or nonce): BAD_REQUEST — or UNKNOWN_TYPE / UNKNOWN_COMMAND
 //     when `type` / `command.kind` is a string we do not know;
 //   - a command argument that a person typed is out of bounds: the chat machine's own code for
 //     that argument (BAD_NAME, BAD_MESSAGE, BAD_PATTERN, BAD_ARGUMENT, BAD_VERIFIER), so the
@@ -28,6 +28,7 @@ import {
   READ_COUNT_MAX,
 } from '../chat/limits.js';
 import { TOKEN_HASH_PATTERN, TOKEN_PATTERN } from '../auth/tokens.js';
+import { CLIENT_SECRET_PATTERN } from '../auth/client-secret.js';
 import { CHAT_ERROR_CODES } from '../chat/errors.js';
 
 type ParseResult<T> = { ok: true; value: T } | { ok: false; error: ErrorBody; id: number | null };
@@ -151,6 +152,7 @@ function lookup<T>(table: Record<string, T>, key: string): T | undefined {
 
 const frameId = integer('BAD_REQUEST', 0);
 const clientId = matching('BAD_REQUEST', CLIENT_ID_PATTERN, '32 lower-case hex digits');
+const clientSecret = matching('BAD_REQUEST', CLIENT_SECRET_PATTERN, '64 lower-case hex digits');
 const name = boundedString('BAD_NAME', NAME_CHARS_MAX);
 const messageIds: Field = {
   check: isIdList,
@@ -193,7 +195,7 @@ const commandSchemas: Record<string, Schema> = {
 
 const clientFrameSchemas: Record<string, Schema> = {
   hello: { type: literal('BAD_REQUEST', 'hello'), id: frameId, version: integer('BAD_REQUEST', 1) },
-  register: { type: literal('BAD_REQUEST', 'register'), id: frameId, clientId },
+  register: { type: literal('BAD_REQUEST', 'register'), id: frameId, clientId, clientSecret },
   'login-start': {
     type: literal('BAD_REQUEST', 'login-start'),
     id: frameId,
@@ -210,6 +212,7 @@ const clientFrameSchemas: Record<string, Schema> = {
     type: literal('BAD_REQUEST', 'call'),
     id: frameId,
     clientId,
+    clientSecret,
     requestNumber: integer('BAD_REQUEST', 1),
     command: { check: isPlainObject, expect: 'an object', code: 'BAD_REQUEST' },
   },
@@ -263,6 +266,8 @@ const ERROR_CODES: Record<ErrorCode, true> = {
   SESSION_EXPIRED: true,
   STALE_REQUEST: true,
   BUSY: true,
+  NOT_OWNER: true,
+  CLIENT_TABLE_FULL: true,
   BAD_TOKEN: true,
   ...CHAT_ERROR_CODES,
 };

@@ -19,16 +19,20 @@ export type ClientFrame =
   /** First frame on a connection: checks the version and learns who the primary is. */
   | { type: 'hello'; id: number; version: number }
   /** Registers a client session in the replicated client table (VR §4). `clientId` is 32 hex
-   *  digits the client drew at random; its request numbers then start at 1. */
-  | { type: 'register'; id: number; clientId: string }
+   *  digits the client drew at random; its request numbers then start at 1. `clientSecret` is
+   *  64 hex digits (32 random bytes) drawn with it and kept by the client: the id is registered
+   *  to the secret's SHA-256 (lib/auth/client-secret.ts), and every call must carry the same
+   *  secret. The replica never logs, stores or forwards the secret itself. */
+  | { type: 'register'; id: number; clientId: string; clientSecret: string }
   /** Step 1 of login: asks for the account's salt and iteration count and a server nonce.
    *  Answered by the primary from its state, not through the log. */
   | { type: 'login-start'; id: number; name: string; clientNonce: string }
   /** Binds this connection to an existing login session (after a reconnect or failover) and
    *  asks for pushes of unread messages with an id above `lastSeen`. */
   | { type: 'resume'; id: number; token: string; lastSeen: number }
-  /** A command that goes through the replicated log, exactly once per (clientId, requestNumber). */
-  | { type: 'call'; id: number; clientId: string; requestNumber: number; command: ClientCommand };
+  /** A command that goes through the replicated log, exactly once per (clientId, requestNumber),
+   *  with the secret the clientId was registered with. */
+  | { type: 'call'; id: number; clientId: string; clientSecret: string; requestNumber: number; command: ClientCommand };
 
 export type ErrorCode =
   // Framing and shape: the frame was not a valid request.
@@ -43,6 +47,8 @@ export type ErrorCode =
   | 'SESSION_EXPIRED' // clientId unknown to the client table (never registered, or evicted)
   | 'STALE_REQUEST' // requestNumber below the latest one the client table has for this client
   | 'BUSY' // too many requests in flight; retry shortly
+  | 'NOT_OWNER' // clientId is registered with another clientSecret
+  | 'CLIENT_TABLE_FULL' // register refused: every row of the client table is in use
   // Session binding.
   | 'BAD_TOKEN'
   // The chat state machine's own errors (lib/chat/types.ts ChatErrorCode).

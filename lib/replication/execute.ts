@@ -4,6 +4,7 @@
 
 import assert from 'node:assert/strict';
 import type { ReplicaState } from './state.js';
+import type { LogEntry, RejectCode } from './types.js';
 
 /** Raises the commit number to what this replica has learnt is committed (never above its log:
  *  a replica only executes ops it holds, and fetches the rest first, §4.1 step 6), then executes. */
@@ -62,27 +63,44 @@ function snapshotDue<C, R, E>(s: ReplicaState<C, R, E>): boolean {
   return since >= s.settings.snapshotStateRatio * (s.machine.size?.() ?? 0);
 }
 
+/** What executing one entry came to: the state machine's reply and events (a register's reply
+ *  is null), or the client table's refusal — the entry then applies nothing, on every replica. */
+type Outcome<R, E> = { reply: R | null; events: E[] } | { refused: Extract<RejectCode, 'SESSION_EXPIRED' | 'NOT_OWNER' | 'CLIENT_TABLE_FULL'> };
+
 function executeOne<C, R, E>(s: ReplicaState<C, R, E>, op: number): void {
-  const { clientId, requestNumber, command } = s.log.entry(op);
+  const entry = s.log.entry(op);
   assert.ok(op === s.executed + 1 && op <= s.commit, 'ops execute once, in order, only when committed');
   s.executed = op;
-  if (s.inFlight.get(clientId) === requestNumber) s.inFlight.delete(clientId);
-  // A request of a client the table does not know (never registered, or evicted meanwhile) is
-  // refused here, in log order, the same way on every replica (see admit()).
-  if (requestNumber > 0 && s.clientTable.row(clientId) === undefined) {
-    s.out.push({ type: 'applied', op, clientId, requestNumber, events: [] });
-    if (s.primary !== null) {
-      s.out.push({ type: 'reject', clientId, requestNumber, code: 'SESSION_EXPIRED', view: s.view, primary: s.id });
-    }
-    return;
+  const { clientId, owner, requestNumber } = entry;
+  if (s.inFlight.get(clientId)?.op === op) s.inFlight.delete(clientId);
+  const outcome = execute(s, entry);
+  const refused = 'refused' in outcome;
+  s.out.push({ type: 'applied', op, clientId, requestNumber, events: refused ? [] : outcome.events });
+  if (s.primary === null) return;
+  if (refused) s.out.push({ type: 'reject', clientId, owner, requestNumber, code: outcome.refused, view: s.view, primary: s.id });
+  else s.out.push({ type: 'reply', clientId, owner, requestNumber, op, reply: outcome.reply });
+}
+
+/** The client table's verdict on an entry, then the entry itself. The verdict is reached here,
+ *  in log order, the same way on every replica — whatever the primary's table said when it
+ *  admitted the entry (see admit()): a table that was stale (a deposed primary) may have let in a
+ *  request of a client it did not know (SESSION_EXPIRED: never registered, or evicted since) or
+ *  of another owner than the one registered (NOT_OWNER), and a register waits until now to learn
+ *  whether the table has room for it (CLIENT_TABLE_FULL). */
+function execute<C, R, E>(s: ReplicaState<C, R, E>, entry: LogEntry<C>): Outcome<R, E> {
+  const { op, clientId, owner, requestNumber, at, command } = entry;
+  const row = s.clientTable.row(clientId);
+  if (row !== undefined && row.owner !== owner) return { refused: 'NOT_OWNER' };
+  if (command === null) {
+    const registration = s.clientTable.register(clientId, owner, op, at);
+    if (!registration.registered) return { refused: 'CLIENT_TABLE_FULL' };
+    if (registration.evicted !== null) s.logLine('debug', 'client table: evicted a client to make room', { client: registration.evicted, op });
+    return { reply: null, events: [] };
   }
-  let reply: R | null = null;
-  let events: E[] = [];
-  if (command !== null) ({ reply, events } = s.machine.apply(command, { op, clientId }));
-  const evicted = s.clientTable.recordExecuted(clientId, requestNumber, reply, op);
-  if (evicted !== null) s.logLine('debug', 'client table: evicted the client executed longest ago', { client: evicted, op });
-  s.out.push({ type: 'applied', op, clientId, requestNumber, events });
-  if (s.primary !== null) s.out.push({ type: 'reply', clientId, requestNumber, op, reply });
+  if (row === undefined) return { refused: 'SESSION_EXPIRED' };
+  const { reply, events } = s.machine.apply(command, { op, clientId });
+  s.clientTable.recordExecuted(clientId, requestNumber, reply, op, at);
+  return { reply, events };
 }
 
 /** Persists the state at the executed op. The log below it is trimmed once it is durable. */

@@ -41,6 +41,11 @@ export class Log<C> {
     return this.entries.at(-1)?.view ?? this.baseView;
   }
 
+  /** The time of the newest entry above the base, or 0 when there is none. */
+  get lastAt(): number {
+    return this.entries.at(-1)?.at ?? 0;
+  }
+
   entry(op: number): LogEntry<C> {
     assert.ok(op > this.baseOp && op <= this.op, `op ${op} is not in the log (${this.baseOp}, ${this.op}]`);
     return this.entries[op - this.baseOp - 1]!;

@@ -124,11 +124,12 @@ function entriesProblem(entries: unknown, after: number, view: number): string |
   let previousView = 0;
   for (const [index, entry] of entries.entries()) {
     if (typeof entry !== 'object' || entry === null) return 'entry is not an object';
-    const { op, view: entryView, clientId, requestNumber } = entry as Record<string, unknown>;
+    const { op, view: entryView, clientId, owner, requestNumber, at } = entry as Record<string, unknown>;
     if (op !== after + 1 + index) return 'entries are not dense after the stated op';
     if (!isCount(entryView) || entryView > view) return 'entry view is not at most the message view';
     if (entryView < previousView) return 'entry views decrease';
     if (typeof clientId !== 'string' || !isCount(requestNumber)) return 'entry has no client id or request number';
+    if (typeof owner !== 'string' || !isCount(at)) return 'entry has no owner or time';
     previousView = entryView;
   }
   return null;

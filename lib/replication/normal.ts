@@ -15,22 +15,23 @@ import type { ClientRequest, RejectCode, ReplicaId } from './types.js';
 
 /** §4.1 steps 1–2: a client request reaches this replica. */
 export function onRequest<C, R, E>(s: ReplicaState<C, R, E>, request: ClientRequest<C>): void {
-  const { clientId, requestNumber } = request;
-  const wellFormed = typeof clientId === 'string' && Number.isSafeInteger(requestNumber) && requestNumber >= 0;
+  const { clientId, owner, at, requestNumber } = request;
+  const wellFormed = typeof clientId === 'string' && typeof owner === 'string' && Number.isSafeInteger(at) && at >= 0 &&
+    Number.isSafeInteger(requestNumber) && requestNumber >= 0;
   if (!wellFormed || (requestNumber === 0) !== (request.command === null)) {
     s.logLine('warn', 'ignoring request', { reason: 'malformed request', client: clientId });
     return;
   }
   if (s.status !== 'normal') return reject(s, request, 'VIEW_CHANGE');
   if (s.primary === null) return reject(s, request, 'NOT_PRIMARY');
-  const admission = admit(s.clientTable.row(clientId), s.inFlight.get(clientId), requestNumber);
+  const admission = admit(s.clientTable.row(clientId), s.inFlight.get(clientId), request);
   switch (admission.action) {
     case 'reject':
       return reject(s, request, admission.code);
     case 'drop':
       return s.ignore('request', admission.reason, { client: clientId, requestNumber });
     case 'reply':
-      s.out.push({ type: 'reply', clientId, requestNumber, op: admission.op, reply: admission.reply });
+      s.out.push({ type: 'reply', clientId, owner, requestNumber, op: admission.op, reply: admission.reply });
       return;
     case 'append':
       break;
@@ -38,13 +39,24 @@ export function onRequest<C, R, E>(s: ReplicaState<C, R, E>, request: ClientRequ
   const p = s.primary;
   if (s.log.op + p.pending.length - s.commit >= s.settings.pipelineOpsMax) return reject(s, request, 'BUSY');
   const op = s.log.op + p.pending.length + 1;
-  p.pending.push({ op, view: s.view, clientId, requestNumber, command: request.command });
-  s.inFlight.set(clientId, requestNumber);
+  const entry = { op, view: s.view, clientId, owner, requestNumber, at: entryTime(s, at), command: request.command };
+  p.pending.push(entry);
+  s.inFlight.set(clientId, entry);
+}
+
+/** The time written into a new entry (VRR §4.4: the primary chooses it, every replica reads it
+ *  from the log): when the request arrived by the driver's clock, but never below the entry
+ *  before it nor below any client-table row. So times do not decrease along the log, and the
+ *  row executed longest ago is also the row idle longest (client-table.ts). A clock that steps
+ *  back, or a new primary's clock behind its predecessor's, repeats the newest time meanwhile. */
+function entryTime<C, R, E>(s: ReplicaState<C, R, E>, arrivedAt: number): number {
+  const previous = s.primary!.pending.at(-1)?.at ?? s.log.lastAt;
+  return Math.max(arrivedAt, previous, s.clientTable.newestAt);
 }
 
 function reject<C, R, E>(s: ReplicaState<C, R, E>, request: ClientRequest<C>, code: RejectCode): void {
-  const { clientId, requestNumber } = request;
-  s.out.push({ type: 'reject', clientId, requestNumber, code, view: s.view, primary: s.primaryOf(s.view) });
+  const { clientId, owner, requestNumber } = request;
+  s.out.push({ type: 'reject', clientId, owner, requestNumber, code, view: s.view, primary: s.primaryOf(s.view) });
 }
 
 /** §4.1 step 2 with batching (§6.2): the pending batch becomes PREPAREs and persist records. The

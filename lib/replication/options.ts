@@ -26,8 +26,16 @@ export interface ReplicaOptions {
   batchEntriesMax?: number;
   /** Ops admitted but not yet committed before the primary answers BUSY. Default 1024. */
   pipelineOpsMax?: number;
-  /** Rows in the client table before the one executed longest ago is evicted. Default 10 000. */
+  /** Rows in the client table. A register that finds it full evicts a row that never executed
+   *  a request, else one idle for clientIdleEvictMs, else is refused (client-table.ts). Default
+   *  10 000. */
   clientTableMax?: number;
+  /** How long, by entry times, a client must have executed nothing before a register may evict
+   *  it (0: any row). Default one hour: far longer than a connector retries one request
+   *  (30 s), so an evicted client has nothing in doubt — its next request is refused
+   *  SESSION_EXPIRED on its first send and it registers again — while a flood of registrations
+   *  cannot push out a client that is in use. */
+  clientIdleEvictMs?: number;
   /** Consider a snapshot at every op that is a multiple of this (0 = never). Default 10 000. */
   snapshotEveryOps?: number;
   /** ...and, if the state machine reports its size(), take it only once the ops since the last
@@ -52,6 +60,7 @@ export function settingsFrom(options: ReplicaOptions): Settings {
     batchEntriesMax: 256,
     pipelineOpsMax: 1024,
     clientTableMax: 10_000,
+    clientIdleEvictMs: 60 * 60 * 1000,
     snapshotEveryOps: 10_000,
     snapshotStateRatio: 0.25,
     messageEntriesMax: 2000,
@@ -65,7 +74,9 @@ export function settingsFrom(options: ReplicaOptions): Settings {
   for (const name of positive) {
     assert.ok(Number.isInteger(settings[name]) && settings[name] >= 1, `${name} must be a positive integer`);
   }
-  assert.ok(Number.isInteger(settings.snapshotEveryOps) && settings.snapshotEveryOps >= 0, 'snapshotEveryOps must be 0 or more');
+  for (const name of ['snapshotEveryOps', 'clientIdleEvictMs'] as const) {
+    assert.ok(Number.isSafeInteger(settings[name]) && settings[name] >= 0, `${name} must be 0 or more`);
+  }
   assert.ok(Number.isFinite(settings.snapshotStateRatio) && settings.snapshotStateRatio >= 0, 'snapshotStateRatio must be 0 or more');
   assert.ok(settings.heartbeatTicks < settings.viewChangeTimeoutTicks, 'heartbeats must come more often than the view-change timeout');
   return { ...settings, messageLimit: { entriesMax: settings.messageEntriesMax, bytesMax: settings.messageBytesMax } };

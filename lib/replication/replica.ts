@@ -68,7 +68,7 @@ export class Replica<C, R, E> {
       snapshot,
       // D5: only the snapshot is known committed; the log after it waits for the view to decide.
       machine: createMachine(snapshot === null ? null : snapshot.machine),
-      clientTable: new ClientTable<R>(settings.clientTableMax, snapshot?.clientTable ?? null),
+      clientTable: new ClientTable<R>(settings, snapshot?.clientTable ?? null),
       disk: new Durability<R>(durable.view, durable.logView, log.op),
     });
     this.rejoin();

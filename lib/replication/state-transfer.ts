@@ -128,7 +128,7 @@ function continueCatchUp<C, R, E>(s: ReplicaState<C, R, E>, m: NewState<C, R>): 
 export function installSnapshot<C, R, E>(s: ReplicaState<C, R, E>, snapshot: Snapshot<R>, entries: LogEntry<C>[], kept: number): void {
   assert.ok(snapshot.op > s.commit, 'a snapshot is installed only when our log cannot reach it');
   s.machine = s.createMachine(snapshot.machine);
-  s.clientTable = new ClientTable(s.settings.clientTableMax, snapshot.clientTable);
+  s.clientTable = new ClientTable(s.settings, snapshot.clientTable);
   s.snapshot = snapshot;
   s.log.reset(snapshot.op, snapshot.view, entries);
   s.commit = snapshot.op;

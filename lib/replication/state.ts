@@ -137,9 +137,9 @@ export class ReplicaState<C, R, E> {
   executed: number;
   machine: StateMachine<C, R, E>;
   clientTable: ClientTable<R>;
-  /** Per client, the request number it has in the log above `executed` or in the pending batch
-   *  (at most one: one outstanding request per client). */
-  inFlight = new Map<string, number>();
+  /** Per client, its entry in the log above `executed` or in the pending batch (at most one: one
+   *  outstanding request per client). */
+  inFlight = new Map<string, LogEntry<C>>();
   /** The snapshot the log's base stands on (null while the base is 0); what state transfer sends
    *  to a replica whose needs start below the base. */
   snapshot: Snapshot<R> | null;
@@ -265,7 +265,7 @@ export class ReplicaState<C, R, E> {
   appendEntries(entries: LogEntry<C>[]): void {
     this.log.append(entries);
     this.disk.noteAppend(this.persist({ kind: 'entries', entries }), this.log.op);
-    for (const entry of entries) if (entry.op > this.executed) this.inFlight.set(entry.clientId, entry.requestNumber);
+    for (const entry of entries) if (entry.op > this.executed) this.inFlight.set(entry.clientId, entry);
   }
 
   /** Replaces the log above `after` (≥ commit: committed ops never change) and persists that. */
@@ -278,7 +278,7 @@ export class ReplicaState<C, R, E> {
   /** Recomputes `inFlight` from the log above `executed` (and the pending batch). */
   rebuildInFlight(): void {
     this.inFlight.clear();
-    for (const entry of this.log.suffix(this.executed)) this.inFlight.set(entry.clientId, entry.requestNumber);
-    for (const entry of this.primary?.pending ?? []) this.inFlight.set(entry.clientId, entry.requestNumber);
+    for (const entry of this.log.suffix(this.executed)) this.inFlight.set(entry.clientId, entry);
+    for (const entry of this.primary?.pending ?? []) this.inFlight.set(entry.clientId, entry);
   }
 }

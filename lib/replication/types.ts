@@ -17,7 +17,7 @@
 //      Optionally, while a large message from a peer is still arriving, call `onReceiving(from)`
 //      (lib/server: once per socket read that leaves a frame unfinished): liveness only.
 //   5. Route `reply` and `reject` effects to the client connection waiting for that
-//      (clientId, requestNumber), if this process has one; otherwise drop them.
+//      (clientId, owner, requestNumber), if this process has one; otherwise drop them.
 //   6. Call `tick()` at a steady rate (lib/server: every `tickMs` of the cluster configuration).
 //      All timeouts count ticks.
 //   7. Call `flush()` after each burst of inputs (lib/server: once per event-loop turn), so that
@@ -32,10 +32,14 @@ export type Status = 'normal' | 'view-change' | 'recovering';
 
 /** A client request as the core sees it. `requestNumber` 0 registers the client in the client
  *  table (VRR §4; docs/architecture.md "Client table"); later requests number 1, 2, ... and
- *  carry a command. */
+ *  carry a command. Every request names its `owner`: the fingerprint of the secret the client
+ *  keeps (lib/auth/client-secret.ts), which the register binds the client id to; the secret
+ *  itself never reaches the core. `at` is the driver's wall clock when the request arrived, in
+ *  ms since the epoch: the primary writes it into the entry (VRR §4.4), and the client table
+ *  measures idleness by entry times alone. */
 export type ClientRequest<C> =
-  | { clientId: string; requestNumber: 0; command: null }
-  | { clientId: string; requestNumber: number; command: C };
+  | { clientId: string; owner: string; at: number; requestNumber: 0; command: null }
+  | { clientId: string; owner: string; at: number; requestNumber: number; command: C };
 
 /** One slot of the replicated log. (view, op) is its viewstamp. */
 export interface LogEntry<C> {
@@ -44,8 +48,15 @@ export interface LogEntry<C> {
   /** The view in which the primary assigned this op. */
   view: number;
   clientId: string;
+  /** The fingerprint of the secret of whoever sent the request. Execution checks it against the
+   *  client-table row, in log order: a request of another owner runs nowhere. */
+  owner: string;
   /** 0 = register `clientId`; otherwise the client's request number. */
   requestNumber: number;
+  /** The primary's clock when it admitted the request (ms since the epoch), never below the time
+   *  of the entry before it: times do not decrease along a primary's log. Client-table eviction
+   *  reads them, so every replica decides it alike. */
+  at: number;
   /** The command as the primary admitted it (timestamps already chosen); null for a register. */
   command: C | null;
 }
@@ -72,12 +83,18 @@ export type StateMachineFactory<C, R, E> = (snapshot: unknown | null) => StateMa
 /** One client's row in the replicated client table (VRR §4). A row is written only when a
  *  request executes: a request still in the log is not in the table (client-table.ts). */
 export interface ClientTableRow<R> {
-  /** The latest request number executed for this client. */
+  /** The owner fingerprint its register carried: only requests with the same owner are answered
+   *  from this row or executed for this client. */
+  owner: string;
+  /** The latest request number executed for this client (0: only the register so far). */
   requestNumber: number;
   /** The reply its execution gave; null only when that reply was null (a register). */
   reply: R | null;
-  /** The op at which that request executed; eviction picks the smallest (decided by the log). */
+  /** The op at which that request executed: rows are evicted oldest first (decided by the log). */
   op: number;
+  /** The entry time of that request: a row idle for `clientIdleEvictMs` by a register's entry
+   *  time may be evicted to make room for it. */
+  at: number;
 }
 
 /** Everything committed up to and including `op`, so the log before it can be dropped. */
@@ -117,17 +134,30 @@ export interface DurableState<C, R> {
   entries: LogEntry<C>[];
 }
 
-export type RejectCode = 'NOT_PRIMARY' | 'VIEW_CHANGE' | 'SESSION_EXPIRED' | 'STALE_REQUEST' | 'BUSY';
+export type RejectCode =
+  | 'NOT_PRIMARY'
+  | 'VIEW_CHANGE'
+  | 'SESSION_EXPIRED'
+  | 'STALE_REQUEST'
+  | 'BUSY'
+  /** The client id is registered to another owner (another secret). */
+  | 'NOT_OWNER'
+  /** A register found the client table full of clients it may not evict (client-table.ts). */
+  | 'CLIENT_TABLE_FULL';
 
 export type Effect<C, R, E, M> =
   | { type: 'send'; to: ReplicaId; message: M }
   | { type: 'persist'; seq: number; record: JournalRecord<C, R> }
-  /** The answer to a committed request (reply is null for a register). Only the primary emits it. */
-  | { type: 'reply'; clientId: string; requestNumber: number; op: number; reply: R | null }
-  /** The request was refused: not admitted at all (NOT_PRIMARY, VIEW_CHANGE, STALE_REQUEST, BUSY),
-   *  or — SESSION_EXPIRED — admitted and found, when it executed in log order, to come from a
-   *  client the client table does not know. `primary` is the replica this one believes is primary. */
-  | { type: 'reject'; clientId: string; requestNumber: number; code: RejectCode; view: number; primary: ReplicaId }
+  /** The answer to a committed request (reply is null for a register). Only the primary emits it.
+   *  `owner` is the request's: the driver routes by (clientId, owner, requestNumber), so a
+   *  request with a stolen client id can neither receive nor divert its owner's answers. */
+  | { type: 'reply'; clientId: string; owner: string; requestNumber: number; op: number; reply: R | null }
+  /** The request was refused: not admitted at all (NOT_PRIMARY, VIEW_CHANGE, STALE_REQUEST, BUSY,
+   *  NOT_OWNER), or admitted and skipped when it executed, in log order: SESSION_EXPIRED (a
+   *  client the table does not know), NOT_OWNER (registered to another owner) or
+   *  CLIENT_TABLE_FULL (a register with no room). `primary` is the replica this one believes is
+   *  primary. */
+  | { type: 'reject'; clientId: string; owner: string; requestNumber: number; code: RejectCode; view: number; primary: ReplicaId }
   /** An op was executed on this replica; every replica emits it, the primary's driver uses the
    *  events (chat pushes). */
   | { type: 'applied'; op: number; clientId: string; requestNumber: number; events: E[] }

@@ -1,10 +1,13 @@
 // The client side of a replica: accepts client connections, checks every frame with the codec,
 // and turns valid requests into inputs for the replication core. It owns what is per-connection
 // and never replicated: the login challenge a connection was given, the session a connection is
-// bound to, and which connection waits for which (clientId, requestNumber).
+// bound to, and which connection waits for which (clientId, owner, requestNumber).
 //
 // What goes through the log and what does not:
 //   - `register` and every `call` go to the core: they are ordered, replicated, executed once.
+//     The client secret they carry is hashed here into the owner fingerprint the core binds the
+//     client id to (lib/auth/client-secret.ts); the secret goes no further — no log line, no
+//     disk, no peer — and the wall clock at arrival goes with the request as its time.
 //   - `hello` is answered locally (who am I, who is primary).
 //   - `login-start` and `resume` are answered by the primary from its executed state. Neither
 //     changes state; the commands that follow them are checked again when executed from the log.
@@ -20,6 +23,7 @@ import { foldName } from '../chat/names.js';
 import type { ClientRequest, RejectCode, ReplicaStatusReport } from '../replication/types.js';
 import { decoySalt, DEFAULT_ITERATIONS, newNonce } from '../auth/scram.js';
 import { hashToken } from '../auth/tokens.js';
+import { ownerOf } from '../auth/client-secret.js';
 import type { Logger } from './logger.js';
 
 /** Requests one connection may have waiting for the log at once; more get BUSY. */
@@ -60,7 +64,9 @@ export class ClientGateway {
    *  recipient here, so a push must not cost a scan of every connection. Invariant: holds
    *  exactly the clients whose `session` is set, under that session's account name. */
   private readonly byName = new Map<string, Set<Client>>();
-  /** Who waits for the reply to (clientId, requestNumber); the newest connection wins. */
+  /** Who waits for the reply to (clientId, owner, requestNumber); the newest connection wins.
+   *  The owner is part of the key, so a request with a stolen client id (and another secret)
+   *  neither receives nor displaces the owner's answer. */
   private readonly waiters = new Map<string, Waiter>();
   /** Keeps login step 1 from telling which names exist (see decoySalt). */
   private readonly decoySecret = randomBytes(32);
@@ -131,7 +137,7 @@ export class ClientGateway {
       case 'resume':
         return this.onResume(client, frame);
       case 'register':
-        return this.submit(client, frame.id, { clientId: frame.clientId, requestNumber: 0, command: null }, null);
+        return this.submit(client, frame.id, { ...requester(frame), requestNumber: 0, command: null }, null);
       case 'call':
         return this.onCall(client, frame);
     }
@@ -193,13 +199,14 @@ export class ClientGateway {
       client.challenge = null;
       bindSession = { hash: frame.command.tokenHash, name: challenge.name };
     }
-    const command = admit(frame.command, client.session?.hash ?? null);
-    this.submit(client, frame.id, { clientId: frame.clientId, requestNumber: frame.requestNumber, command }, bindSession);
+    const request = requester(frame);
+    const command = admit(frame.command, request.at, client.session?.hash ?? null);
+    this.submit(client, frame.id, { ...request, requestNumber: frame.requestNumber, command }, bindSession);
   }
 
   private submit(client: Client, frameId: number, request: ClientRequest<ChatCommand>, bindSession: Waiter['bindSession']): void {
     if (client.waiting >= WAITING_PER_CONNECTION_MAX) return this.fail(client, frameId, 'BUSY', 'too many requests in flight on this connection');
-    const key = waiterKey(request.clientId, request.requestNumber);
+    const key = waiterKey(request);
     const previous = this.waiters.get(key);
     if (previous) previous.client.waiting--;
     this.waiters.set(key, { client, frameId, bindSession });
@@ -208,8 +215,8 @@ export class ClientGateway {
   }
 
   /** Driver duty 5: a committed request's reply goes to the connection waiting for it, if any. */
-  deliverReply(clientId: string, requestNumber: number, reply: ChatReply | null): void {
-    const waiter = this.takeWaiter(clientId, requestNumber);
+  deliverReply(request: RequestKey, reply: ChatReply | null): void {
+    const waiter = this.takeWaiter(request);
     if (!waiter) return;
     if (reply === null) return this.reply(waiter.client, waiter.frameId, {});
     if (!reply.ok) return this.send(waiter.client, errorReply(waiter.frameId, reply.error));
@@ -217,8 +224,8 @@ export class ClientGateway {
     this.reply(waiter.client, waiter.frameId, reply.result);
   }
 
-  deliverReject(clientId: string, requestNumber: number, code: RejectCode): void {
-    const waiter = this.takeWaiter(clientId, requestNumber);
+  deliverReject(request: RequestKey, code: RejectCode): void {
+    const waiter = this.takeWaiter(request);
     if (!waiter) return;
     const hint = code === 'NOT_PRIMARY' ? this.host.primaryHint() : undefined;
     this.fail(waiter.client, waiter.frameId, code, REJECT_MESSAGES[code], hint);
@@ -251,8 +258,8 @@ export class ClientGateway {
     }
   }
 
-  private takeWaiter(clientId: string, requestNumber: number): Waiter | undefined {
-    const key = waiterKey(clientId, requestNumber);
+  private takeWaiter(request: RequestKey): Waiter | undefined {
+    const key = waiterKey(request);
     const waiter = this.waiters.get(key);
     if (waiter) {
       this.waiters.delete(key);
@@ -280,13 +287,25 @@ const REJECT_MESSAGES: Record<RejectCode, string> = {
   SESSION_EXPIRED: 'this client is not registered (or was evicted from the client table); register again — the outcome of this request is unknown',
   STALE_REQUEST: 'request number is older than this client\'s latest request',
   BUSY: 'the primary has too many requests in flight; retry shortly',
+  NOT_OWNER: 'this client id is registered with another client secret; register a client id of your own',
+  CLIENT_TABLE_FULL: 'the client table is full of clients in use; nothing was registered, try again later',
 };
 
-function waiterKey(clientId: string, requestNumber: number): string {
-  return `${clientId}#${requestNumber}`;
+/** What names one request of one client: whose answer a waiter is. */
+type RequestKey = Pick<ClientRequest<ChatCommand>, 'clientId' | 'owner' | 'requestNumber'>;
+
+function waiterKey(request: RequestKey): string {
+  return `${request.clientId}#${request.requestNumber}#${request.owner}`;
+}
+
+/** Who sends a register or call, as the core sees them: the client id, the owner its secret
+ *  hashes to, and this replica's clock as the request's time (VRR §4.4: the primary chooses it
+ *  and the log carries it). */
+function requester(frame: Extract<ClientFrame, { type: 'register' | 'call' }>): { clientId: string; owner: string; at: number } {
+  return { clientId: frame.clientId, owner: ownerOf(frame.clientSecret), at: Date.now() };
 }
 
 /** The primary's part of a command (VRR §4.4: the primary chooses timestamps and they are logged). */
-function admit(command: ClientCommand, session: string | null): ChatCommand {
-  return { ...command, at: Date.now(), session };
+function admit(command: ClientCommand, at: number, session: string | null): ChatCommand {
+  return { ...command, at, session };
 }

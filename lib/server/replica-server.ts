@@ -192,10 +192,10 @@ export class ReplicaServer {
           this.store!.persist(effect.seq, effect.record);
           break;
         case 'reply':
-          this.gateway!.deliverReply(effect.clientId, effect.requestNumber, effect.reply);
+          this.gateway!.deliverReply(effect, effect.reply);
           break;
         case 'reject':
-          this.gateway!.deliverReject(effect.clientId, effect.requestNumber, effect.code);
+          this.gateway!.deliverReject(effect, effect.code);
           break;
         case 'applied':
           if (effect.events.length === 0) break;

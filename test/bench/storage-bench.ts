@@ -28,7 +28,7 @@ const ENTRY_COUNT = Number(values.entries);
 /** A send as the primary logs it, padded so that its JSON is about ENTRY_BYTES_TARGET bytes. */
 function makeEntry(op: number, textLength: number): LogEntry<Command> {
   return {
-    op, view: 3, clientId: 'c0ffee00c0ffee00c0ffee00c0ffee00', requestNumber: op,
+    op, view: 3, clientId: 'c0ffee00c0ffee00c0ffee00c0ffee00', owner: 'ab'.repeat(32), requestNumber: op, at: 1_700_000_000_000 + op,
     command: { kind: 'send', to: 'bob', text: 'm'.repeat(textLength), at: 1_700_000_000_000 + op, session: 'ab'.repeat(16) },
   };
 }

@@ -69,10 +69,11 @@ test('a request retried on the new primary after a failover is answered from the
 
   const primary = await cluster.waitForPrimary();
   const clientId = randomBytes(16).toString('hex');
+  const clientSecret = randomBytes(32).toString('hex');
   const first = await RawClient.open(cluster.addresses[primary]!);
-  assert.equal((await first.request({ type: 'register', clientId })).ok, true);
+  assert.equal((await first.request({ type: 'register', clientId, clientSecret })).ok, true);
   // `create` needs no login, and executing it twice would be visible: the second run fails.
-  const call = { type: 'call', clientId, requestNumber: 1, command: { kind: 'create', name: 'retry-probe', verifier: makeVerifier('pw') } };
+  const call = { type: 'call', clientId, clientSecret, requestNumber: 1, command: { kind: 'create', name: 'retry-probe', verifier: makeVerifier('pw') } };
   const original = await first.request(call);
   assert.equal(original.ok, true, JSON.stringify(original));
   first.close();

@@ -10,7 +10,9 @@
 //   (d) no acknowledged op lost: what a client was told committed is in that history, at the
 //       op the reply named, and every replica that executes that far executes it;
 //   (e) equal states: replicas that have executed the same op hold equal state machines;
-//   (f) equal replies: every reply for an op — first try, retry, after failover — is the same.
+//   (f) equal replies: every reply for an op — first try, retry, after failover — is the same;
+//   (h) a client id is its owner's: every reply for a client's request goes to the owner its
+//       register carried (no request under a stolen id and another secret is answered or runs).
 // Liveness (g) is checked by the harness (simulate.ts), which knows when faults stopped.
 
 import { createHash } from 'node:crypto';
@@ -65,6 +67,8 @@ export class Checker {
   readonly acknowledged: Acknowledged<unknown, unknown>[] = [];
   /** Per replica: the next op its current incarnation must execute (ops apply in order). */
   private readonly nextApply = new Map<ReplicaId, number>();
+  /** (h) client id → the owner fingerprint of the client that drew it. */
+  private readonly owners = new Map<string, string>();
 
   constructor(private readonly replicaCount: number) {}
 
@@ -81,6 +85,11 @@ export class Checker {
       this.fail('(a) one primary per view', `replicas ${known} and ${sender} both acted as primary of view ${message.view}`);
     }
     this.primaryOf.set(message.view, sender);
+  }
+
+  /** (h) A client drew this id and the secret whose owner fingerprint this is. */
+  onClient(clientId: string, owner: string): void {
+    this.owners.set(clientId, owner);
   }
 
   /** A replica (re)started from durable state whose snapshot, if any, ends at `snapshotOp`. */
@@ -134,8 +143,12 @@ export class Checker {
     else if (at !== applied.op) this.fail('(c) no op executed twice', `${key.slice(0, 8)}… executed at op ${at} and at op ${applied.op}`);
   }
 
-  /** (f) A replica answered a client. */
+  /** (f)(h) A replica answered a client. */
   onReply(replica: ReplicaId, reply: ReplyAnswer<unknown>): void {
+    const owner = this.owners.get(reply.clientId);
+    if (owner !== undefined && owner !== reply.owner) {
+      this.fail("(h) a client id is its owner's", `replica ${replica} answered ${reply.clientId.slice(0, 8)}#${reply.requestNumber} (op ${reply.op}) to another owner`);
+    }
     const text = canonicalJson(reply.reply);
     const known = this.replyAt.get(reply.op);
     if (known === undefined) this.replyAt.set(reply.op, text);

@@ -1,12 +1,12 @@
 // A simulated client, behaving as the real connector (lib/client) will: it registers
-// (request number 0), then sends requests with increasing numbers, one outstanding at a time
-// (VRR §4). A NOT_PRIMARY answer sends it to the replica named in the hint; a timeout sends the
+// (request number 0) with a secret of its own, then sends requests with increasing numbers and
+// the same secret, one outstanding at a time (VRR §4). A NOT_PRIMARY answer sends it to the replica named in the hint; a timeout sends the
 // same request — same number, same command — to the next replica, with a backoff. Because the
 // client table deduplicates by (client id, request number), a retry never runs twice (§4.1),
 // and the client's record of what was acknowledged is what the checkers hold the cluster to.
 
 import assert from 'node:assert/strict';
-import type { ClientRequest, Effect, ReplicaId } from '../../lib/replication/types.js';
+import type { Effect, ReplicaId } from '../../lib/replication/types.js';
 import { SafetyViolation } from './checkers.js';
 import type { Prng } from './prng.js';
 import type { ClientScript } from './workload.js';
@@ -14,6 +14,16 @@ import type { ClientScript } from './workload.js';
 export type ReplyAnswer<R> = Extract<Effect<never, R, never, never>, { type: 'reply' }>;
 export type RejectAnswer = Extract<Effect<never, never, never, never>, { type: 'reject' }>;
 export type Answer<R> = ReplyAnswer<R> | RejectAnswer;
+
+/** A request as a client puts it on the wire: with its secret, which the replica's driver turns
+ *  into the owner the core sees, as the gateway does (cluster.ts). */
+export interface SimRequest<C> {
+  clientId: string;
+  clientSecret: string;
+  requestNumber: number;
+  /** null for a register (request 0). */
+  command: C | null;
+}
 
 /** A request this client had acknowledged: the op it committed at and the reply it got. */
 export interface Acknowledged<C, R> {
@@ -35,12 +45,14 @@ export interface ClientTiming {
 }
 
 interface Outstanding<C> {
-  request: ClientRequest<C>;
+  request: SimRequest<C>;
   attempts: number;
 }
 
 export class SimClient<C, R> {
   readonly clientId: string;
+  /** 64 hex digits, drawn with the client id and sent with every request. */
+  readonly clientSecret: string;
   /** Every request sent, by request number: the command is fixed at first send. */
   readonly sent = new Map<number, C | null>();
   readonly acknowledged: Acknowledged<C, R>[] = [];
@@ -72,6 +84,7 @@ export class SimClient<C, R> {
     now: number,
   ) {
     this.clientId = prng.hex(32);
+    this.clientSecret = prng.hex(64);
     this.target = prng.int(0, replicaCount - 1);
     this.wakeAt = now + prng.int(0, timing.thinkMaxMs);
   }
@@ -101,7 +114,7 @@ export class SimClient<C, R> {
   }
 
   /** The timer fired: send the next request, or resend the one that went unanswered. */
-  wake(now: number): { to: ReplicaId; request: ClientRequest<C> } | null {
+  wake(now: number): { to: ReplicaId; request: SimRequest<C> } | null {
     assert.ok(now >= this.wakeAt, 'client woken early');
     if (this.paused) {
       this.wakeAt = Infinity;
@@ -154,21 +167,22 @@ export class SimClient<C, R> {
           '(d) client table',
           `client ${this.index} got STALE_REQUEST for its outstanding request #${answer.requestNumber} from replica ${from}`,
         );
+      case 'NOT_OWNER':
+      case 'CLIENT_TABLE_FULL':
+        // Nobody else registers our id (a thief only uses ids already registered), and the
+        // simulator's client table has room for every client.
+        throw new SafetyViolation('(h) a client id is its owner\'s', `client ${this.index} got ${answer.code} for request #${answer.requestNumber} from replica ${from}`);
     }
   }
 
-  private newRequest(): ClientRequest<C> {
+  private newRequest(): SimRequest<C> {
     const requestNumber = this.nextRequestNumber++;
-    if (requestNumber === 0) {
-      this.sent.set(0, null);
-      return { clientId: this.clientId, requestNumber: 0, command: null };
-    }
-    const command = this.script.next();
+    const command = requestNumber === 0 ? null : this.script.next();
     this.sent.set(requestNumber, command);
-    return { clientId: this.clientId, requestNumber, command };
+    return { clientId: this.clientId, clientSecret: this.clientSecret, requestNumber, command };
   }
 
-  private acknowledge(request: ClientRequest<C>, answer: ReplyAnswer<R>, now: number): Acknowledged<C, R> {
+  private acknowledge(request: SimRequest<C>, answer: ReplyAnswer<R>, now: number): Acknowledged<C, R> {
     assert.equal(answer.clientId, this.clientId, 'reply routed to the wrong client');
     const acked: Acknowledged<C, R> = {
       clientId: this.clientId,

@@ -10,12 +10,13 @@
 // replica's invariants() run, and the checkers look at what happened.
 
 import assert from 'node:assert/strict';
+import { ownerOf } from '../../lib/auth/client-secret.js';
 import { emptyDurableState, recover } from '../../lib/replication/journal.js';
 import type { ReplicationMessage } from '../../lib/replication/messages.js';
 import { Replica, type ReplicaOptions } from '../../lib/replication/replica.js';
 import type { ClientRequest, DurableState, Effect, ReplicaId, ReplicaStatusReport } from '../../lib/replication/types.js';
 import { Checker, SafetyViolation } from './checkers.js';
-import { type Answer, type ClientTiming, SimClient } from './client.js';
+import { type Answer, type ClientTiming, SimClient, type SimRequest } from './client.js';
 import { type DiskLatency, FAST_DISK, SimDisk } from './disk.js';
 import { type Address, CLIENT_ADDRESS_BASE, type Envelope, Network, type NetworkFaults } from './network.js';
 import { Prng } from './prng.js';
@@ -24,7 +25,7 @@ import type { Workload } from './workload.js';
 
 export type Payload<C, R> =
   | { channel: 'peer'; message: ReplicationMessage<C, R> }
-  | { channel: 'request'; request: ClientRequest<C> }
+  | { channel: 'request'; request: SimRequest<C> }
   | { channel: 'answer'; answer: Answer<R> };
 
 type CoreEffect<C, R, E> = Effect<C, R, E, ReplicationMessage<C, R>>;
@@ -55,7 +56,8 @@ export interface Node<C, R, E> {
   replica: Replica<C, R, E> | null;
   readonly disk: SimDisk<C, R>;
   nextTickAt: number;
-  /** Clients whose requests reached this incarnation: where duty 5 routes their answers. */
+  /** Clients whose requests reached this incarnation, by client id and owner: where duty 5
+   *  routes their answers (a request under another owner's id never gets that owner's). */
   readonly connections: Map<string, Address>;
   /** Received input this step, so it is flushed at the end of the step. */
   touched: boolean;
@@ -70,6 +72,11 @@ export interface Nemesis {
 }
 
 const DEFAULT_TIMING: ClientTiming = { requestTimeoutMs: 300, backoffMaxMs: 400, thinkMinMs: 0, thinkMaxMs: 40 };
+
+/** Replica wall clocks disagree: replica i's reads (i − f) × this many ms off the virtual time,
+ *  so a new primary's clock is often behind its predecessor's, and the core must keep the entry
+ *  times it writes (ClientRequest.at) from going back along the log. */
+const CLOCK_SKEW_MS = 1000;
 
 export class World<C, R, E> {
   readonly replicaCount: number;
@@ -113,7 +120,9 @@ export class World<C, R, E> {
     for (let k = 0; k < options.clientCount; k++) {
       const clientPrng = this.prng.fork();
       const script = options.workload.newClient(k, clientPrng.fork());
-      this.clients.push(new SimClient(k, options.replicaCount, script, clientPrng, timing, this.now));
+      const client = new SimClient(k, options.replicaCount, script, clientPrng, timing, this.now);
+      this.clients.push(client);
+      this.checker.onClient(client.clientId, ownerOf(client.clientSecret));
     }
     for (const node of this.nodes) this.restart(node.id);
   }
@@ -184,7 +193,7 @@ export class World<C, R, E> {
       const client = this.clients[envelope.to - CLIENT_ADDRESS_BASE]!;
       const acked = client.onAnswer(payload.answer, envelope.from, this.now);
       const answer = payload.answer;
-      this.trace.add(this.now, `c${client.index} ← r${envelope.from} ${answer.type === 'reply' ? `reply #${answer.requestNumber} op ${answer.op}` : `${answer.code} #${answer.requestNumber} (primary ${answer.primary})`}`);
+      this.trace.add(this.now, `c${client.index} ← r${envelope.from} ${describeAnswer(answer)}`);
       if (acked !== null) this.checker.onAcknowledged(acked);
       return;
     }
@@ -194,11 +203,21 @@ export class World<C, R, E> {
       this.trace.add(this.now, `r${envelope.to} ← r${envelope.from} ${describeMessage(payload.message)}`);
       this.call(node, (replica) => replica.onMessage(payload.message));
     } else {
-      node.connections.set(payload.request.clientId, envelope.from);
-      this.trace.add(this.now, `r${envelope.to} ← c${envelope.from - CLIENT_ADDRESS_BASE} request #${payload.request.requestNumber}`);
-      this.call(node, (replica) => replica.onRequest(payload.request));
+      const request = this.coreRequest(node, payload.request);
+      node.connections.set(connectionKey(request), envelope.from);
+      this.trace.add(this.now, `r${envelope.to} ← c${envelope.from - CLIENT_ADDRESS_BASE} request #${request.requestNumber}`);
+      this.call(node, (replica) => replica.onRequest(request));
     }
   }
+
+  /** What the gateway makes of a request (lib/server/client-gateway.ts): the secret becomes the
+   *  owner it hashes to, and the replica's wall clock gives the time. */
+  private coreRequest(node: Node<C, R, E>, wire: SimRequest<C>): ClientRequest<C> {
+    const { clientId, clientSecret, requestNumber, command } = wire;
+    const at = this.now + (node.id - this.f) * CLOCK_SKEW_MS;
+    return { clientId, owner: ownerOf(clientSecret), at, requestNumber, command } as ClientRequest<C>;
+  }
+
 
   /** Duty 2: report the highest seq whose record, and every earlier one, is durable. */
   private completeFsyncs(node: Node<C, R, E>): void {
@@ -222,6 +241,7 @@ export class World<C, R, E> {
     this.trace.add(this.now, `c${client.index} → r${sending.to} request #${sending.request.requestNumber}`);
     this.network.send(CLIENT_ADDRESS_BASE + client.index, sending.to, { channel: 'request', request: sending.request }, this.now);
   }
+
 
   // ---- effects (the driver duties) -------------------------------------------------------------
 
@@ -299,7 +319,7 @@ export class World<C, R, E> {
 
   /** Duty 5: to the client connected to this replica for that request, if any. */
   private answer(node: Node<C, R, E>, answer: Answer<R>): void {
-    const address = node.connections.get(answer.clientId);
+    const address = node.connections.get(connectionKey(answer));
     if (address === undefined) return;
     this.network.send(node.id, address, { channel: 'answer', answer }, this.now);
   }
@@ -403,4 +423,13 @@ export class World<C, R, E> {
       (r) => r.status === 'normal' && r.view === first.view && r.op === first.op && r.commit === first.op && r.executed === first.op,
     );
   }
+}
+
+/** Routes answers by client id and owner, as the gateway does. */
+function connectionKey(request: { clientId: string; owner: string }): string {
+  return `${request.clientId}#${request.owner}`;
+}
+
+function describeAnswer<R>(answer: Answer<R>): string {
+  return answer.type === 'reply' ? `reply #${answer.requestNumber} op ${answer.op}` : `${answer.code} #${answer.requestNumber} (primary ${answer.primary})`;
 }

@@ -12,7 +12,7 @@ import { Prng } from './prng.js';
 
 type Record = JournalRecord<string, string>;
 
-const entry = (op: number, view = 0): LogEntry<string> => ({ op, view, clientId: 'c', requestNumber: op, command: `x${op}` });
+const entry = (op: number, view = 0): LogEntry<string> => ({ op, view, clientId: 'c', owner: 'o', requestNumber: op, at: op, command: `x${op}` });
 const entries = (from: number, to: number, view = 0): Record => ({
   kind: 'entries',
   entries: Array.from({ length: to - from + 1 }, (_, i) => entry(from + i, view)),
@@ -174,9 +174,11 @@ test("disk: a crash may lose the files of the newest snapshots the replica took 
 
 test('checkers: each safety property fires on a history that breaks it', () => {
   const applied = (op: number, clientId: string, requestNumber: number) => ({ type: 'applied' as const, op, clientId, requestNumber, events: [] });
-  const reply = (op: number, clientId: string, requestNumber: number, value: unknown) => ({ type: 'reply' as const, op, clientId, requestNumber, reply: value });
+  const reply = (op: number, clientId: string, requestNumber: number, value: unknown, owner = `${clientId}'s owner`) =>
+    ({ type: 'reply' as const, op, clientId, owner, requestNumber, reply: value });
   const fresh = (): Checker => {
     const checker = new Checker(3);
+    checker.onClient('a', "a's owner");
     for (const replica of [0, 1, 2]) checker.onIncarnation(replica, 0);
     checker.onApplied(0, applied(1, 'a', 0));
     return checker;
@@ -200,6 +202,9 @@ test('checkers: each safety property fires on a history that breaks it', () => {
   replies.onReply(0, reply(2, 'a', 1, { n: 1 }));
   assert.throws(() => replies.onReply(1, reply(2, 'a', 1, { n: 2 })), /\(f\) equal replies/);
   assert.throws(() => fresh().onReply(0, reply(7, 'a', 1, null)), /reply only after execution/);
+  const stolen = fresh();
+  stolen.onApplied(0, applied(2, 'a', 1));
+  assert.throws(() => stolen.onReply(0, reply(2, 'a', 1, null, "a thief's owner")), /\(h\) a client id is its owner's/);
 });
 
 test('checkers: canonical JSON ignores key order, so equal states built differently hash equally', () => {

@@ -188,6 +188,76 @@ test('session expired: when an earlier send may have run, the outcome is reporte
   assert.equal(cluster.frames('register').length, 2);
 });
 
+test('ownership: register and every call carry the secret drawn with the client id, and a new id comes with a new secret', scenario, async (t) => {
+  const cluster = await startCluster(t, 1);
+  const connector = makeConnector(t, cluster.addresses);
+  await connector.call({ kind: 'list', pattern: '*', page: 1 });
+  await connector.call({ kind: 'list', pattern: '*', page: 1 });
+  cluster.clientTable.clear();
+  await connector.call({ kind: 'list', pattern: '*', page: 1 });
+  const frames = [...cluster.frames('register'), ...cluster.frames('call')];
+  const secretOf = new Map<string, Set<string>>();
+  for (const frame of frames) {
+    assert.match(frame.clientSecret, /^[0-9a-f]{64}$/);
+    secretOf.set(frame.clientId, (secretOf.get(frame.clientId) ?? new Set()).add(frame.clientSecret));
+  }
+  assert.deepEqual([...secretOf.values()].map((secrets) => secrets.size), [1, 1], 'two ids, one secret each');
+  const [first, second] = [...secretOf.values()].map((secrets) => [...secrets][0]);
+  assert.notEqual(first, second);
+  assert.ok(!JSON.stringify(connector.status()).includes(second!), 'status shows the id, never the secret');
+});
+
+test('ownership: NOT_OWNER to a first send means the id is someone else\'s; the call goes again under a new id', scenario, async (t) => {
+  const cluster = await startCluster(t, 1);
+  const connector = makeConnector(t, cluster.addresses);
+  await connector.connect();
+  const taken = connector.status().clientId;
+  cluster.clientTable.set(taken, { secret: 'f'.repeat(64), requestNumber: 0, reply: null }); // Evicted, and registered by another.
+  const reply = await connector.call({ kind: 'list', pattern: '*', page: 1 });
+  assert.equal(reply.ok, false, 'answered (not logged in) under the new id');
+  assert.deepEqual(cluster.frames('call').map((f) => [f.clientId === taken, f.requestNumber]), [[true, 1], [false, 1]]);
+  assert.equal(cluster.frames('register').length, 2);
+  assert.equal(cluster.executions.get(`${taken}#1`), undefined, 'nothing ran under the taken id');
+});
+
+test('ownership: NOT_OWNER after an earlier send may have run reports the outcome unknown, and the client carries on under a new id', scenario, async (t) => {
+  const cluster = await startCluster(t, 1);
+  const alice = await loggedIn(t, cluster, 'alice');
+  cluster.accounts.set('bob', cluster.accounts.get('alice')!);
+  const taken = alice.status().clientId;
+  interceptOnce(cluster, (r) => isCall('send')(r.frame), () => {
+    cluster.clientTable.set(taken, { secret: 'f'.repeat(64), requestNumber: 0, reply: null });
+    return { action: 'drop-before' };
+  });
+  const error = await rejectsWith(alice.call({ kind: 'send', to: 'bob', text: 'maybe' }), 'NOT_OWNER');
+  assert.match(error.message, /outcome of this request is unknown/);
+  assert.equal(cluster.frames('call').filter((f) => f.command.kind === 'send').length, 2, 'not sent a third time');
+  assert.ok((await alice.call({ kind: 'send', to: 'bob', text: 'again' })).ok);
+  assert.notEqual(alice.status().clientId, taken);
+});
+
+test('ownership: a register refused NOT_OWNER draws a new id; CLIENT_TABLE_FULL fails the call with that code', scenario, async (t) => {
+  const cluster = await startCluster(t, 1);
+  let refusals = 0;
+  cluster.intercept = ({ frame }) => {
+    if (frame.type !== 'register' || refusals++ > 0) return undefined;
+    return { action: 'reply', frame: { type: 'reply', id: frame.id, ok: false, error: { code: 'NOT_OWNER', message: 'taken' } } };
+  };
+  const connector = makeConnector(t, cluster.addresses);
+  await connector.connect();
+  const registers = cluster.frames('register');
+  assert.equal(registers.length, 2);
+  assert.notEqual(registers[0]!.clientId, registers[1]!.clientId);
+  assert.notEqual(registers[0]!.clientSecret, registers[1]!.clientSecret);
+  assert.equal(connector.status().clientId, registers[1]!.clientId);
+
+  cluster.tableFull = true;
+  const crowded = makeConnector(t, cluster.addresses);
+  const error = await rejectsWith(crowded.call({ kind: 'list', pattern: '*', page: 1 }), 'CLIENT_TABLE_FULL');
+  assert.match(error.message, /register refused/);
+  assert.equal(cluster.frames('call').length, 0, 'no call without a registered client');
+});
+
 test('login: the proof checks out against the verifier and the name is folded', scenario, async (t) => {
   const cluster = await startCluster(t, 1);
   const connector = makeConnector(t, cluster.addresses);

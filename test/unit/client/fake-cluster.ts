@@ -51,8 +51,11 @@ export class FakeCluster extends EventEmitter<{ received: [received: Received] }
   readonly accounts = new Map<string, Verifier>();
   /** tokenHash → account name. */
   readonly sessions = new Map<string, string>();
-  /** clientId → latest request number and its saved reply (VR §4). */
-  readonly clientTable = new Map<string, { requestNumber: number; reply: ChatReply | null }>();
+  /** clientId → the secret it was registered with, the latest request number and its saved
+   *  reply (VR §4). The real replicas keep the secret's hash; a fake may keep the secret. */
+  readonly clientTable = new Map<string, { secret: string; requestNumber: number; reply: ChatReply | null }>();
+  /** When true, a register of a new client id is refused: the table is full of clients in use. */
+  tableFull = false;
   /** Every message in each mailbox, read or not. */
   readonly mailboxes = new Map<string, { message: StoredMessage; read: boolean }[]>();
   /** How many times each (clientId, requestNumber) was executed: must never exceed 1. */
@@ -105,16 +108,28 @@ export class FakeCluster extends EventEmitter<{ received: [received: Received] }
     await Promise.all(this.replicas.map((replica) => replica.close()));
   }
 
-  /** The client table's part of a call: saved reply, STALE or SESSION_EXPIRED, else execute. */
-  call(connection: Connection, frame: CallFrame): ChatReply | 'SESSION_EXPIRED' | 'STALE_REQUEST' {
+  /** The client table's part of a register: a row for a new id, the saved reply for its own
+   *  retry, refused for an id registered with another secret or when the table is full. */
+  register(frame: Extract<ClientFrame, { type: 'register' }>): 'NOT_OWNER' | 'CLIENT_TABLE_FULL' | null {
+    const entry = this.clientTable.get(frame.clientId);
+    if (entry !== undefined) return entry.secret === frame.clientSecret ? null : 'NOT_OWNER';
+    if (this.tableFull) return 'CLIENT_TABLE_FULL';
+    this.clientTable.set(frame.clientId, { secret: frame.clientSecret, requestNumber: 0, reply: null });
+    return null;
+  }
+
+  /** The client table's part of a call: NOT_OWNER, saved reply, STALE or SESSION_EXPIRED, else
+   *  execute. */
+  call(connection: Connection, frame: CallFrame): ChatReply | 'SESSION_EXPIRED' | 'STALE_REQUEST' | 'NOT_OWNER' {
     const entry = this.clientTable.get(frame.clientId);
     if (entry === undefined) return 'SESSION_EXPIRED';
+    if (entry.secret !== frame.clientSecret) return 'NOT_OWNER';
     if (frame.requestNumber < entry.requestNumber) return 'STALE_REQUEST';
     if (frame.requestNumber === entry.requestNumber && entry.reply !== null) return entry.reply;
     const key = `${frame.clientId}#${frame.requestNumber}`;
     this.executions.set(key, (this.executions.get(key) ?? 0) + 1);
     const reply = this.execute(connection, frame.command);
-    this.clientTable.set(frame.clientId, { requestNumber: frame.requestNumber, reply });
+    this.clientTable.set(frame.clientId, { secret: entry.secret, requestNumber: frame.requestNumber, reply });
     return reply;
   }
 
@@ -262,9 +277,10 @@ export class FakeReplica {
     }
     if (cluster.primary !== this.replica) return error('NOT_PRIMARY', `replica ${this.replica} is a backup`, cluster.hint());
     switch (frame.type) {
-      case 'register':
-        cluster.clientTable.set(frame.clientId, { requestNumber: 0, reply: null });
-        return { ok: true, result: {} };
+      case 'register': {
+        const refused = cluster.register(frame);
+        return refused === null ? { ok: true, result: {} } : error(refused, refused.toLowerCase());
+      }
       case 'login-start': {
         const name = frame.name.toLowerCase();
         const verifier = cluster.accounts.get(name);
@@ -298,7 +314,7 @@ export class FakeReplica {
       connection.challenge = null;
     }
     const reply = this.cluster.call(connection, frame);
-    if (reply === 'SESSION_EXPIRED' || reply === 'STALE_REQUEST') return error(reply, `${reply.toLowerCase()}`);
+    if (typeof reply === 'string') return error(reply, reply.toLowerCase());
     return reply;
   }
 }

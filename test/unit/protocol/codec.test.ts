@@ -16,6 +16,7 @@ import {
 type Json = Record<string, unknown>;
 
 const CLIENT_ID = '0123456789abcdef0123456789abcdef';
+const CLIENT_SECRET = '0123456789abcdef'.repeat(4);
 const TOKEN = 'ab'.repeat(32);
 const NONCE = 'abcdEFGH1234_-xy';
 const VERIFIER = { salt: 'c2FsdA==', iterations: 4096, storedKey: 'a2V5', serverKey: 'a2V5' };
@@ -32,11 +33,11 @@ const VALID_COMMANDS: Record<string, Json> = {
   ack: { kind: 'ack', ids: [7] },
 };
 
-const call = (command: unknown, extra: Json = {}): Json => ({ type: 'call', id: 9, clientId: CLIENT_ID, requestNumber: 1, command, ...extra });
+const call = (command: unknown, extra: Json = {}): Json => ({ type: 'call', id: 9, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, requestNumber: 1, command, ...extra });
 
 const VALID_FRAMES: Record<string, Json> = {
   hello: { type: 'hello', id: 0, version: 1 },
-  register: { type: 'register', id: 1, clientId: CLIENT_ID },
+  register: { type: 'register', id: 1, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET },
   'login-start': { type: 'login-start', id: 2, name: 'Alice', clientNonce: NONCE },
   resume: { type: 'resume', id: 3, token: TOKEN, lastSeen: 0 },
   call: call(VALID_COMMANDS.send),
@@ -143,6 +144,12 @@ function fieldViolations(): Bad[] {
     bad('register', 'clientId', CLIENT_ID.toUpperCase()),
     bad('register', 'clientId', CLIENT_ID.slice(1)),
     bad('register', 'clientId', 123),
+    bad('register', 'clientSecret', CLIENT_SECRET.toUpperCase()),
+    bad('register', 'clientSecret', CLIENT_SECRET.slice(1)),
+    bad('register', 'clientSecret', CLIENT_SECRET + '0'),
+    bad('register', 'clientSecret', 'g' + CLIENT_SECRET.slice(1)),
+    bad('register', 'clientSecret', Buffer.from(CLIENT_SECRET, 'hex').toString('base64url')),
+    bad('register', 'clientSecret', null),
     bad('login-start', 'name', 'a'.repeat(4 * NAME_LENGTH_MAX + 1), 'BAD_NAME'),
     bad('login-start', 'name', null, 'BAD_NAME'),
     bad('login-start', 'clientNonce', 'short'),
@@ -154,6 +161,8 @@ function fieldViolations(): Bad[] {
     bad('resume', 'lastSeen', -1),
     bad('resume', 'lastSeen', '0'),
     bad('call', 'clientId', 'nope'),
+    bad('call', 'clientSecret', CLIENT_ID),
+    bad('call', 'clientSecret', 7),
     bad('call', 'requestNumber', 0),
     bad('call', 'requestNumber', 2 ** 53),
     bad('call', 'command', null),
@@ -243,6 +252,14 @@ test('the error message for an out-of-range count reads as documented', () => {
   assert.deepEqual(result, { ok: false, id: 9, error: { code: 'BAD_ARGUMENT', message: 'call.command.count must be an integer 1..100' } });
 });
 
+test('a malformed client secret is refused without being repeated: the message says what a secret looks like', () => {
+  const almost = CLIENT_SECRET.slice(0, -1) + 'X';
+  for (const type of ['register', 'call']) {
+    const result = parseClientFrame(withField(VALID_FRAMES[type]!, 'clientSecret', almost));
+    assert.deepEqual(result, { ok: false, id: VALID_FRAMES[type]!.id, error: { code: 'BAD_REQUEST', message: `${type}.clientSecret must be 64 lower-case hex digits` } });
+  }
+});
+
 test('error messages quote untrusted names only briefly', () => {
   const long = 'x'.repeat(10_000);
   for (const frame of [withField(VALID_FRAMES.hello!, 'type', long), call({ kind: long }), withField(VALID_FRAMES.hello!, long, 1)]) {
@@ -263,6 +280,8 @@ const VALID_SERVER_FRAMES: Record<string, Json> = {
   'error reply': { type: 'reply', id: 4, ok: false, error: { code: 'BAD_NAME', message: 'no' } },
   'error reply with a primary hint': { type: 'reply', id: 4, ok: false, error: { code: 'NOT_PRIMARY', message: 'try 2' }, primary: PRIMARY },
   'error reply with an unknown primary address': { type: 'reply', id: 4, ok: false, error: { code: 'NOT_PRIMARY', message: 'x' }, primary: { ...PRIMARY, address: null } },
+  'NOT_OWNER reply': { type: 'reply', id: 4, ok: false, error: { code: 'NOT_OWNER', message: 'another secret' } },
+  'CLIENT_TABLE_FULL reply': { type: 'reply', id: 4, ok: false, error: { code: 'CLIENT_TABLE_FULL', message: 'no room' } },
   push: { type: 'push', message: MESSAGE },
 };
 

@@ -213,13 +213,27 @@ export class Cluster {
   }
 
   /** Registers `clientId` at the primary and commits it. */
-  register(clientId: string): void {
+  register(clientId: string, from: From = {}): void {
     const primary = this.primary();
-    this.request(primary, { clientId, requestNumber: 0, command: null });
+    this.request(primary, registration(clientId, from));
     this.deliverAll();
   }
 }
 
-export function req(clientId: string, requestNumber: number, command: string): ClientRequest<Command> {
-  return { clientId, requestNumber, command };
+/** Who sends a test request, when the test cares: the owner (by default `ownerFor` the client
+ *  id, so each test client has its own) and the time the driver stamps it with (default 0). */
+type From = Partial<Pick<ClientRequest<Command>, 'owner' | 'at'>>;
+
+/** The owner fingerprint a test client registers with unless a test says otherwise. */
+export function ownerFor(clientId: string): string {
+  return `owner of ${clientId}`;
+}
+
+export function req(clientId: string, requestNumber: number, command: string, from: From = {}): ClientRequest<Command> {
+  return { clientId, owner: ownerFor(clientId), at: 0, requestNumber, command, ...from };
+}
+
+/** The register (request 0) of `clientId`. */
+export function registration(clientId: string, from: From = {}): ClientRequest<Command> {
+  return { clientId, owner: ownerFor(clientId), at: 0, requestNumber: 0, command: null, ...from };
 }

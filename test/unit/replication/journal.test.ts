@@ -11,7 +11,7 @@ import { toyMachine } from './harness.js';
 type Journal = LoadedJournal<string, number>;
 
 function entries(first: number, last: number, view = 1): LogEntry<string>[] {
-  return Array.from({ length: last - first + 1 }, (_, i) => ({ op: first + i, view, clientId: 'c', requestNumber: first + i, command: `m${first + i}` }));
+  return Array.from({ length: last - first + 1 }, (_, i) => ({ op: first + i, view, clientId: 'c', owner: 'o', requestNumber: first + i, at: 0, command: `m${first + i}` }));
 }
 
 function snapshot(op: number, view = 1): Snapshot<number> {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { messageProblem } from '../../../lib/replication/messages.js';
 import { Cluster, type Message } from './harness.js';
 
-const entry = (op: number, view = 1) => ({ op, view, clientId: 'c', requestNumber: op, command: 'x' });
+const entry = (op: number, view = 1) => ({ op, view, clientId: 'c', owner: 'o', requestNumber: op, at: 0, command: 'x' });
 
 test('messageProblem names what is wrong with a malformed message', () => {
   const cases: Array<[unknown, RegExp]> = [
@@ -17,6 +17,8 @@ test('messageProblem names what is wrong with a malformed message', () => {
     [{ type: 'prepare', view: 1, from: 1, entries: [entry(1), entry(3)], commit: 0 }, /dense/],
     [{ type: 'prepare', view: 1, from: 1, entries: [entry(1, 2)], commit: 0 }, /at most the message view/],
     [{ type: 'prepare', view: 2, from: 2, entries: [entry(1, 2), entry(2, 1)], commit: 0 }, /decrease/],
+    [{ type: 'prepare', view: 1, from: 1, entries: [{ ...entry(1), owner: undefined }], commit: 0 }, /no owner or time/],
+    [{ type: 'prepare', view: 1, from: 1, entries: [{ ...entry(1), at: -1 }], commit: 0 }, /no owner or time/],
     [{ type: 'prepare-ok', view: 1, from: 0, op: 'x' }, /op/],
     [{ type: 'do-view-change', view: 2, from: 0, logView: 2, op: 0, commit: 0, entries: [] }, /log view/],
     [{ type: 'start-view', view: 2, from: 2, op: 1, commit: 2, entries: [] }, /commit > op/],

@@ -2,7 +2,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Cluster, req } from './harness.js';
+import { Cluster, registration, req } from './harness.js';
 
 test('§4.1 N=1: a request commits on the primary\'s own fsync and is answered once', () => {
   const cluster = new Cluster(1);
@@ -170,7 +170,7 @@ test('§4.1 step 5: a backup the primary never heard from in this view gets lost
   const primary = cluster.settle();
   const backup = (primary + 1) % 3;
   cluster.crash((primary + 2) % 3);
-  cluster.request(primary, { clientId: 'c', requestNumber: 0, command: null });
+  cluster.request(primary, registration('c'));
   cluster.deliverAll((e) => e.message.type !== 'prepare');
   assert.equal(cluster.replica(backup).statusReport().op, 0, 'the PREPARE was lost');
   cluster.tickUntil('the op commits once the heartbeat resends it', () => cluster.replica(primary).statusReport().commit === 1, 100);

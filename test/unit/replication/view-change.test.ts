@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import type { DoViewChange, GetLog } from '../../../lib/replication/messages.js';
 import type { ReplicaOptions } from '../../../lib/replication/replica.js';
 import { chooseLog } from '../../../lib/replication/view-change.js';
-import { Cluster, type Command, type Envelope, type Message, req } from './harness.js';
+import { Cluster, type Command, type Envelope, type Message, registration, req } from './harness.js';
 
 const others = (n: number, ...not: number[]) => Array.from({ length: n }, (_, id) => id).filter((id) => !not.includes(id));
 
@@ -244,7 +244,7 @@ test('§4.2 step 4: a lost PREPARE-OK after START-VIEW is sent again when the he
 /** Registers `clients` clients and commits `count` requests spread over them, in batches (one
  *  flush per round), at the primary. */
 function commitBatches(cluster: Cluster, primary: number, clients: number, count: number): void {
-  for (let c = 0; c < clients; c++) cluster.replica(primary).onRequest({ clientId: `c${c}`, requestNumber: 0, command: null });
+  for (let c = 0; c < clients; c++) cluster.replica(primary).onRequest(registration(`c${c}`));
   cluster.handle(primary, cluster.replica(primary).flush());
   cluster.deliverAll();
   for (let n = 1, sent = 0; sent < count; n++) {
@@ -321,7 +321,7 @@ test('§5.3 view change: a LOG-SUFFIX from another view is ignored (the fetch be
   const ask = untilGetLog(cluster);
   const forged = (v: number): Message => ({
     type: 'log-suffix', view: v, from: ask.to, logView: Math.min(ask.message.logView, v - 1), op: ask.message.op, after: ask.message.after, snapshot: null,
-    entries: [{ op: ask.message.after + 1, view: 1, clientId: 'forged', requestNumber: 1, command: 'forged' }],
+    entries: [{ op: ask.message.after + 1, view: 1, clientId: 'forged', owner: 'forged', requestNumber: 1, at: 0, command: 'forged' }],
   });
   for (const v of [view - 1, view + 1]) cluster.handle(next, cluster.replica(next).onMessage(forged(v)));
   const ignored = logged(cluster, next, 'ignoring log-suffix').map((e) => e.fields?.reason);

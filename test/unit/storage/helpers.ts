@@ -204,7 +204,7 @@ export class Recorder {
 
 /** A log entry with a text payload of about `textBytes` characters. */
 export function entry(op: number, textBytes = 40): LogEntry<{ kind: 'send'; text: string }> {
-  return { op, view: 1, clientId: `client-${op % 7}`, requestNumber: op, command: { kind: 'send', text: 'x'.repeat(textBytes) } };
+  return { op, view: 1, clientId: `client-${op % 7}`, owner: `owner-${op % 7}`, requestNumber: op, at: op, command: { kind: 'send', text: 'x'.repeat(textBytes) } };
 }
 
 export function entries(from: number, to: number, textBytes = 40): Array<LogEntry<{ kind: 'send'; text: string }>> {

@@ -46,7 +46,7 @@ function rejectsWith(code: StorageError['code'], ...mentions: string[]) {
 }
 
 function snapshotAt(op: number, machine: unknown = { upTo: op }): Snapshot<string> {
-  return { op, view: 1, clientTable: { c: { requestNumber: op, reply: `r${op}`, op } }, machine };
+  return { op, view: 1, clientTable: { c: { owner: 'o', requestNumber: op, reply: `r${op}`, op, at: op } }, machine };
 }
 
 const logOps = (log: Array<{ entries: Array<{ op: number }> }>) => log.flatMap((record) => record.entries.map((e) => e.op));
