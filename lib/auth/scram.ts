@@ -3,14 +3,23 @@
 //
 //   create:  the client draws a salt, derives SaltedPassword = PBKDF2(password, salt, i) and
 //            sends only StoredKey = H(HMAC(SaltedPassword, "Client Key")) and
-//            ServerKey = HMAC(SaltedPassword, "Server Key"). The server can check proofs with
-//            these but cannot log in as the user: it never holds ClientKey.
+//            ServerKey = HMAC(SaltedPassword, "Server Key").
 //   login 1: client → name + client nonce; server → salt, iterations, client nonce + server nonce.
 //   login 2: client → ClientProof = ClientKey XOR HMAC(StoredKey, AuthMessage);
 //            server recomputes ClientKey = proof XOR HMAC(StoredKey, AuthMessage) and checks
 //            H(ClientKey) = StoredKey; its answer ServerSignature = HMAC(ServerKey, AuthMessage)
 //            proves to the client that the server knew the verifier.
 // The server nonce makes every AuthMessage new, so a recorded proof is useless later.
+//
+// What a replica keeps cannot log in as the user. It keeps the verifier, and a verifier checks
+// proofs but cannot make one: that takes ClientKey. ClientKey is in a proof (XOR the HMAC above,
+// which StoredKey gives), so whoever holds both a proof and the verifier holds ClientKey — and
+// that is why no proof is ever written down. The primary checks the proof in memory when the
+// login arrives (lib/chat/login.ts recordLogin) and the replicated log, the snapshots and the
+// messages between replicas carry only the outcome: the account, the session's token hash,
+// verifierFingerprint() of the verifier that was checked, and the ServerSignature. Only the
+// connection from the client carries a proof — plain TCP, so an eavesdropper who also saw the
+// account's create could log in (docs/protocol.md says so).
 
 import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
 
@@ -75,8 +84,7 @@ export function clientProof(
   };
 }
 
-/** Server side of login step 2. Pure and deterministic, so every replica reaches the same
- *  verdict when the login is executed from the log. */
+/** Server side of login step 2: run by the primary alone, when the login arrives. */
 export function verifyProof(
   verifier: Verifier,
   name: string,
@@ -96,6 +104,15 @@ export function verifyProof(
 /** A fresh random nonce (base64url, no ',' or '='), for either side of the exchange. */
 export function newNonce(): string {
   return randomBytes(NONCE_BYTES).toString('base64url');
+}
+
+/** Names the verifier a proof was checked against, for the log: SHA-256 over its four fields.
+ *  A login is checked at the primary and applied later by every replica; the fingerprint lets
+ *  them refuse it if the account's verifier changed in between. It is no secret: the verifier it
+ *  digests is in the account's create record already. */
+export function verifierFingerprint(verifier: Verifier): string {
+  const fields = JSON.stringify([verifier.salt, verifier.iterations, verifier.storedKey, verifier.serverKey]);
+  return sha256(Buffer.from(fields, 'utf8')).toString('base64');
 }
 
 /** A plausible salt for a name that has no account, so that login step 1 does not reveal

@@ -1,16 +1,15 @@
-// The commands about accounts and sessions: create, login, logout, list, delete-account.
+// The commands about accounts and sessions: create, logout, list, delete-account. Login has a
+// file of its own (lib/chat/login.ts): half of it runs at the primary before the log.
 //
 // Each handler has one shape: check the arguments (a coded error for anything a client got
 // wrong), then change the state, then say what happened. Nothing is changed before the last
 // check has passed, so a refused command leaves no trace.
 
-import { verifyProof } from '../auth/scram.js';
-import { TOKEN_HASH_PATTERN } from '../auth/tokens.js';
-import type { ChatEvent, ChatOutcome } from './types.js';
+import type { ChatOutcome } from './types.js';
 import { LIST_PAGE_SIZE } from './limits.js';
 import { Mailbox } from './mailbox.js';
 import { foldName, foldPattern, matchWildcard } from './names.js';
-import { fail, refuse, succeed, type CommandOf } from './outcome.js';
+import { fail, refuse, sessionEnded, succeed, type CommandOf } from './outcome.js';
 import type { Account, ChatState } from './state.js';
 import { checkVerifier } from './verifier.js';
 
@@ -18,10 +17,6 @@ import { checkVerifier } from './verifier.js';
 export interface Caller {
   readonly session: string;
   readonly account: Account;
-}
-
-function sessionEnded(session: string): ChatEvent {
-  return { kind: 'session-ended', session };
 }
 
 /** create {name, verifier}: with or without a session (someone logged in may create another
@@ -38,37 +33,6 @@ export function createAccount(state: ChatState, command: CommandOf<'create'>): C
   if (!checked.ok) return refuse(checked.error);
   state.accounts.set(name, { name, verifier: checked.verifier, mailbox: new Mailbox() });
   return succeed<'create'>({ name });
-}
-
-/** login {name, nonce, proof, tokenHash}: checks the SCRAM proof (lib/auth/scram.ts) and opens
- *  the session `tokenHash`. The command's own `session` is ignored: logging in again from a
- *  logged-in connection just opens another session.
- *
- *  The proof is checked against the *folded* name, so a client must fold the name (lower-case
- *  A-Z) before it builds its AuthMessage. Checking that `nonce` is one the primary issued is the
- *  I/O shell's job before the command enters the log; here the nonce is just signed data. */
-export function login(state: ChatState, command: CommandOf<'login'>): ChatOutcome {
-  const folded = foldName(command.name);
-  if (!folded.ok) return refuse(folded.error);
-  const { nonce, proof, tokenHash } = command;
-  if (typeof tokenHash !== 'string' || !TOKEN_HASH_PATTERN.test(tokenHash)) {
-    return fail('BAD_ARGUMENT', 'tokenHash must be 64 lower-case hex digits: the SHA-256 of the session token');
-  }
-  if (state.sessions.nameOf(tokenHash) !== null) {
-    return fail('BAD_ARGUMENT', 'that session token is already in use; draw a new one');
-  }
-  if (typeof nonce !== 'string' || typeof proof !== 'string') {
-    return fail('BAD_ARGUMENT', 'nonce and proof must be strings');
-  }
-  // One error for both failures, so that a reply never tells whether the name exists.
-  const account = state.accounts.get(folded.name);
-  if (account === undefined) return fail('AUTH_FAILED', 'wrong name or password');
-  const verdict = verifyProof(account.verifier, account.name, nonce, proof);
-  if (!verdict.ok) return fail('AUTH_FAILED', 'wrong name or password');
-
-  const ended = state.sessions.open(tokenHash, account.name);
-  const result = { name: account.name, unread: account.mailbox.unreadCount, serverSignature: verdict.serverSignature };
-  return succeed<'login'>(result, ended.map(sessionEnded));
 }
 
 /** logout: ends the session the command came with (and only that one). */

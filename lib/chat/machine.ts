@@ -3,20 +3,22 @@
 //
 // Two rules make that work, and every file under lib/chat keeps them:
 //   1. Determinism. No clock, no randomness, no I/O, no iteration order that could differ
-//      between replicas. A command carries the values the primary chose (`at`, `session`).
+//      between replicas. A command carries the values the primary chose (`at`, `session`, and
+//      for a login the verdict on its proof).
 //   2. apply() never throws on what a client sent. A command that made a replica throw would
 //      make *every* replica throw at the same op, forever (a poison pill). So anything a client
 //      controls gets a coded error reply. Only a broken invariant — a bug in our code, or a
 //      primary handing over nonsense — throws, loudly.
 //
 // Besides apply(), the machine answers read-only queries for the I/O shell (the primary uses
-// them for login challenges and pushes). They never change the state.
+// them for login challenges, login checks and pushes). They never change the state.
 
 import assert from 'node:assert/strict';
 import type { StateMachine, StateMachineFactory } from '../replication/types.js';
 import type { Verifier } from '../auth/scram.js';
 import type { ChatCommand, ChatEvent, ChatOutcome, ChatReply, StoredMessage } from './types.js';
-import { createAccount, deleteAccount, list, login, logout, type Caller } from './accounts.js';
+import { createAccount, deleteAccount, list, logout, type Caller } from './accounts.js';
+import { login } from './login.js';
 import { ack, deleteMessages, read, send } from './mail.js';
 import { foldName } from './names.js';
 import { fail, type CommandOf } from './outcome.js';

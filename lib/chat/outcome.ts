@@ -17,3 +17,8 @@ export function fail(code: ChatErrorCode, message: string): ChatOutcome {
 export function refuse(error: ChatError): ChatOutcome {
   return { reply: { ok: false, error }, events: [] };
 }
+
+/** The event that unbinds the connections of a session that ended. */
+export function sessionEnded(session: string): ChatEvent {
+  return { kind: 'session-ended', session };
+}

@@ -4,12 +4,14 @@
 //
 // Determinism rule: a command carries every value the state machine would otherwise have to
 // invent — the time (`at`, chosen by the primary when it admits the request) and the caller's
-// session (`session`, the hash of the token the connection logged in with). The state machine
-// reads no clock, draws no random number and does no I/O.
+// session (`session`, the hash of the token the connection logged in with); for a login, the
+// primary's verdict on the proof (LoginRecord), since the proof itself is never logged. The
+// state machine reads no clock, draws no random number and does no I/O.
 
 import type { Verifier } from '../auth/scram.js';
 
-/** A command as the client asks for it (validated by lib/protocol/codec.ts). */
+/** A command as the client asks for it (validated by lib/protocol/codec.ts). A login carries
+ *  the SCRAM proof (lib/auth/scram.ts) for the nonce the primary gave this connection. */
 export type ClientCommand =
   | { kind: 'create'; name: string; verifier: Verifier }
   | { kind: 'login'; name: string; nonce: string; proof: string; tokenHash: string }
@@ -21,9 +23,30 @@ export type ClientCommand =
   | { kind: 'delete-account' }
   | { kind: 'ack'; ids: number[] };
 
-/** What the primary puts in the log: the client's command plus the values the primary chose.
+/** A login as the log holds it: the outcome of the primary's proof check (lib/chat/login.ts
+ *  recordLogin), never the nonce or the proof — with the account's verifier, a proof gives the
+ *  key that logs in as the user. A failed check is logged too: like every command's, its reply
+ *  comes from the log. */
+export interface LoginRecord {
+  kind: 'login';
+  /** As the client sent it; folded when applied. */
+  name: string;
+  /** SHA-256 of the session token (lib/auth/tokens.ts): the session the login opens. */
+  tokenHash: string;
+  /** null: the proof failed, or the name had no account (one outcome, as in the reply). Else
+   *  which verifier the proof matched (lib/auth/scram.ts verifierFingerprint), so that a login
+   *  checked against a verifier the account no longer has fails when applied, and the
+   *  ServerSignature, public, which the reply carries to the client — so a reply answered again
+   *  from the client table after a failover still convinces it. */
+  proven: { fingerprint: string; serverSignature: string } | null;
+}
+
+/** A client's command as logged: as the client sent it, except a login (LoginRecord). */
+export type LoggedCommand = Exclude<ClientCommand, { kind: 'login' }> | LoginRecord;
+
+/** What the primary puts in the log: the command plus the values the primary chose.
  *  `session` is the token hash the connection is bound to, or null before login. */
-export type ChatCommand = ClientCommand & { at: number; session: string | null };
+export type ChatCommand = LoggedCommand & { at: number; session: string | null };
 
 export interface StoredMessage {
   id: number;

@@ -11,13 +11,17 @@
 //   - `hello` is answered locally (who am I, who is primary).
 //   - `login-start` and `resume` are answered by the primary from its executed state. Neither
 //     changes state; the commands that follow them are checked again when executed from the log.
+//   - A `login` call's proof is checked here, by the primary that issued its nonce, against the
+//     verifier in its executed state; only the outcome goes on to the log (lib/chat/login.ts), so
+//     no proof is ever logged, stored or sent to a peer.
 
 import { createServer, type Server, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { FramedConnection } from '../transport/connection.js';
 import { errorReply, okReply, parseClientFrame, type OkResult } from '../protocol/codec.js';
 import { CLIENT_FRAME_BYTES_MAX, PROTOCOL_VERSION, SERVER_FRAME_BYTES_MAX, type ClientFrame, type ErrorCode, type PrimaryHint, type ServerFrame } from '../protocol/messages.js';
-import type { ChatCommand, ChatEvent, ChatReply, ClientCommand } from '../chat/types.js';
+import type { ChatCommand, ChatEvent, ChatReply, LoggedCommand } from '../chat/types.js';
+import { recordLogin } from '../chat/login.js';
 import type { ChatMachine } from '../chat/machine.js';
 import { foldName } from '../chat/names.js';
 import type { ClientRequest, RejectCode, ReplicaStatusReport } from '../replication/types.js';
@@ -34,7 +38,7 @@ const CLIENT_SEND_BACKLOG_BYTES_MAX = 4 * 1024 * 1024;
 const RESUME_PUSH_MAX = 100;
 
 /** What the gateway needs from the replica it fronts. */
-interface ReplicaHost {
+export interface ReplicaHost {
   status(): ReplicaStatusReport;
   primaryHint(): PrimaryHint;
   machine(): ChatMachine;
@@ -187,21 +191,25 @@ export class ClientGateway {
   }
 
   private onCall(client: Client, frame: Extract<ClientFrame, { type: 'call' }>): void {
-    let bindSession: Waiter['bindSession'] = null;
-    if (frame.command.kind === 'login') {
-      const challenge = client.challenge;
-      const folded = foldName(frame.command.name);
-      const name = folded.ok ? folded.name : null;
-      if (challenge === null || challenge.nonce !== frame.command.nonce || challenge.name !== name) {
-        // Only a nonce this connection was just given is accepted, so a recorded proof is useless.
-        return this.fail(client, frame.id, 'AUTH_FAILED', 'no login in progress with that nonce on this connection; start again');
-      }
-      client.challenge = null;
-      bindSession = { hash: frame.command.tokenHash, name: challenge.name };
+    const sent = frame.command;
+    if (sent.kind !== 'login') return this.submitCall(client, frame, sent, null);
+    const challenge = client.challenge;
+    const folded = foldName(sent.name);
+    const name = folded.ok ? folded.name : null;
+    if (challenge === null || challenge.nonce !== sent.nonce || challenge.name !== name) {
+      // Only a nonce this connection was just given is accepted, so a recorded proof is useless.
+      return this.fail(client, frame.id, 'AUTH_FAILED', 'no login in progress with that nonce on this connection; start again');
     }
+    client.challenge = null;
+    // The primary's proof check, against the verifier in its executed state (lib/chat/login.ts).
+    const record = recordLogin(sent, this.host.machine().verifierOf(challenge.name));
+    this.submitCall(client, frame, record, { hash: sent.tokenHash, name: challenge.name });
+  }
+
+  private submitCall(client: Client, frame: Extract<ClientFrame, { type: 'call' }>, command: LoggedCommand, bindSession: Waiter['bindSession']): void {
     const request = requester(frame);
-    const command = admit(frame.command, request.at, client.session?.hash ?? null);
-    this.submit(client, frame.id, { ...request, requestNumber: frame.requestNumber, command }, bindSession);
+    const logged = admit(command, request.at, client.session?.hash ?? null);
+    this.submit(client, frame.id, { ...request, requestNumber: frame.requestNumber, command: logged }, bindSession);
   }
 
   private submit(client: Client, frameId: number, request: ClientRequest<ChatCommand>, bindSession: Waiter['bindSession']): void {
@@ -306,6 +314,6 @@ function requester(frame: Extract<ClientFrame, { type: 'register' | 'call' }>): 
 }
 
 /** The primary's part of a command (VRR §4.4: the primary chooses timestamps and they are logged). */
-function admit(command: ClientCommand, at: number, session: string | null): ChatCommand {
+function admit(command: LoggedCommand, at: number, session: string | null): ChatCommand {
   return { ...command, at, session };
 }

@@ -1,14 +1,16 @@
 // The real chat state machine (lib/chat) as a simulator workload. Each simulated client is one
 // user: it creates its account (with a SCRAM verifier, lib/auth/scram.ts), logs in with a
-// proof, then sends to the other users, reads, acks, deletes and lists, now and then logging
-// out and in again. Everything a real primary would choose — the time `at`, the session — is
-// fixed when the command is first built, so a retry resends the very same command.
+// proof — now and then a wrong one — then sends to the other users, reads, acks, deletes and
+// lists, now and then logging out and in again. Everything a real primary would choose — the
+// time `at`, the session, a login's verdict — is fixed when the command is first built, so a
+// retry resends the very same command.
 
 import { createHash } from 'node:crypto';
 import { clientProof, makeVerifier, type Verifier } from '../../lib/auth/scram.js';
 import { hashToken } from '../../lib/auth/tokens.js';
+import { recordLogin } from '../../lib/chat/login.js';
 import { createChatMachine } from '../../lib/chat/machine.js';
-import type { ChatCommand, ChatEvent, ChatReply, ClientCommand, StoredMessage } from '../../lib/chat/types.js';
+import type { ChatCommand, ChatEvent, ChatReply, LoggedCommand, LoginRecord, StoredMessage } from '../../lib/chat/types.js';
 import type { Prng } from './prng.js';
 import type { ClientScript, Workload } from './workload.js';
 
@@ -64,9 +66,15 @@ class ChatScript implements ClientScript<ChatCommand, ChatReply> {
 
   onReply(command: ChatCommand, reply: ChatReply): void {
     if (command.kind === 'create') this.phase = 'login'; // created now, or by an earlier life
-    if (command.kind === 'login') {
-      this.phase = reply.ok ? 'chat' : 'gone';
-      this.session = reply.ok ? command.tokenHash : null;
+    if (command.kind === 'login' && reply.ok) {
+      this.phase = 'chat';
+      this.session = command.tokenHash;
+    }
+    // The right password refused: the account was deleted (by a client sharing this user). A
+    // wrong password: try again later.
+    if (command.kind === 'login' && !reply.ok && reply.error.code === 'AUTH_FAILED' && command.proven !== null) {
+      this.phase = 'gone';
+      this.session = null;
     }
     if (command.kind === 'logout' || command.kind === 'delete-account') this.phase = command.kind === 'logout' ? 'login' : 'create';
     if (command.kind === 'list' && reply.ok) this.known = (reply.result as { names: string[] }).names.slice();
@@ -77,19 +85,24 @@ class ChatScript implements ClientScript<ChatCommand, ChatReply> {
     }
   }
 
-  private create(): ClientCommand {
+  private create(): LoggedCommand {
     return { kind: 'create', name: this.name, verifier: verifierFor(this.name) };
   }
 
-  private login(): ClientCommand {
+  /** A login with a new token, now and then with a wrong password. The primary's check
+   *  (recordLogin) is made here, against the verifier the account has if it exists — names are
+   *  never reused, so it is verifierFor(name) — and if it does not, the record's verdict is
+   *  refused when applied just as a primary's null would be. */
+  private login(): LoginRecord {
     const verifier = verifierFor(this.name);
     const nonce = this.prng.hex(24);
     const challenge = { name: this.name, nonce, salt: verifier.salt, iterations: verifier.iterations };
-    const { proof } = clientProof(passwordOf(this.name), challenge);
-    return { kind: 'login', name: this.name, nonce, proof, tokenHash: hashToken(this.prng.hex(64)) };
+    const password = this.prng.chance(0.05) ? 'a wrong guess' : passwordOf(this.name);
+    const { proof } = clientProof(password, challenge);
+    return recordLogin({ kind: 'login', name: this.name, nonce, proof, tokenHash: hashToken(this.prng.hex(64)) }, verifier);
   }
 
-  private chat(): ClientCommand {
+  private chat(): LoggedCommand {
     if (this.phase === 'gone') return { kind: 'read', count: 1 };
     const roll = this.prng.float();
     if (roll < 0.45) return { kind: 'send', to: this.recipient(), text: `hello ${this.prng.hex(6)}` };

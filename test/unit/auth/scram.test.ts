@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { authMessage, clientProof, decoySalt, makeVerifier, newNonce, verifyProof } from '../../../lib/auth/scram.js';
+import { authMessage, clientProof, decoySalt, makeVerifier, newNonce, verifierFingerprint, verifyProof } from '../../../lib/auth/scram.js';
 import { hashToken, newToken, TOKEN_HASH_PATTERN, TOKEN_PATTERN } from '../../../lib/auth/tokens.js';
 
 const ITERATIONS = 4096;
@@ -54,6 +54,16 @@ test('decoy salts are stable per name and differ between names', () => {
   const secret = Buffer.alloc(32, 7);
   assert.equal(decoySalt(secret, 'ghost'), decoySalt(secret, 'ghost'));
   assert.notEqual(decoySalt(secret, 'ghost'), decoySalt(secret, 'phantom'));
+});
+
+test('a verifier fingerprint names the verifier: any field changed, another fingerprint', () => {
+  const verifier = makeVerifier('pw', ITERATIONS);
+  const fingerprint = verifierFingerprint(verifier);
+  assert.equal(verifierFingerprint({ ...verifier }), fingerprint);
+  for (const field of ['salt', 'storedKey', 'serverKey'] as const) {
+    assert.notEqual(verifierFingerprint({ ...verifier, [field]: makeVerifier('other', ITERATIONS)[field] }), fingerprint, field);
+  }
+  assert.notEqual(verifierFingerprint({ ...verifier, iterations: verifier.iterations + 1 }), fingerprint);
 });
 
 test('tokens are random 256-bit hex and hash to 64 hex digits', () => {

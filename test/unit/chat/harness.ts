@@ -1,11 +1,13 @@
 // A small driver for the chat state machine in tests: numbers ops, advances the primary's
-// clock, and builds real SCRAM verifiers and proofs with lib/auth/scram.ts.
+// clock, and builds real SCRAM verifiers and proofs with lib/auth/scram.ts, which it checks as the
+// primary does (lib/chat/login.ts recordLogin) to log a login.
 
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { clientProof, makeVerifier, type Verifier } from '../../../lib/auth/scram.js';
+import { recordLogin } from '../../../lib/chat/login.js';
 import { ChatMachine } from '../../../lib/chat/machine.js';
-import type { ChatErrorCode, ChatEvent, ChatOutcome, ChatResults, ClientCommand } from '../../../lib/chat/types.js';
+import type { ChatErrorCode, ChatEvent, ChatOutcome, ChatResults, LoggedCommand, LoginRecord } from '../../../lib/chat/types.js';
 
 export const ITERATIONS = 4096;
 export const T0 = 1_700_000_000_000;
@@ -39,21 +41,21 @@ export class Harness {
   at = T0;
   #tokens = 0;
 
-  apply(command: ClientCommand, session: string | null = null): ChatOutcome {
+  apply(command: LoggedCommand, session: string | null = null): ChatOutcome {
     this.op += 1;
     this.at += 1000;
     return this.machine.apply({ ...command, at: this.at, session }, { op: this.op, clientId: 'c'.repeat(32) });
   }
 
   /** Applies a command that must succeed and returns its result and events. */
-  ok<K extends keyof ChatResults>(command: ClientCommand & { kind: K }, session: string | null = null): { result: ChatResults[K]; events: ChatEvent[] } {
+  ok<K extends keyof ChatResults>(command: LoggedCommand & { kind: K }, session: string | null = null): { result: ChatResults[K]; events: ChatEvent[] } {
     const { reply, events } = this.apply(command, session);
     assert.ok(reply.ok, `expected success, got ${JSON.stringify(reply)}`);
     return { result: reply.result as ChatResults[K], events };
   }
 
   /** Applies a command that must fail with `code`; returns the error message. */
-  fails(code: ChatErrorCode, command: ClientCommand, session: string | null = null): string {
+  fails(code: ChatErrorCode, command: LoggedCommand, session: string | null = null): string {
     const { reply, events } = this.apply(command, session);
     assert.ok(!reply.ok, `expected ${code}, got ${JSON.stringify(reply)}`);
     assert.equal(reply.error.code, code, reply.error.message);
@@ -65,13 +67,25 @@ export class Harness {
     this.ok({ kind: 'create', name, verifier: verifierFor(password) });
   }
 
+  /** A token hash no login has used yet. */
+  newSession(name: string): string {
+    return tokenHash(`${name}#${++this.#tokens}`);
+  }
+
+  /** What the primary logs for a client logging in as `name` with `password`: the client's proof
+   *  over a fresh nonce, checked against the machine's own state as the primary's gateway does. */
+  loginRecord(name: string, password = 'pw', session = this.newSession(name)): LoginRecord {
+    const nonce = `nonce${++this.#tokens}`;
+    const verifier = this.machine.verifierOf(name);
+    const proof = proofFor(name.toLowerCase(), password, nonce, verifier ?? verifierFor(password));
+    return recordLogin({ kind: 'login', name, nonce, proof, tokenHash: session }, verifier);
+  }
+
   /** Logs in and returns the new session's token hash. */
   login(name: string, password = 'pw'): string {
-    const session = tokenHash(`${name}#${++this.#tokens}`);
-    const nonce = `nonce${this.#tokens}`;
-    const folded = name.toLowerCase();
-    this.ok({ kind: 'login', name, nonce, proof: proofFor(folded, password, nonce), tokenHash: session });
-    return session;
+    const record = this.loginRecord(name, password);
+    this.ok(record);
+    return record.tokenHash;
   }
 
   /** Creates an account and logs it in. */

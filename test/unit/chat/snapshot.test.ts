@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { ChatMachine, createChatMachine } from '../../../lib/chat/machine.js';
 import type { ChatSnapshot } from '../../../lib/chat/snapshot.js';
 import { SESSIONS_PER_ACCOUNT_MAX } from '../../../lib/chat/limits.js';
-import type { ClientCommand } from '../../../lib/chat/types.js';
+import { recordLogin } from '../../../lib/chat/login.js';
+import type { ClientCommand, LoggedCommand } from '../../../lib/chat/types.js';
 import { Harness, proofFor, tokenHash, verifierFor } from './harness.js';
 
 /** A state with something of everything: live and deleted accounts, several sessions, read
@@ -215,6 +216,11 @@ function randomCommand(world: World, op: number): ClientCommand {
   }
 }
 
+/** The command as the primary logs it: a login checked against the primary's state. */
+function logged(primary: ChatMachine, command: ClientCommand): LoggedCommand {
+  return command.kind === 'login' ? recordLogin(command, primary.verifierOf(command.name)) : command;
+}
+
 /** A random but replayable command sequence, valid and invalid mixed. The generator plays
  *  clients that watch the replies of their own reference machine, so that a good share of the
  *  commands use live sessions and real ids; the machines under test then replay the fixed list. */
@@ -225,7 +231,7 @@ function randomSteps(seed: number, count: number): Step[] {
   for (let op = 1; op <= count; op++) {
     const useLive = world.random() < 0.85 && world.live.length > 0;
     const session = useLive ? pick(world, world.live) : pick(world, world.ended);
-    const command: Command = { ...randomCommand(world, op), at: 1_000_000 + op, session };
+    const command: Command = { ...logged(reference, randomCommand(world, op)), at: 1_000_000 + op, session };
     const { reply, events } = reference.apply(command, { op, clientId: 'c' });
     if (reply.ok && command.kind === 'login') world.live.push(command.tokenHash);
     if (reply.ok && command.kind === 'send') world.sentIds.push((reply.result as { id: number }).id);
@@ -280,7 +286,7 @@ test('no command a client can send makes apply throw', () => {
   const session = h.join('alice');
   const junk: unknown[] = [null, undefined, true, 0, -1, 1.5, 2 ** 60, '', 'x', 'A'.repeat(70_000), [], [1, 'a'], [null], {}, { length: 3 }];
   const fields: Record<string, string[]> = {
-    create: ['name', 'verifier'], login: ['name', 'nonce', 'proof', 'tokenHash'], list: ['pattern', 'page'],
+    create: ['name', 'verifier'], login: ['name', 'tokenHash', 'proven'], list: ['pattern', 'page'],
     send: ['to', 'text'], read: ['count'], delete: ['ids'], ack: ['ids'],
   };
   for (const [kind, names] of Object.entries(fields)) {
