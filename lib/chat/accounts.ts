@@ -60,11 +60,13 @@ export function list(state: ChatState, command: CommandOf<'list'>): ChatOutcome 
   return succeed<'list'>({ names, page, pages, total: matching.length });
 }
 
-/** delete-account: the account, its mailbox and all its sessions go; the name stays reserved.
- *  Messages it sent stay in their recipients' mailboxes: they belong to the recipients now. */
+/** delete-account: the account, its mailbox, its sessions and its failed logins go; the name
+ *  stays reserved. Messages it sent stay in their recipients' mailboxes: they belong to the
+ *  recipients now. */
 export function deleteAccount(state: ChatState, caller: Caller): ChatOutcome {
   const { name } = caller.account;
   const ended = state.sessions.endAll(name);
+  state.logins.clear(name);
   state.accounts.delete(name);
   state.tombstones.add(name);
   return succeed<'delete-account'>({ name }, ended.map(sessionEnded));

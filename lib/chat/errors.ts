@@ -9,6 +9,7 @@ export const CHAT_ERROR_CODES: Readonly<Record<ChatErrorCode, true>> = {
   NAME_TAKEN: true,
   BAD_VERIFIER: true,
   AUTH_FAILED: true,
+  LOGIN_THROTTLED: true,
   NOT_LOGGED_IN: true,
   UNKNOWN_USER: true,
   BAD_MESSAGE: true,

@@ -35,3 +35,14 @@ export const VERIFIER_SALT_BYTES_MAX = 64;
 /** PBKDF2 iterations a verifier must have at least (RFC 7677 recommends 4096 or more). */
 export const VERIFIER_ITERATIONS_MIN = 4096;
 export const VERIFIER_ITERATIONS_MAX = 1_000_000;
+
+/** Login throttling per account (lib/chat/throttle.ts). Once LOGIN_FAILURES_BEFORE_LOCK logins
+ *  in a row have failed, each failure locks the account's logins for a backoff:
+ *  LOGIN_BACKOFF_FIRST_MS after the failure that reaches the count, doubling with every further
+ *  one, at most LOGIN_BACKOFF_MAX_MS. A success ends the run; an attempt refused while locked is
+ *  no failure and extends nothing. The cap is the trade: a guesser gets a dozen guesses in the
+ *  first two minutes and one a minute after that, and can never lock the real user out for more
+ *  than a minute after its last guess. The gateway throttles each connection by the same rule. */
+export const LOGIN_FAILURES_BEFORE_LOCK = 5;
+export const LOGIN_BACKOFF_FIRST_MS = 1_000;
+export const LOGIN_BACKOFF_MAX_MS = 60_000;

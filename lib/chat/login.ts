@@ -5,8 +5,12 @@
 // verifier in its executed state. Only the outcome enters the log (LoginRecord in
 // lib/chat/types.ts): next to the verifier, a proof would give away the key that logs in as the
 // user (lib/auth/scram.ts). Applying the outcome still decides everything that depends on the
-// replicated state at that point of the log: whether the account still exists, whether the
-// verifier the proof matched is still the account's, and the session.
+// replicated state at that point of the log: whether the account still exists, whether failed
+// logins have locked it (lib/chat/throttle.ts), whether the verifier the proof matched is still
+// the account's, and the session.
+//
+// Unlike the other handlers, a refused login can leave a trace: a failure counts towards the
+// account's throttle, so that guessing costs the same on every replica and after a failover.
 
 import { verifierFingerprint, verifyProof, type Verifier } from '../auth/scram.js';
 import { TOKEN_HASH_PATTERN } from '../auth/tokens.js';
@@ -14,6 +18,7 @@ import type { ChatOutcome, ClientCommand, LoginRecord } from './types.js';
 import { foldName } from './names.js';
 import { fail, refuse, sessionEnded, succeed, type CommandOf } from './outcome.js';
 import type { ChatState } from './state.js';
+import { throttled } from './throttle.js';
 
 /** One reply for an unknown name, a wrong password and a verifier that changed, so that a reply
  *  never tells which. */
@@ -40,7 +45,7 @@ export function login(state: ChatState, command: CommandOf<'login'>): ChatOutcom
   const folded = foldName(command.name);
   if (!folded.ok) return refuse(folded.error);
   const { name } = folded;
-  const { tokenHash, proven } = command;
+  const { tokenHash, proven, at } = command;
   if (typeof tokenHash !== 'string' || !TOKEN_HASH_PATTERN.test(tokenHash)) {
     return fail('BAD_ARGUMENT', 'tokenHash must be 64 lower-case hex digits: the SHA-256 of the session token');
   }
@@ -48,8 +53,15 @@ export function login(state: ChatState, command: CommandOf<'login'>): ChatOutcom
   if (!isProven(proven)) return fail('BAD_ARGUMENT', 'proven must be null or a verifier fingerprint and a server signature');
   const account = state.accounts.get(name);
   if (account === undefined) return fail('AUTH_FAILED', AUTH_FAILED);
-  if (proven === null || proven.fingerprint !== verifierFingerprint(account.verifier)) return fail('AUTH_FAILED', AUTH_FAILED);
+  const wait = state.logins.waitAt(name, at);
+  // Refused before the proof counts: a locked account gives no verdict, right or wrong.
+  if (wait > 0) return refuse(throttled('for this account', wait));
+  if (proven === null || proven.fingerprint !== verifierFingerprint(account.verifier)) {
+    state.logins.fail(name, at);
+    return fail('AUTH_FAILED', AUTH_FAILED);
+  }
 
+  state.logins.clear(name);
   const ended = state.sessions.open(tokenHash, name);
   const result = { name, unread: account.mailbox.unreadCount, serverSignature: proven.serverSignature };
   return succeed<'login'>(result, ended.map(sessionEnded));

@@ -22,7 +22,8 @@ import { ChatState, type Account } from './state.js';
 
 export type { MailboxColumns } from './mailbox.js';
 
-export const SNAPSHOT_FORMAT = 'chat/1';
+/** chat/2 added `loginFailures`. */
+export const SNAPSHOT_FORMAT = 'chat/2';
 
 export interface ChatSnapshot {
   format: typeof SNAPSHOT_FORMAT;
@@ -32,6 +33,9 @@ export interface ChatSnapshot {
   accounts: AccountRow[];
   /** Names of deleted accounts, ascending. */
   tombstones: string[];
+  /** Accounts with failed logins since their last success (lib/chat/throttle.ts), ascending by
+   *  name: [name, failures in a row, locked until (ms since the epoch, 0 if never locked)]. */
+  loginFailures: [name: string, failures: number, lockedUntil: number][];
 }
 
 /** Sessions oldest first (the order revocation needs). */
@@ -41,7 +45,8 @@ export function encodeState(state: ChatState): ChatSnapshot {
   const names = [...state.accounts.keys()].sort();
   const accounts = names.map((name) => encodeAccount(state, state.accounts.get(name)!));
   const tombstones = [...state.tombstones].sort();
-  return { format: SNAPSHOT_FORMAT, lastOp: state.lastOp, nextMessageId: state.nextMessageId, accounts, tombstones };
+  const loginFailures = state.logins.rows();
+  return { format: SNAPSHOT_FORMAT, lastOp: state.lastOp, nextMessageId: state.nextMessageId, accounts, tombstones, loginFailures };
 }
 
 function encodeAccount(state: ChatState, account: Account): AccountRow {
@@ -115,6 +120,7 @@ export function decodeState(raw: unknown): ChatState {
     state.tombstones.add(name);
     previous = name;
   });
+  decodeLoginFailures(state, raw.loginFailures);
   // Every message was sent by an account that is still live or has been deleted.
   for (const name of names.all()) {
     if (!state.accounts.has(name) && !state.tombstones.has(name)) {
@@ -137,6 +143,18 @@ function decodeAccount(state: ChatState, row: unknown, names: NameTable, path: s
   });
   decodeMailbox(account.mailbox, rawMailbox, state.nextMessageId, names, `${path}[3]`);
   return account;
+}
+
+function decodeLoginFailures(state: ChatState, raw: unknown): void {
+  let previous = '';
+  arrayOf(raw, 'loginFailures').forEach((row, i) => {
+    const path = `loginFailures[${i}]`;
+    const [name, failures, lockedUntil] = arrayOf(row, path, 3);
+    if (typeof name !== 'string' || !state.accounts.has(name)) malformed(`${path}[0]`, 'must be a live account');
+    if (name <= previous) malformed(path, 'is out of order (ascending by name)');
+    state.logins.restore(name, integerAtLeast(failures, 1, `${path}[1]`), integerAtLeast(lockedUntil, 0, `${path}[2]`));
+    previous = name;
+  });
 }
 
 /** The shape only: the limits on iterations and salt apply when an account is created. */

@@ -6,6 +6,7 @@ import type { Verifier } from '../auth/scram.js';
 import { MAILBOX_MESSAGES_MAX } from './limits.js';
 import { Mailbox } from './mailbox.js';
 import { SessionTable } from './sessions.js';
+import { LoginThrottle } from './throttle.js';
 
 export interface Account {
   /** Folded (lib/chat/names.ts); also the account's key in ChatState.accounts. */
@@ -22,6 +23,9 @@ export class ChatState {
   readonly tombstones = new Set<string>();
   /** Invariant: every session belongs to a live account. */
   readonly sessions = new SessionTable();
+  /** Failed logins per account since its last success (lib/chat/throttle.ts). Invariant: only
+   *  live accounts. */
+  readonly logins = new LoginThrottle();
   /** The id the next sent message gets. Invariant: above every id ever assigned; ids start at 1
    *  and are never reused, even after a delete. */
   nextMessageId = 1;
@@ -32,6 +36,7 @@ export class ChatState {
   /** Throws if a cross-field invariant is broken. O(state): for tests and simulator checkers. */
   invariants(): void {
     this.sessions.invariants((name) => this.accounts.has(name));
+    this.logins.invariants((name) => this.accounts.has(name));
     for (const [name, account] of this.accounts) {
       assert.equal(account.name, name);
       assert.ok(!this.tombstones.has(name), `${name} is both live and deleted`);

@@ -25,8 +25,8 @@ export type ClientCommand =
 
 /** A login as the log holds it: the outcome of the primary's proof check (lib/chat/login.ts
  *  recordLogin), never the nonce or the proof — with the account's verifier, a proof gives the
- *  key that logs in as the user. A failed check is logged too: like every command's, its reply
- *  comes from the log. */
+ *  key that logs in as the user. A failed check is logged too, so that every replica counts it
+ *  towards the account's throttle. */
 export interface LoginRecord {
   kind: 'login';
   /** As the client sent it; folded when applied. */
@@ -75,6 +75,7 @@ export type ChatErrorCode =
   | 'NAME_TAKEN' // account exists (or existed: names are never reused)
   | 'BAD_VERIFIER' // verifier fields malformed or too weak
   | 'AUTH_FAILED' // unknown user or wrong proof: deliberately the same error
+  | 'LOGIN_THROTTLED' // too many failed logins for the account (or on the connection); wait
   | 'NOT_LOGGED_IN' // command needs a session and the connection has none (or it was revoked)
   | 'UNKNOWN_USER' // recipient does not exist
   | 'BAD_MESSAGE' // empty or too long

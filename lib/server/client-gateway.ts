@@ -13,17 +13,21 @@
 //     changes state; the commands that follow them are checked again when executed from the log.
 //   - A `login` call's proof is checked here, by the primary that issued its nonce, against the
 //     verifier in its executed state; only the outcome goes on to the log (lib/chat/login.ts), so
-//     no proof is ever logged, stored or sent to a peer.
+//     no proof is ever logged, stored or sent to a peer. Failed proofs count towards a per-
+//     connection throttle (the rule of lib/chat/throttle.ts, kept here: a connection lives on one
+//     replica); the per-account throttle is replicated state in the chat machine.
 
 import { createServer, type Server, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { FramedConnection } from '../transport/connection.js';
 import { errorReply, okReply, parseClientFrame, type OkResult } from '../protocol/codec.js';
 import { CLIENT_FRAME_BYTES_MAX, PROTOCOL_VERSION, SERVER_FRAME_BYTES_MAX, type ClientFrame, type ErrorCode, type PrimaryHint, type ServerFrame } from '../protocol/messages.js';
-import type { ChatCommand, ChatEvent, ChatReply, LoggedCommand } from '../chat/types.js';
+import type { ChatCommand, ChatEvent, ChatReply, ClientCommand, LoggedCommand, LoginRecord } from '../chat/types.js';
 import { recordLogin } from '../chat/login.js';
 import type { ChatMachine } from '../chat/machine.js';
 import { foldName } from '../chat/names.js';
+import { FailureRun, throttled } from '../chat/throttle.js';
 import type { ClientRequest, RejectCode, ReplicaStatusReport } from '../replication/types.js';
 import { decoySalt, DEFAULT_ITERATIONS, newNonce } from '../auth/scram.js';
 import { hashToken } from '../auth/tokens.js';
@@ -45,6 +49,12 @@ export interface ReplicaHost {
   submit(request: ClientRequest<ChatCommand>): void;
 }
 
+export interface GatewayOptions {
+  /** Milliseconds on a clock that never goes back, for the per-connection login throttle:
+   *  performance.now() unless a test injects one. */
+  now?: () => number;
+}
+
 interface Client {
   connection: FramedConnection;
   /** The login challenge this connection was last given: login must use exactly this nonce. */
@@ -52,6 +62,8 @@ interface Client {
   /** The session (token hash) this connection acts for, and its account name. */
   session: { hash: string; name: string } | null;
   waiting: number;
+  /** This connection's failed login proofs, and until when its login-starts are refused. */
+  loginFailures: FailureRun;
 }
 
 interface Waiter {
@@ -74,8 +86,11 @@ export class ClientGateway {
   private readonly waiters = new Map<string, Waiter>();
   /** Keeps login step 1 from telling which names exist (see decoySalt). */
   private readonly decoySecret = randomBytes(32);
+  private readonly now: () => number;
 
-  constructor(private readonly host: ReplicaHost, private readonly logger: Logger) {}
+  constructor(private readonly host: ReplicaHost, private readonly logger: Logger, options: GatewayOptions = {}) {
+    this.now = options.now ?? (() => performance.now());
+  }
 
   async listen(host: string, port: number): Promise<void> {
     const server = createServer((socket) => this.accept(socket));
@@ -112,7 +127,7 @@ export class ClientGateway {
       // process's memory; nothing is lost: unacknowledged pushes stay unread and return on resume.
       highWaterBytes: CLIENT_SEND_BACKLOG_BYTES_MAX,
     });
-    const client: Client = { connection, challenge: null, session: null, waiting: 0 };
+    const client: Client = { connection, challenge: null, session: null, waiting: 0, loginFailures: new FailureRun() };
     this.clients.add(client);
     connection.on('frame', (value: unknown) => this.onFrame(client, value));
     connection.on('error', (error: Error & { code?: string }) => {
@@ -166,6 +181,12 @@ export class ClientGateway {
 
   private onLoginStart(client: Client, frame: Extract<ClientFrame, { type: 'login-start' }>): void {
     if (this.refuseUnlessPrimary(client, frame.id)) return;
+    // Refusing the start suffices: a login call needs the challenge this step gives.
+    const wait = client.loginFailures.waitAt(this.now());
+    if (wait > 0) {
+      const { code, message } = throttled('on this connection', wait);
+      return this.fail(client, frame.id, code, message);
+    }
     const folded = foldName(frame.name);
     if (!folded.ok) return this.fail(client, frame.id, folded.error.code, folded.error.message);
     const name = folded.name;
@@ -201,8 +222,7 @@ export class ClientGateway {
       return this.fail(client, frame.id, 'AUTH_FAILED', 'no login in progress with that nonce on this connection; start again');
     }
     client.challenge = null;
-    // The primary's proof check, against the verifier in its executed state (lib/chat/login.ts).
-    const record = recordLogin(sent, this.host.machine().verifierOf(challenge.name));
+    const record = this.checkLogin(client, sent, challenge.name);
     this.submitCall(client, frame, record, { hash: sent.tokenHash, name: challenge.name });
   }
 
@@ -210,6 +230,14 @@ export class ClientGateway {
     const request = requester(frame);
     const logged = admit(command, request.at, client.session?.hash ?? null);
     this.submit(client, frame.id, { ...request, requestNumber: frame.requestNumber, command: logged }, bindSession);
+  }
+
+  /** The primary's proof check (lib/chat/login.ts recordLogin), against the verifier `name` has
+   *  in its executed state. A failed proof counts towards this connection's throttle at once. */
+  private checkLogin(client: Client, command: Extract<ClientCommand, { kind: 'login' }>, name: string): LoginRecord {
+    const record = recordLogin(command, this.host.machine().verifierOf(name));
+    if (record.proven === null) client.loginFailures.fail(this.now());
+    return record;
   }
 
   private submit(client: Client, frameId: number, request: ClientRequest<ChatCommand>, bindSession: Waiter['bindSession']): void {

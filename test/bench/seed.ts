@@ -47,6 +47,7 @@ export function seedState(messages: number, textBytes: number): ChatSnapshot {
     nextMessageId: messages + 1,
     accounts: names.map((name, i) => [name, verifier, [], mailboxes[i]!]),
     tombstones: [],
+    loginFailures: [],
   };
 }
 

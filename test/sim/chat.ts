@@ -1,9 +1,9 @@
 // The real chat state machine (lib/chat) as a simulator workload. Each simulated client is one
 // user: it creates its account (with a SCRAM verifier, lib/auth/scram.ts), logs in with a
-// proof — now and then a wrong one — then sends to the other users, reads, acks, deletes and
-// lists, now and then logging out and in again. Everything a real primary would choose — the
-// time `at`, the session, a login's verdict — is fixed when the command is first built, so a
-// retry resends the very same command.
+// proof — now and then a wrong one, so that accounts get throttled — then sends to the other
+// users, reads, acks, deletes and lists, now and then logging out and in again. Everything a real
+// primary would choose — the time `at`, the session, a login's verdict — is fixed when the
+// command is first built, so a retry resends the very same command.
 
 import { createHash } from 'node:crypto';
 import { clientProof, makeVerifier, type Verifier } from '../../lib/auth/scram.js';
@@ -17,6 +17,8 @@ import type { ClientScript, Workload } from './workload.js';
 const ITERATIONS = 4096;
 /** Users the clients send to; some may never be created (UNKNOWN_USER is a fine answer too). */
 const USERS = 8;
+/** The user whose password is guessed at: most of its logins fail, so its account gets locked. */
+const GUESSED = 'user0';
 /** A plausible epoch ms for the first command; each command moves a client's clock on. */
 const EPOCH_MS = 1_700_000_000_000;
 
@@ -71,7 +73,7 @@ class ChatScript implements ClientScript<ChatCommand, ChatReply> {
       this.session = command.tokenHash;
     }
     // The right password refused: the account was deleted (by a client sharing this user). A
-    // wrong password: try again later.
+    // wrong password or a locked account: try again later.
     if (command.kind === 'login' && !reply.ok && reply.error.code === 'AUTH_FAILED' && command.proven !== null) {
       this.phase = 'gone';
       this.session = null;
@@ -97,7 +99,7 @@ class ChatScript implements ClientScript<ChatCommand, ChatReply> {
     const verifier = verifierFor(this.name);
     const nonce = this.prng.hex(24);
     const challenge = { name: this.name, nonce, salt: verifier.salt, iterations: verifier.iterations };
-    const password = this.prng.chance(0.05) ? 'a wrong guess' : passwordOf(this.name);
+    const password = this.prng.chance(this.name === GUESSED ? 0.6 : 0.05) ? 'a wrong guess' : passwordOf(this.name);
     const { proof } = clientProof(password, challenge);
     return recordLogin({ kind: 'login', name: this.name, nonce, proof, tokenHash: hashToken(this.prng.hex(64)) }, verifier);
   }

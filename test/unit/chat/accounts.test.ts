@@ -70,11 +70,12 @@ test('one login too many revokes the oldest session', () => {
   h.machine.invariants();
 });
 
-test('delete-account ends every session, keeps sent mail, and reserves the name forever', () => {
+test('delete-account ends every session and failed-login run, keeps sent mail, and reserves the name forever', () => {
   const h = new Harness();
   const bob = h.join('bob');
   const phone = h.join('alice');
   const laptop = h.login('alice');
+  h.fails('AUTH_FAILED', h.loginRecord('alice', 'wrong'));
   h.send(phone, 'bob', 'from alice');
   h.send(bob, 'alice', 'to alice');
   const { result, events } = h.ok({ kind: 'delete-account' }, laptop);
@@ -89,6 +90,7 @@ test('delete-account ends every session, keeps sent mail, and reserves the name 
   assert.deepEqual(h.ok({ kind: 'read', count: 10 }, bob).result.messages.map((m) => m.from), ['alice']);
   assert.match(h.fails('NAME_TAKEN', { kind: 'create', name: 'Alice', verifier: verifierFor('pw') }), /deleted account/);
   assert.match(h.fails('UNKNOWN_USER', { kind: 'send', to: 'alice', text: 'hello?' }, bob), /deleted/);
+  assert.deepEqual(h.machine.snapshot().loginFailures, [], "alice's failed login went with her");
   h.machine.invariants();
 });
 

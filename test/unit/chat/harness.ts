@@ -41,22 +41,23 @@ export class Harness {
   at = T0;
   #tokens = 0;
 
-  apply(command: LoggedCommand, session: string | null = null): ChatOutcome {
+  /** Applies `command` one second after the previous one (or `stepMs` after). */
+  apply(command: LoggedCommand, session: string | null = null, stepMs = 1000): ChatOutcome {
     this.op += 1;
-    this.at += 1000;
+    this.at += stepMs;
     return this.machine.apply({ ...command, at: this.at, session }, { op: this.op, clientId: 'c'.repeat(32) });
   }
 
   /** Applies a command that must succeed and returns its result and events. */
-  ok<K extends keyof ChatResults>(command: LoggedCommand & { kind: K }, session: string | null = null): { result: ChatResults[K]; events: ChatEvent[] } {
-    const { reply, events } = this.apply(command, session);
+  ok<K extends keyof ChatResults>(command: LoggedCommand & { kind: K }, session: string | null = null, stepMs = 1000): { result: ChatResults[K]; events: ChatEvent[] } {
+    const { reply, events } = this.apply(command, session, stepMs);
     assert.ok(reply.ok, `expected success, got ${JSON.stringify(reply)}`);
     return { result: reply.result as ChatResults[K], events };
   }
 
   /** Applies a command that must fail with `code`; returns the error message. */
-  fails(code: ChatErrorCode, command: LoggedCommand, session: string | null = null): string {
-    const { reply, events } = this.apply(command, session);
+  fails(code: ChatErrorCode, command: LoggedCommand, session: string | null = null, stepMs = 1000): string {
+    const { reply, events } = this.apply(command, session, stepMs);
     assert.ok(!reply.ok, `expected ${code}, got ${JSON.stringify(reply)}`);
     assert.equal(reply.error.code, code, reply.error.message);
     assert.deepEqual(events, [], 'a refused command has no events');

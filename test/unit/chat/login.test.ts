@@ -1,10 +1,13 @@
 // Login, both halves (lib/chat/login.ts): the primary's proof check and what it logs, and what
-// every replica decides when it applies the record — the fingerprint, the session.
+// every replica decides when it applies the record — the fingerprint, the throttle, the session.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { clientProof, verifierFingerprint } from '../../../lib/auth/scram.js';
+import { LOGIN_BACKOFF_MAX_MS, LOGIN_FAILURES_BEFORE_LOCK } from '../../../lib/chat/limits.js';
 import { recordLogin } from '../../../lib/chat/login.js';
+import { ChatMachine } from '../../../lib/chat/machine.js';
+import { lockAfter } from '../../../lib/chat/throttle.js';
 import type { LoginRecord } from '../../../lib/chat/types.js';
 import { Harness, proofFor, tokenHash, verifierFor } from './harness.js';
 
@@ -58,13 +61,14 @@ test('a wrong password, an unknown user and a deleted account get the identical 
   assert.deepEqual(h.apply(beforeDeletion).reply, WRONG, 'nor with a proof checked before it was deleted');
 });
 
-test('a login proven against a verifier the account no longer has fails when applied', () => {
+test('a login proven against a verifier the account no longer has fails when applied, and counts', () => {
   const h = new Harness();
   h.create('alice', 'new password');
   const stale = recordLogin({ kind: 'login', name: 'alice', nonce: 'n', proof: proofFor('alice', 'old password', 'n'), tokenHash: tokenHash('s') }, verifierFor('old password'));
   assert.notEqual(stale.proven, null, 'the proof was right for the verifier it was checked against');
   assert.deepEqual(h.apply(stale).reply, WRONG);
   assert.equal(h.machine.sessionName(stale.tokenHash), null);
+  assert.deepEqual(h.machine.snapshot().loginFailures.map((row) => row.slice(0, 2)), [['alice', 1]]);
 });
 
 test('login refuses a bad name, a malformed or reused token hash and a malformed verdict', () => {
@@ -79,6 +83,7 @@ test('login refuses a bad name, a malformed or reused token hash and a malformed
     h.fails('BAD_ARGUMENT', { ...h.loginRecord('alice'), proven: bad as unknown as LoginRecord['proven'] });
   }
   h.fails('BAD_NAME', h.loginRecord('no spaces'));
+  assert.deepEqual(h.machine.snapshot().loginFailures, [], 'none of these was a guess');
 });
 
 test('login ignores the session the command arrives with', () => {
@@ -89,4 +94,66 @@ test('login ignores the session the command arrives with', () => {
   h.ok(h.loginRecord('bob', 'pw', second), first);
   assert.equal(h.machine.sessionName(first), 'alice', 'the old session lives on');
   assert.equal(h.machine.sessionName(second), 'bob');
+});
+
+// ---------------------------------------------------------------------------------------------
+// Throttling, decided by the `at` of each command (the harness moves it on by `stepMs`).
+
+test('the lock after each failure in a row: none, then doubling, then the cap', () => {
+  const locks = Array.from({ length: LOGIN_FAILURES_BEFORE_LOCK + 8 }, (_, i) => lockAfter(i + 1));
+  assert.deepEqual(locks, [0, 0, 0, 0, 1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 60_000, 60_000, 60_000]);
+  assert.equal(lockAfter(10_000), LOGIN_BACKOFF_MAX_MS);
+});
+
+/** Fails `count` logins for `name`, `stepMs` apart. */
+function failLogins(h: Harness, name: string, count: number, stepMs = 1): void {
+  for (let i = 0; i < count; i++) h.fails('AUTH_FAILED', h.loginRecord(name, 'wrong'), null, stepMs);
+}
+
+test('after the failures before the lock, even the right password waits', () => {
+  const h = new Harness();
+  h.create('alice');
+  h.create('bob');
+  failLogins(h, 'alice', LOGIN_FAILURES_BEFORE_LOCK);
+  const message = h.fails('LOGIN_THROTTLED', h.loginRecord('alice'), null, 400);
+  assert.equal(message, 'too many failed logins for this account; try again in 1 s');
+  h.login('bob'); // another account is not affected
+  h.machine.invariants();
+});
+
+test('attempts refused while locked do not extend the lock', () => {
+  const h = new Harness();
+  h.create('alice');
+  failLogins(h, 'alice', LOGIN_FAILURES_BEFORE_LOCK); // locked for 1000 ms from the last
+  for (let i = 0; i < 9; i++) h.fails('LOGIN_THROTTLED', h.loginRecord('alice', 'wrong'), null, 100);
+  h.ok(h.loginRecord('alice'), null, 100); // 1000 ms after the last failure: let through
+});
+
+test('the lock doubles per further failure up to the cap, and a success ends the run', () => {
+  const h = new Harness();
+  h.create('alice');
+  failLogins(h, 'alice', LOGIN_FAILURES_BEFORE_LOCK);
+  for (const lock of [1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 60_000, 60_000]) {
+    h.fails('LOGIN_THROTTLED', h.loginRecord('alice', 'wrong'), null, lock - 1);
+    h.fails('AUTH_FAILED', h.loginRecord('alice', 'wrong'), null, 1); // exactly `lock` after the last failure
+  }
+  assert.match(h.fails('LOGIN_THROTTLED', h.loginRecord('alice'), null, 1), /try again in 60 s/);
+  h.ok(h.loginRecord('alice'), null, 60_000);
+  assert.deepEqual(h.machine.snapshot().loginFailures, [], 'the success ended the run');
+  failLogins(h, 'alice', LOGIN_FAILURES_BEFORE_LOCK - 1);
+  h.login('alice'); // a fresh run: no lock before the count
+});
+
+test('the throttle is replicated state: a snapshot carries it and a restored machine agrees', () => {
+  const h = new Harness();
+  h.create('alice');
+  failLogins(h, 'alice', LOGIN_FAILURES_BEFORE_LOCK);
+  const snapshot = h.machine.snapshot();
+  assert.deepEqual(snapshot.loginFailures, [['alice', LOGIN_FAILURES_BEFORE_LOCK, h.at + 1_000]]);
+  const restored = new Harness();
+  restored.machine = ChatMachine.fromSnapshot(JSON.parse(JSON.stringify(snapshot)));
+  restored.op = h.op;
+  restored.at = h.at;
+  const record = h.loginRecord('alice');
+  assert.deepEqual(restored.apply(record, null, 500), h.apply(record, null, 500));
 });

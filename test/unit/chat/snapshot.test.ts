@@ -2,13 +2,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ChatMachine, createChatMachine } from '../../../lib/chat/machine.js';
 import type { ChatSnapshot } from '../../../lib/chat/snapshot.js';
-import { SESSIONS_PER_ACCOUNT_MAX } from '../../../lib/chat/limits.js';
+import { LOGIN_FAILURES_BEFORE_LOCK, SESSIONS_PER_ACCOUNT_MAX } from '../../../lib/chat/limits.js';
 import { recordLogin } from '../../../lib/chat/login.js';
 import type { ClientCommand, LoggedCommand } from '../../../lib/chat/types.js';
 import { Harness, proofFor, tokenHash, verifierFor } from './harness.js';
 
 /** A state with something of everything: live and deleted accounts, several sessions, read
- *  and unread mail, a deleted message, and mail from an account since deleted. */
+ *  and unread mail, a deleted message, mail from an account since deleted, failed logins. */
 function sample(): Harness {
   const h = new Harness();
   const alice = h.join('alice');
@@ -22,13 +22,16 @@ function sample(): Harness {
   h.ok({ kind: 'read', count: 1 }, bob);
   h.ok({ kind: 'delete', ids: [4] }, bob);
   h.ok({ kind: 'delete-account' }, carol);
+  for (let i = 0; i < LOGIN_FAILURES_BEFORE_LOCK; i++) h.fails('AUTH_FAILED', h.loginRecord('bob', 'wrong'));
+  h.fails('AUTH_FAILED', h.loginRecord('alice', 'wrong')); // a second after bob's lock began
   return h;
 }
 
 const roundTrip = (snapshot: unknown): unknown => JSON.parse(JSON.stringify(snapshot));
 
 test('an empty machine has an empty snapshot', () => {
-  assert.deepEqual(createChatMachine(null).snapshot(), { format: 'chat/1', lastOp: 0, nextMessageId: 1, accounts: [], tombstones: [] });
+  const empty = { format: 'chat/2', lastOp: 0, nextMessageId: 1, accounts: [], tombstones: [], loginFailures: [] };
+  assert.deepEqual(createChatMachine(null).snapshot(), empty);
 });
 
 test('the snapshot is plain JSON in an explicit order and survives a round trip', () => {
@@ -36,6 +39,7 @@ test('the snapshot is plain JSON in an explicit order and survives a round trip'
   const snapshot = h.machine.snapshot();
   assert.deepEqual(snapshot.accounts.map((row) => row[0]), ['alice', 'bob']);
   assert.deepEqual(snapshot.tombstones, ['carol']);
+  assert.deepEqual(snapshot.loginFailures, [['alice', 1, 0], ['bob', LOGIN_FAILURES_BEFORE_LOCK, h.at]]);
   const bobRow = snapshot.accounts[1]!;
   assert.deepEqual(bobRow[3], {
     ids: [1, 2],
@@ -152,6 +156,16 @@ test('a snapshot with broken tombstones is refused', () => {
   refusesCorrupt((s) => { s.tombstones.push('Zed'); }, /tombstones\[1\] must be a folded/);
 });
 
+test('a snapshot with broken failed-login runs is refused', () => {
+  refusesCorrupt((s) => { (s as { loginFailures: unknown }).loginFailures = undefined; }, /loginFailures must be an array/);
+  refusesCorrupt((s) => { s.loginFailures[0]!.pop(); }, /loginFailures\[0\] must have 3/);
+  refusesCorrupt((s) => { s.loginFailures[0]![0] = 'carol'; }, /loginFailures\[0\]\[0\] must be a live account/);
+  refusesCorrupt((s) => { s.loginFailures.reverse(); }, /loginFailures\[1\] is out of order/);
+  refusesCorrupt((s) => { s.loginFailures[1]![0] = 'alice'; }, /loginFailures\[1\] is out of order/);
+  refusesCorrupt((s) => { s.loginFailures[0]![1] = 0; }, /loginFailures\[0\]\[1\] must be a whole number of at least 1/);
+  refusesCorrupt((s) => { s.loginFailures[0]![2] = -1; }, /loginFailures\[0\]\[2\] must be a whole number of at least 0/);
+});
+
 // ---------------------------------------------------------------------------------------------
 // Determinism: replicas apply the same commands and must end up byte-identical, whether or not
 // they restarted from a snapshot along the way.
@@ -178,6 +192,9 @@ const PROOFS = USERS.map((name) => proofFor(name, 'pw', 'n'));
 /** What the random client knows: live sessions and ids sent so far, learnt from replies. */
 interface World {
   random: () => number;
+  /** The primary's clock: moves on by up to a second per command, so that logins get locked by
+   *  failures, refused, and let through again. */
+  at: number;
   live: string[];
   ended: (string | null)[];
   sentIds: number[];
@@ -198,7 +215,8 @@ function randomCommand(world: World, op: number): ClientCommand {
     case 'create':
       return { kind, name: random() < 0.5 ? USERS[user]! : USERS[user]!.toUpperCase(), verifier: verifierFor('pw') };
     case 'login': {
-      const proof = random() < 0.9 ? PROOFS[user]! : pick(world, PROOFS);
+      // Someone is guessing alice's password: her logins mostly fail, so her account gets locked.
+      const proof = random() < (user === 0 ? 0.05 : 0.9) ? PROOFS[user]! : PROOFS[(user + 1) % USERS.length]!;
       return { kind, name: USERS[user]!, nonce: 'n', proof, tokenHash: tokenHash(`${op}`) };
     }
     case 'logout':
@@ -225,13 +243,14 @@ function logged(primary: ChatMachine, command: ClientCommand): LoggedCommand {
  *  clients that watch the replies of their own reference machine, so that a good share of the
  *  commands use live sessions and real ids; the machines under test then replay the fixed list. */
 function randomSteps(seed: number, count: number): Step[] {
-  const world: World = { random: prng(seed), live: [], ended: [null], sentIds: [] };
+  const world: World = { random: prng(seed), at: 1_000_000, live: [], ended: [null], sentIds: [] };
   const reference = ChatMachine.fromSnapshot(null);
   const steps: Step[] = [];
   for (let op = 1; op <= count; op++) {
     const useLive = world.random() < 0.85 && world.live.length > 0;
     const session = useLive ? pick(world, world.live) : pick(world, world.ended);
-    const command: Command = { ...logged(reference, randomCommand(world, op)), at: 1_000_000 + op, session };
+    world.at += Math.floor(world.random() * 1000);
+    const command: Command = { ...logged(reference, randomCommand(world, op)), at: world.at, session };
     const { reply, events } = reference.apply(command, { op, clientId: 'c' });
     if (reply.ok && command.kind === 'login') world.live.push(command.tokenHash);
     if (reply.ok && command.kind === 'send') world.sentIds.push((reply.result as { id: number }).id);
@@ -246,6 +265,7 @@ function randomSteps(seed: number, count: number): Step[] {
 }
 
 test('two machines applying the same random commands stay identical', () => {
+  const refused = new Set<string>();
   for (const seed of [1, 2, 3]) {
     const steps = randomSteps(seed, 600);
     const one = ChatMachine.fromSnapshot(null);
@@ -256,12 +276,14 @@ test('two machines applying the same random commands stay identical', () => {
       const b = two.apply(command, { op, clientId: 'c' });
       assert.deepEqual(a, b, `seed ${seed}, op ${op}`);
       if (a.reply.ok) succeeded.add(command.kind);
+      else refused.add(a.reply.error.code);
       one.invariants();
     }
     assert.equal(JSON.stringify(one.snapshot()), JSON.stringify(two.snapshot()));
     // The sequence must actually exercise every command, or this test proves little.
     assert.deepEqual([...succeeded].sort(), ['ack', 'create', 'delete', 'delete-account', 'list', 'login', 'logout', 'read', 'send']);
   }
+  assert.ok(refused.has('LOGIN_THROTTLED'), 'no login was ever locked');
 });
 
 test('snapshot, JSON, restore and carry on gives what never snapshotting gives', () => {

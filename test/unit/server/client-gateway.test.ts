@@ -1,5 +1,5 @@
 // The gateway's part of login on real sockets, in front of a real chat machine: what it submits
-// to the log for a login. The replica behind it is a stand-in that is always the primary and
+// to the log for a login, and the per-connection throttle. The replica behind it is a stand-in that is always the primary and
 // executes each request at once.
 
 import assert from 'node:assert/strict';
@@ -8,6 +8,7 @@ import { connect, createServer, type AddressInfo } from 'node:net';
 import { test, type TestContext } from 'node:test';
 import { clientProof, makeVerifier, verifierFingerprint } from '../../../lib/auth/scram.js';
 import { hashToken, newToken } from '../../../lib/auth/tokens.js';
+import { LOGIN_FAILURES_BEFORE_LOCK } from '../../../lib/chat/limits.js';
 import { ChatMachine } from '../../../lib/chat/machine.js';
 import type { ChatCommand } from '../../../lib/chat/types.js';
 import { CLIENT_FRAME_BYTES_MAX, SERVER_FRAME_BYTES_MAX } from '../../../lib/protocol/messages.js';
@@ -57,10 +58,10 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function startGateway(t: TestContext): Promise<{ primary: Primary; port: number }> {
+async function startGateway(t: TestContext, options: { now?: () => number } = {}): Promise<{ primary: Primary; port: number }> {
   const primary = new Primary();
   const logger = createLogger({ context: () => ({}), write: () => {} });
-  primary.gateway = new ClientGateway(primary, logger);
+  primary.gateway = new ClientGateway(primary, logger, options);
   const port = await freePort();
   await primary.gateway.listen('127.0.0.1', port);
   t.after(() => primary.gateway!.close());
@@ -142,4 +143,19 @@ test('a login enters the log as the outcome of the primary\'s proof check: no no
   for (const attempt of [right, wrong, unknown]) {
     assert.ok(!everything.includes(attempt.nonce) && !everything.includes(attempt.proof), 'a nonce or a proof reached the log');
   }
+});
+
+test('a connection with too many failed logins has its login-starts refused for a while', async (t) => {
+  let now = 0;
+  const { port } = await startGateway(t, { now: () => now });
+  const guesser = await Client.open(t, port);
+  // Unknown names: no account gets locked, only the connection.
+  for (let i = 0; i < LOGIN_FAILURES_BEFORE_LOCK; i++) assert.deepEqual((await guesser.login(`ghost${i}`, 'guess')).reply.error, WRONG);
+  now += 999;
+  const refused = await guesser.loginStart('alice');
+  assert.deepEqual(refused.error, { code: 'LOGIN_THROTTLED', message: 'too many failed logins on this connection; try again in 1 s' });
+  const neighbour = await Client.open(t, port);
+  assert.equal((await neighbour.login('alice', 'right')).reply.ok, true, 'another connection is not affected');
+  now += 1;
+  assert.equal((await guesser.login('alice', 'right')).reply.ok, true, 'the lock is over');
 });
