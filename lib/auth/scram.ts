@@ -33,7 +33,11 @@ export interface Verifier {
   serverKey: string;
 }
 
-export const DEFAULT_ITERATIONS = 4096;
+/** PBKDF2-HMAC-SHA256 iterations for a verifier the client makes: OWASP's current recommendation
+ *  (600,000; RFC 7677's 4096 is the server's minimum, lib/chat/limits.ts). About 0.1 s of one
+ *  core per create or login for the user; every guess costs an attacker who stole a verifier the
+ *  same. Tests pass fewer (makeVerifier's argument, the connector's verifierIterations). */
+export const DEFAULT_ITERATIONS = 600_000;
 const SALT_BYTES = 16;
 const NONCE_BYTES = 18;
 
@@ -116,7 +120,10 @@ export function verifierFingerprint(verifier: Verifier): string {
 }
 
 /** A plausible salt for a name that has no account, so that login step 1 does not reveal
- *  which names exist: derived from a per-process secret, stable for the same name. */
-export function decoySalt(secret: Buffer, name: string): string {
-  return hmac(secret, `decoy:${name}`).subarray(0, SALT_BYTES).toString('base64');
+ *  which names exist: derived from the cluster secret, so every replica gives the same answer
+ *  for the same name and a failover changes nothing. The "chatplus-decoy-v1" prefix keeps these
+ *  HMACs apart from the peer handshake's (lib/server/peer-handshake.ts), made with the same
+ *  secret. */
+export function decoySalt(clusterSecret: string, name: string): string {
+  return hmac(Buffer.from(clusterSecret, 'utf8'), `chatplus-decoy-v1\n${name}`).subarray(0, SALT_BYTES).toString('base64');
 }

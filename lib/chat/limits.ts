@@ -32,7 +32,9 @@ export const SESSIONS_PER_ACCOUNT_MAX = 16;
 export const VERIFIER_SALT_BYTES_MIN = 16;
 export const VERIFIER_SALT_BYTES_MAX = 64;
 
-/** PBKDF2 iterations a verifier must have at least (RFC 7677 recommends 4096 or more). */
+/** PBKDF2 iterations a verifier must have at least (RFC 7677 recommends 4096 or more). The
+ *  client makes its verifiers with more (lib/auth/scram.ts DEFAULT_ITERATIONS); accounts made
+ *  with fewer stay valid. */
 export const VERIFIER_ITERATIONS_MIN = 4096;
 export const VERIFIER_ITERATIONS_MAX = 1_000_000;
 

@@ -33,7 +33,7 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { newClientSecret } from '../auth/client-secret.js';
-import { makeVerifier, newNonce } from '../auth/scram.js';
+import { DEFAULT_ITERATIONS, makeVerifier, newNonce } from '../auth/scram.js';
 import { IDS_PER_REQUEST_MAX } from '../chat/limits.js';
 import { foldName } from '../chat/names.js';
 import type { ChatError, ChatResults, ClientCommand, StoredMessage } from '../chat/types.js';
@@ -66,6 +66,10 @@ export interface ConnectorOptions {
   random?: () => number;
   /** Diagnostic lines (reconnects, retries); silent by default. */
   log?: (line: string) => void;
+  /** PBKDF2 iterations of the verifier createAccount makes: lib/auth/scram.ts DEFAULT_ITERATIONS
+   *  (OWASP's recommendation) unless a test asks for fewer. A replica refuses fewer than
+   *  VERIFIER_ITERATIONS_MIN (lib/chat/limits.ts). */
+  verifierIterations?: number;
 }
 
 const CONNECTOR_DEFAULTS = { requestTimeoutMs: 2_000, giveUpMs: 30_000, backoffBaseMs: 50, backoffMaxMs: 1_000 };
@@ -139,6 +143,7 @@ export class Connector extends EventEmitter<ConnectorEvents> {
   private readonly requestTimeoutMs: number;
   private readonly giveUpMs: number;
   private readonly log: (line: string) => void;
+  private readonly verifierIterations: number;
   /** Aborted by close(): wakes retry loops sleeping in a backoff so that they give up. */
   private readonly stopping = new AbortController();
 
@@ -182,6 +187,7 @@ export class Connector extends EventEmitter<ConnectorEvents> {
     this.reconnectSpreadMs = maxMs;
     this.random = random;
     this.log = options.log ?? (() => {});
+    this.verifierIterations = options.verifierIterations ?? DEFAULT_ITERATIONS;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -201,7 +207,7 @@ export class Connector extends EventEmitter<ConnectorEvents> {
   }
 
   createAccount(name: string, password: string): Promise<ReplyTo<'create'>> {
-    return this.call({ kind: 'create', name, verifier: makeVerifier(password) });
+    return this.call({ kind: 'create', name, verifier: makeVerifier(password, this.verifierIterations) });
   }
 
   login(name: string, password: string): Promise<ReplyTo<'login'>> {

@@ -18,7 +18,6 @@
 //     replica); the per-account throttle is replicated state in the chat machine.
 
 import { createServer, type Server, type Socket } from 'node:net';
-import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { FramedConnection } from '../transport/connection.js';
 import { errorReply, okReply, parseClientFrame, type OkResult } from '../protocol/codec.js';
@@ -50,6 +49,9 @@ export interface ReplicaHost {
 }
 
 export interface GatewayOptions {
+  /** The cluster secret (lib/server/config.ts). It keys the decoy salts of login-start, so that
+   *  every replica answers the same for the same unknown name (lib/auth/scram.ts decoySalt). */
+  clusterSecret: string;
   /** Milliseconds on a clock that never goes back, for the per-connection login throttle:
    *  performance.now() unless a test injects one. */
   now?: () => number;
@@ -84,11 +86,11 @@ export class ClientGateway {
    *  The owner is part of the key, so a request with a stolen client id (and another secret)
    *  neither receives nor displaces the owner's answer. */
   private readonly waiters = new Map<string, Waiter>();
-  /** Keeps login step 1 from telling which names exist (see decoySalt). */
-  private readonly decoySecret = randomBytes(32);
+  private readonly clusterSecret: string;
   private readonly now: () => number;
 
-  constructor(private readonly host: ReplicaHost, private readonly logger: Logger, options: GatewayOptions = {}) {
+  constructor(private readonly host: ReplicaHost, private readonly logger: Logger, options: GatewayOptions) {
+    this.clusterSecret = options.clusterSecret;
     this.now = options.now ?? (() => performance.now());
   }
 
@@ -194,7 +196,8 @@ export class ClientGateway {
     const nonce = frame.clientNonce + newNonce();
     client.challenge = { name, nonce };
     this.reply(client, frame.id, {
-      salt: verifier?.salt ?? decoySalt(this.decoySecret, name),
+      // A name without an account looks like one whose client used the default iterations.
+      salt: verifier?.salt ?? decoySalt(this.clusterSecret, name),
       iterations: verifier?.iterations ?? DEFAULT_ITERATIONS,
       nonce,
     });

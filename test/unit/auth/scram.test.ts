@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { authMessage, clientProof, decoySalt, makeVerifier, newNonce, verifierFingerprint, verifyProof } from '../../../lib/auth/scram.js';
+import { authMessage, clientProof, decoySalt, DEFAULT_ITERATIONS, makeVerifier, newNonce, verifierFingerprint, verifyProof } from '../../../lib/auth/scram.js';
+import { VERIFIER_ITERATIONS_MAX, VERIFIER_ITERATIONS_MIN } from '../../../lib/chat/limits.js';
 import { hashToken, newToken, TOKEN_HASH_PATTERN, TOKEN_PATTERN } from '../../../lib/auth/tokens.js';
 
 const ITERATIONS = 4096;
@@ -50,10 +51,17 @@ test('the auth message names every parameter', () => {
   assert.equal(authMessage('bob', 'n1', 's1', 4096), 'n=bob,r=n1,s=s1,i=4096');
 });
 
-test('decoy salts are stable per name and differ between names', () => {
-  const secret = Buffer.alloc(32, 7);
+test('decoy salts are stable per name and cluster secret, and differ between names and secrets', () => {
+  const secret = 'the cluster secret, shared by every replica';
   assert.equal(decoySalt(secret, 'ghost'), decoySalt(secret, 'ghost'));
   assert.notEqual(decoySalt(secret, 'ghost'), decoySalt(secret, 'phantom'));
+  assert.notEqual(decoySalt(secret, 'ghost'), decoySalt('another cluster secret, just as long', 'ghost'));
+  assert.equal(Buffer.from(decoySalt(secret, 'ghost'), 'base64').length, 16, 'as long as a real salt');
+});
+
+test('the client makes verifiers with a current iteration count that any replica accepts', () => {
+  assert.ok(DEFAULT_ITERATIONS >= 600_000, "OWASP's recommendation for PBKDF2-HMAC-SHA256");
+  assert.ok(DEFAULT_ITERATIONS >= VERIFIER_ITERATIONS_MIN && DEFAULT_ITERATIONS <= VERIFIER_ITERATIONS_MAX);
 });
 
 test('a verifier fingerprint names the verifier: any field changed, another fingerprint', () => {

@@ -315,6 +315,13 @@ test('login: interrupted by a lost connection, it starts again once with a new c
   assert.equal(connector.status().name, 'alice');
 });
 
+test('createAccount makes a verifier with the iterations it was given', scenario, async (t) => {
+  const cluster = await startCluster(t, 1);
+  const connector = makeConnector(t, cluster.addresses, { verifierIterations: 5000 });
+  await connector.createAccount('alice', 'secret');
+  assert.equal(cluster.accounts.get('alice')?.iterations, 5000);
+});
+
 test('pushes: a message pushed twice is shown once, and acked', scenario, async (t) => {
   const cluster = await startCluster(t, 1);
   const bob = await loggedIn(t, cluster, 'bob');

@@ -52,6 +52,7 @@ export function makeConnector(t: TestContext, servers: string[], options: Partia
     backoffBaseMs: 5,
     backoffMaxMs: 20,
     random: () => 0.5,
+    verifierIterations: 4096, // the least a replica accepts: PBKDF2 at the default takes 0.1 s
     ...options,
   });
   t.after(() => connector.close());

@@ -7,7 +7,7 @@ import { hashToken } from '../../../lib/auth/tokens.js';
 import { ClientError } from '../../../lib/client/errors.js';
 import { prepareLogin, signatureMatches } from '../../../lib/client/login.js';
 
-const verifier = makeVerifier('correct horse');
+const verifier = makeVerifier('correct horse', 4096);
 const challenge = { salt: verifier.salt, iterations: verifier.iterations, nonce: 'client-nonce-server-part' };
 
 test('the proof convinces the server, and the server signature convinces the client', () => {

@@ -1,12 +1,13 @@
 // The gateway's part of login on real sockets, in front of a real chat machine: what it submits
-// to the log for a login, and the per-connection throttle. The replica behind it is a stand-in that is always the primary and
+// to the log for a login, the decoy it answers for a name without an account, and the
+// per-connection throttle. The replica behind it is a stand-in that is always the primary and
 // executes each request at once.
 
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { test, type TestContext } from 'node:test';
-import { clientProof, makeVerifier, verifierFingerprint } from '../../../lib/auth/scram.js';
+import { clientProof, DEFAULT_ITERATIONS, makeVerifier, verifierFingerprint } from '../../../lib/auth/scram.js';
 import { hashToken, newToken } from '../../../lib/auth/tokens.js';
 import { LOGIN_FAILURES_BEFORE_LOCK } from '../../../lib/chat/limits.js';
 import { ChatMachine } from '../../../lib/chat/machine.js';
@@ -17,6 +18,7 @@ import { ClientGateway, type ReplicaHost } from '../../../lib/server/client-gate
 import { createLogger } from '../../../lib/server/logger.js';
 import { FramedConnection } from '../../../lib/transport/connection.js';
 
+const SECRET = 'the cluster secret, at least this long';
 const VERIFIER = makeVerifier('right', 4096);
 const CLIENT = { clientId: 'c'.repeat(32), clientSecret: newToken() };
 
@@ -58,10 +60,10 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function startGateway(t: TestContext, options: { now?: () => number } = {}): Promise<{ primary: Primary; port: number }> {
+async function startGateway(t: TestContext, options: { clusterSecret?: string; now?: () => number } = {}): Promise<{ primary: Primary; port: number }> {
   const primary = new Primary();
   const logger = createLogger({ context: () => ({}), write: () => {} });
-  primary.gateway = new ClientGateway(primary, logger, options);
+  primary.gateway = new ClientGateway(primary, logger, { clusterSecret: SECRET, ...options });
   const port = await freePort();
   await primary.gateway.listen('127.0.0.1', port);
   t.after(() => primary.gateway!.close());
@@ -143,6 +145,23 @@ test('a login enters the log as the outcome of the primary\'s proof check: no no
   for (const attempt of [right, wrong, unknown]) {
     assert.ok(!everything.includes(attempt.nonce) && !everything.includes(attempt.proof), 'a nonce or a proof reached the log');
   }
+});
+
+test('the decoy for a name without an account comes from the cluster secret: every replica gives the same', async (t) => {
+  const challenge = async (gateway: { port: number }, name: string) => {
+    const client = await Client.open(t, gateway.port);
+    const { salt, iterations } = (await client.loginStart(name)).result as { salt: string; iterations: number };
+    return { salt, iterations };
+  };
+  const one = await startGateway(t);
+  const two = await startGateway(t);
+  const other = await startGateway(t, { clusterSecret: 'another cluster secret, just as long' });
+  const decoy = await challenge(one, 'ghost');
+  assert.deepEqual(await challenge(two, 'Ghost'), decoy, 'the same on another replica of the cluster');
+  assert.equal(decoy.iterations, DEFAULT_ITERATIONS, 'like an account made by a client with its default');
+  assert.notEqual((await challenge(other, 'ghost')).salt, decoy.salt, 'another cluster, another decoy');
+  assert.notEqual((await challenge(one, 'phantom')).salt, decoy.salt);
+  assert.deepEqual(await challenge(one, 'alice'), { salt: VERIFIER.salt, iterations: VERIFIER.iterations }, 'a real account');
 });
 
 test('a connection with too many failed logins has its login-starts refused for a while', async (t) => {
