@@ -38,9 +38,11 @@ export function recordLogin(command: Extract<ClientCommand, { kind: 'login' }>, 
   return { kind: 'login', name, tokenHash, proven };
 }
 
-/** Every replica's half, in log order: opens the session `tokenHash` for the account. The
- *  command's own `session` is ignored: logging in again from a logged-in connection just opens
- *  another session. */
+/** Every replica's half, in log order. Opens the session `tokenHash` for the account, unless it
+ *  is already that account's: then the login is a client's retry after a failover (the first
+ *  attempt committed, its reply was lost) and succeeds again without a second session. A token
+ *  hash is unguessable, so a live one can belong to nobody else. The command's own `session` is
+ *  ignored: logging in again from a logged-in connection just opens another session. */
 export function login(state: ChatState, command: CommandOf<'login'>): ChatOutcome {
   const folded = foldName(command.name);
   if (!folded.ok) return refuse(folded.error);
@@ -49,7 +51,8 @@ export function login(state: ChatState, command: CommandOf<'login'>): ChatOutcom
   if (typeof tokenHash !== 'string' || !TOKEN_HASH_PATTERN.test(tokenHash)) {
     return fail('BAD_ARGUMENT', 'tokenHash must be 64 lower-case hex digits: the SHA-256 of the session token');
   }
-  if (state.sessions.nameOf(tokenHash) !== null) return fail('BAD_ARGUMENT', 'that session token is already in use; draw a new one');
+  const owner = state.sessions.nameOf(tokenHash);
+  if (owner !== null && owner !== name) return fail('BAD_ARGUMENT', 'that session token is already in use; draw a new one');
   if (!isProven(proven)) return fail('BAD_ARGUMENT', 'proven must be null or a verifier fingerprint and a server signature');
   const account = state.accounts.get(name);
   if (account === undefined) return fail('AUTH_FAILED', AUTH_FAILED);
@@ -62,7 +65,7 @@ export function login(state: ChatState, command: CommandOf<'login'>): ChatOutcom
   }
 
   state.logins.clear(name);
-  const ended = state.sessions.open(tokenHash, name);
+  const ended = owner === name ? [] : state.sessions.open(tokenHash, name);
   const result = { name, unread: account.mailbox.unreadCount, serverSignature: proven.serverSignature };
   return succeed<'login'>(result, ended.map(sessionEnded));
 }

@@ -34,6 +34,7 @@ import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { newClientSecret } from '../auth/client-secret.js';
 import { DEFAULT_ITERATIONS, makeVerifier, newNonce } from '../auth/scram.js';
+import { newToken } from '../auth/tokens.js';
 import { IDS_PER_REQUEST_MAX } from '../chat/limits.js';
 import { foldName } from '../chat/names.js';
 import type { ChatError, ChatResults, ClientCommand, StoredMessage } from '../chat/types.js';
@@ -324,10 +325,14 @@ export class Connector extends EventEmitter<ConnectorEvents> {
 
   private async loginNow(name: string, password: string): Promise<ReplyTo<'login'>> {
     const deadline = this.deadline();
+    // One session token per login, kept when the login starts over: if the interrupted attempt
+    // committed and only its reply was lost, the cluster answers the new one with that same
+    // session rather than open a second, orphaned one (lib/chat/login.ts).
+    const token = newToken();
     for (let attempt = 1; ; attempt++) {
       const started = await this.startLogin(name, deadline);
       if (!started.ok) return started;
-      const login = prepareLogin(name, password, started.clientNonce, started.challenge);
+      const login = prepareLogin(name, password, token, started.clientNonce, started.challenge);
       const { reply, link } = await this.execute(login.command, deadline);
       if (reply.ok) return this.beginSession(login, reply, link);
       // A new primary never issued the nonce we answered: start again, once, while we still

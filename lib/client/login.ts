@@ -1,5 +1,5 @@
 // The client's half of the SCRAM login (lib/auth/scram.ts has the mathematics): check the
-// challenge a replica sent, build the login command with a fresh session token, and check the
+// challenge a replica sent, build the login command for a session token, and check the
 // replica's signature afterwards. Kept apart from the connector so that the rules are in one
 // short place.
 
@@ -7,7 +7,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { ClientCommand } from '../chat/types.js';
 import { VERIFIER_ITERATIONS_MAX, VERIFIER_ITERATIONS_MIN } from '../chat/limits.js';
 import { clientProof } from '../auth/scram.js';
-import { hashToken, newToken } from '../auth/tokens.js';
+import { hashToken } from '../auth/tokens.js';
 import type { LoginStartResult } from '../protocol/messages.js';
 import { ClientError } from './errors.js';
 
@@ -20,9 +20,12 @@ export interface LoginAttempt {
 }
 
 /** Builds the login command for `challenge`, the answer to a login-start that carried
- *  `clientNonce`. `name` must already be folded to lower case: it is signed as sent.
+ *  `clientNonce`. `name` must already be folded to lower case: it is signed as sent. `token` is
+ *  the session token (lib/auth/tokens.ts newToken), drawn once per login and used again when the
+ *  login starts over after a reconnect: if the first attempt committed and only its reply was
+ *  lost, the cluster then answers with that session instead of opening a second one.
  *  Throws ClientError BAD_CHALLENGE for a challenge we must not answer. */
-export function prepareLogin(name: string, password: string, clientNonce: string, challenge: LoginStartResult): LoginAttempt {
+export function prepareLogin(name: string, password: string, token: string, clientNonce: string, challenge: LoginStartResult): LoginAttempt {
   // The nonce must extend ours (RFC 5802 §5.1): otherwise the proof could be for an exchange a
   // third party started. The iteration bound stops a hostile replica from making us spin.
   if (!challenge.nonce.startsWith(clientNonce) || challenge.nonce.length === clientNonce.length) {
@@ -33,7 +36,6 @@ export function prepareLogin(name: string, password: string, clientNonce: string
   }
   const { nonce, salt, iterations } = challenge;
   const { proof, serverSignature } = clientProof(password, { name, nonce, salt, iterations });
-  const token = newToken();
   return { command: { kind: 'login', name, nonce, proof, tokenHash: hashToken(token) }, token, expectedSignature: serverSignature };
 }
 

@@ -1,7 +1,8 @@
 // The real chat state machine (lib/chat) as a simulator workload. Each simulated client is one
 // user: it creates its account (with a SCRAM verifier, lib/auth/scram.ts), logs in with a
 // proof — now and then a wrong one, so that accounts get throttled — then sends to the other
-// users, reads, acks, deletes and lists, now and then logging out and in again. Everything a real
+// users, reads, acks, deletes and lists, now and then logging out and in again, or logging in
+// again with its live session's token as a connector does after a failover. Everything a real
 // primary would choose — the time `at`, the session, a login's verdict — is fixed when the
 // command is first built, so a retry resends the very same command.
 
@@ -91,21 +92,23 @@ class ChatScript implements ClientScript<ChatCommand, ChatReply> {
     return { kind: 'create', name: this.name, verifier: verifierFor(this.name) };
   }
 
-  /** A login with a new token, now and then with a wrong password. The primary's check
-   *  (recordLogin) is made here, against the verifier the account has if it exists — names are
-   *  never reused, so it is verifierFor(name) — and if it does not, the record's verdict is
-   *  refused when applied just as a primary's null would be. */
-  private login(): LoginRecord {
+  /** A login with a new token, or with `tokenHash`, now and then with a wrong password. The
+   *  primary's check (recordLogin) is made here, against the verifier the account has if it
+   *  exists — names are never reused, so it is verifierFor(name) — and if it does not, the
+   *  record's verdict is refused when applied just as a primary's null would be. */
+  private login(tokenHash = hashToken(this.prng.hex(64))): LoginRecord {
     const verifier = verifierFor(this.name);
     const nonce = this.prng.hex(24);
     const challenge = { name: this.name, nonce, salt: verifier.salt, iterations: verifier.iterations };
     const password = this.prng.chance(this.name === GUESSED ? 0.6 : 0.05) ? 'a wrong guess' : passwordOf(this.name);
     const { proof } = clientProof(password, challenge);
-    return recordLogin({ kind: 'login', name: this.name, nonce, proof, tokenHash: hashToken(this.prng.hex(64)) }, verifier);
+    return recordLogin({ kind: 'login', name: this.name, nonce, proof, tokenHash }, verifier);
   }
 
   private chat(): LoggedCommand {
     if (this.phase === 'gone') return { kind: 'read', count: 1 };
+    // A login started over after a failover, with the live session's token.
+    if (this.session !== null && this.prng.chance(0.01)) return this.login(this.session);
     const roll = this.prng.float();
     if (roll < 0.45) return { kind: 'send', to: this.recipient(), text: `hello ${this.prng.hex(6)}` };
     if (roll < 0.65) return { kind: 'read', count: this.prng.int(1, 5) };

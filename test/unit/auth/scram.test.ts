@@ -74,6 +74,7 @@ test('a verifier fingerprint names the verifier: any field changed, another fing
   assert.notEqual(verifierFingerprint({ ...verifier, iterations: verifier.iterations + 1 }), fingerprint);
 });
 
+
 test('tokens are random 256-bit hex and hash to 64 hex digits', () => {
   const t1 = newToken();
   const t2 = newToken();

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { clientProof, verifierFingerprint } from '../../../lib/auth/scram.js';
-import { LOGIN_BACKOFF_MAX_MS, LOGIN_FAILURES_BEFORE_LOCK } from '../../../lib/chat/limits.js';
+import { LOGIN_BACKOFF_MAX_MS, LOGIN_FAILURES_BEFORE_LOCK, SESSIONS_PER_ACCOUNT_MAX } from '../../../lib/chat/limits.js';
 import { recordLogin } from '../../../lib/chat/login.js';
 import { ChatMachine } from '../../../lib/chat/machine.js';
 import { lockAfter } from '../../../lib/chat/throttle.js';
@@ -71,7 +71,7 @@ test('a login proven against a verifier the account no longer has fails when app
   assert.deepEqual(h.machine.snapshot().loginFailures.map((row) => row.slice(0, 2)), [['alice', 1]]);
 });
 
-test('login refuses a bad name, a malformed or reused token hash and a malformed verdict', () => {
+test('login refuses a bad name, a malformed or foreign token hash and a malformed verdict', () => {
   const h = new Harness();
   h.create('alice');
   const bob = h.join('bob');
@@ -84,6 +84,24 @@ test('login refuses a bad name, a malformed or reused token hash and a malformed
   }
   h.fails('BAD_NAME', h.loginRecord('no spaces'));
   assert.deepEqual(h.machine.snapshot().loginFailures, [], 'none of these was a guess');
+});
+
+test('a login retried with its own live token succeeds again without a second session', () => {
+  const h = new Harness();
+  h.create('alice');
+  const bob = h.join('bob');
+  h.send(bob, 'alice', 'hi');
+  const sessions = [h.login('alice')];
+  for (let i = 1; i < SESSIONS_PER_ACCOUNT_MAX; i++) sessions.push(h.login('alice'));
+  // The newest login's reply was lost; the client logs in again with the same token.
+  const retry = h.loginRecord('alice', 'pw', sessions.at(-1));
+  const { result, events } = h.ok(retry);
+  assert.deepEqual(result, { name: 'alice', unread: 1, serverSignature: retry.proven!.serverSignature });
+  assert.deepEqual(events, [], 'no session revoked: none was opened');
+  assert.equal(h.machine.snapshot().accounts[0]![2].length, SESSIONS_PER_ACCOUNT_MAX);
+  h.ok({ kind: 'read', count: 1 }, sessions[0]!);
+  h.fails('AUTH_FAILED', h.loginRecord('alice', 'wrong', sessions.at(-1)), 'the token alone proves nothing');
+  h.machine.invariants();
 });
 
 test('login ignores the session the command arrives with', () => {

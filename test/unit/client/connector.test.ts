@@ -304,14 +304,30 @@ test('login: a challenge that does not extend our nonce is refused', scenario, a
   assert.equal(cluster.frames('call').length, 0, 'no proof was sent');
 });
 
-test('login: interrupted by a lost connection, it starts again once with a new challenge', scenario, async (t) => {
+/** Logs alice in while the connection drops at her first login call, before or after the call
+ *  is executed; the login must succeed all the same. */
+async function interruptedLogin(t: TestContext, action: 'drop-before' | 'drop-after'): Promise<{ cluster: FakeCluster; connector: Connector }> {
   const cluster = await startCluster(t, 1);
   const connector = makeConnector(t, cluster.addresses);
   await connector.createAccount('alice', 'secret');
-  interceptOnce(cluster, (r) => isCall('login')(r.frame), { action: 'drop-before' });
+  interceptOnce(cluster, (r) => isCall('login')(r.frame), { action });
   const reply = await connector.login('alice', 'secret');
   assert.ok(reply.ok, 'logged in after all');
+  return { cluster, connector };
+}
+
+test('login: interrupted by a lost connection, it starts again once with a new challenge', scenario, async (t) => {
+  const { cluster, connector } = await interruptedLogin(t, 'drop-before');
   assert.equal(cluster.frames('login-start').length, 2);
+  assert.equal(connector.status().name, 'alice');
+});
+
+test('login: its attempt committed but the reply was lost; it starts again with the same token, so one session', scenario, async (t) => {
+  const { cluster, connector } = await interruptedLogin(t, 'drop-after');
+  const logins = cluster.frames('call').flatMap((f) => (f.command.kind === 'login' ? [f.command] : []));
+  assert.equal(logins.length, 3, 'the attempt, its resend (refused: a new connection has no challenge), the new attempt');
+  assert.equal(new Set(logins.map((login) => login.tokenHash)).size, 1, 'one token throughout');
+  assert.deepEqual([...cluster.sessions.values()], ['alice'], 'no orphaned session');
   assert.equal(connector.status().name, 'alice');
 });
 

@@ -3,16 +3,18 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { makeVerifier, verifyProof } from '../../../lib/auth/scram.js';
-import { hashToken } from '../../../lib/auth/tokens.js';
+import { hashToken, newToken } from '../../../lib/auth/tokens.js';
 import { ClientError } from '../../../lib/client/errors.js';
 import { prepareLogin, signatureMatches } from '../../../lib/client/login.js';
 
 const verifier = makeVerifier('correct horse', 4096);
 const challenge = { salt: verifier.salt, iterations: verifier.iterations, nonce: 'client-nonce-server-part' };
+const token = newToken();
 
 test('the proof convinces the server, and the server signature convinces the client', () => {
-  const attempt = prepareLogin('alice', 'correct horse', 'client-nonce', challenge);
-  assert.equal(attempt.command.tokenHash, hashToken(attempt.token), 'only the hash of the token is sent');
+  const attempt = prepareLogin('alice', 'correct horse', token, 'client-nonce', challenge);
+  assert.equal(attempt.token, token);
+  assert.equal(attempt.command.tokenHash, hashToken(token), 'only the hash of the token is sent');
   const verdict = verifyProof(verifier, 'alice', challenge.nonce, attempt.command.proof);
   assert.ok(verdict.ok);
   assert.equal(signatureMatches(attempt, verdict.serverSignature), true);
@@ -21,19 +23,21 @@ test('the proof convinces the server, and the server signature convinces the cli
 });
 
 test('a wrong password gives a proof the server refuses', () => {
-  const attempt = prepareLogin('alice', 'wrong', 'client-nonce', challenge);
+  const attempt = prepareLogin('alice', 'wrong', token, 'client-nonce', challenge);
   assert.equal(verifyProof(verifier, 'alice', challenge.nonce, attempt.command.proof).ok, false);
 });
 
-test('each attempt draws a new token', () => {
-  const first = prepareLogin('alice', 'correct horse', 'client-nonce', challenge);
-  const second = prepareLogin('alice', 'correct horse', 'client-nonce', challenge);
-  assert.notEqual(first.token, second.token);
+test('a login started over keeps its token and answers the new challenge', () => {
+  const first = prepareLogin('alice', 'correct horse', token, 'client-nonce', challenge);
+  const again = prepareLogin('alice', 'correct horse', token, 'other-nonce', { ...challenge, nonce: 'other-nonce-server-part' });
+  assert.equal(again.command.tokenHash, first.command.tokenHash, 'the same session, so no orphan');
+  assert.notEqual(again.command.proof, first.command.proof);
+  assert.notEqual(again.expectedSignature, first.expectedSignature);
 });
 
 function refused(change: Partial<typeof challenge>, reason: RegExp): void {
   assert.throws(
-    () => prepareLogin('alice', 'correct horse', 'client-nonce', { ...challenge, ...change }),
+    () => prepareLogin('alice', 'correct horse', token, 'client-nonce', { ...challenge, ...change }),
     (error: unknown) => error instanceof ClientError && error.code === 'BAD_CHALLENGE' && reason.test(error.message),
   );
 }
