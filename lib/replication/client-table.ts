@@ -135,21 +135,26 @@ interface Requester {
 
 /** Decides admission from the client's executed row and its request in flight (in the log above
  *  the executed op, or in the primary's pending batch), if any. A client id belongs to the owner
- *  that registered it: a request of another owner is refused before anything else, so it learns
- *  nothing — no saved reply, not even whether its number is stale — and adds nothing to the log.
- *  One outstanding request per client (§4): a new request while an earlier one is in flight is
- *  refused with BUSY rather than queued, so that the table's single row per client always
- *  answers the client's latest retry. The answers given here from the table hold even if this
- *  replica's table is stale (a deposed primary): request numbers only grow and each executes
- *  once, so a saved reply and "stale" stay right, and an owner's saved reply goes only to that
- *  owner. The one answer a stale table can get wrong is NOT_OWNER to whoever registered the id
- *  after it was evicted elsewhere; that request was not appended, so its client loses nothing
- *  by registering a fresh id. */
+ *  that registered it: a request of another owner learns nothing — no saved reply, not even
+ *  whether its number is stale — and adds nothing to the log. One outstanding request per client
+ *  (§4): a new request while an earlier one is in flight is refused with BUSY rather than
+ *  queued, so that the table's single row per client always answers the client's latest retry.
+ *  The answers given here hold even if this replica's table is stale (a deposed primary):
+ *  request numbers only grow and each executes once, so a saved reply and "stale" stay right,
+ *  and a saved reply goes only to its owner. */
 export function admit<R>(row: ClientTableRow<R> | undefined, inFlight: Requester | undefined, request: Requester): Admission<R> {
   const { owner, requestNumber } = request;
-  if ((row !== undefined && row.owner !== owner) || (inFlight !== undefined && inFlight.owner !== owner)) {
-    return { action: 'reject', code: 'NOT_OWNER' };
-  }
+  // The row is executed state: its owner registered the id. A stale row differs from the truth
+  // only for an id evicted since and registered again — by someone who learnt it, since ids are
+  // drawn at random — so NOT_OWNER is only ever wrong to such a taker.
+  if (row !== undefined && row.owner !== owner) return { action: 'reject', code: 'NOT_OWNER' };
+  // Without a row, a request in flight proves no ownership yet: it is a register that has not
+  // executed — or, on a deposed primary, whatever its stale table let in, say another owner's
+  // register for an id registered since in a newer view. Telling the owner NOT_OWNER there would
+  // make it give up an id that is still its own (the simulator found it). So a request of
+  // another owner is dropped: it learns nothing, adds nothing, and its sender, hearing nothing,
+  // asks again — elsewhere, or here once the register has executed and the row decides.
+  if (inFlight !== undefined && inFlight.owner !== owner) return { action: 'drop', reason: "another owner's request in flight" };
   // A client this table does not know: a register (request 0) registers it. Any other request
   // means the client was never registered, or was evicted — or registered after this replica
   // stopped being primary without knowing it: a deposed primary's table is stale. So "unknown"

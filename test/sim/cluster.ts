@@ -1,7 +1,7 @@
 // The simulated world: N replicas of the real replication core (lib/replication, unchanged), each
-// with its own simulated disk, a simulated network between them and the clients, and one virtual
-// clock. This file is the simulator's driver of the core: it carries out every effect the way
-// lib/server does, duty by duty (lib/replication/types.ts).
+// with its own simulated disk, a simulated network between them and the clients (and thieves,
+// thief.ts), and one virtual clock. This file is the simulator's driver of the core: it carries
+// out every effect the way lib/server does, duty by duty (lib/replication/types.ts).
 //
 // Time advances in steps. A step jumps the clock to the next moment anything is due — a message
 // arriving, an fsync completing, a replica's tick, a client's timer, the fault injector — and
@@ -20,6 +20,7 @@ import { type Answer, type ClientTiming, SimClient, type SimRequest } from './cl
 import { type DiskLatency, FAST_DISK, SimDisk } from './disk.js';
 import { type Address, CLIENT_ADDRESS_BASE, type Envelope, Network, type NetworkFaults } from './network.js';
 import { Prng } from './prng.js';
+import { SimThief } from './thief.js';
 import { describeMessage, describeRecord, Trace } from './trace.js';
 import type { Workload } from './workload.js';
 
@@ -35,6 +36,8 @@ export interface WorldOptions<C, R, E> {
   replicaCount: number;
   workload: Workload<C, R, E>;
   clientCount: number;
+  /** Adversaries sending under the clients' ids with secrets of their own (thief.ts). */
+  thiefCount?: number;
   /** Passed to every Replica (replica and replicaCount are filled in). */
   replicaOptions?: Omit<Partial<ReplicaOptions>, 'replica' | 'replicaCount'>;
   /** Virtual ms between a replica's ticks (each tick drifts by up to ±1 ms: clocks differ). */
@@ -57,7 +60,7 @@ export interface Node<C, R, E> {
   readonly disk: SimDisk<C, R>;
   nextTickAt: number;
   /** Clients whose requests reached this incarnation, by client id and owner: where duty 5
-   *  routes their answers (a request under another owner's id never gets that owner's). */
+   *  routes their answers (a thief's never reach the owner of the id it used, nor the reverse). */
   readonly connections: Map<string, Address>;
   /** Received input this step, so it is flushed at the end of the step. */
   touched: boolean;
@@ -73,15 +76,18 @@ export interface Nemesis {
 
 const DEFAULT_TIMING: ClientTiming = { requestTimeoutMs: 300, backoffMaxMs: 400, thinkMinMs: 0, thinkMaxMs: 40 };
 
-/** Replica wall clocks disagree: replica i's reads (i − f) × this many ms off the virtual time,
- *  so a new primary's clock is often behind its predecessor's, and the core must keep the entry
- *  times it writes (ClientRequest.at) from going back along the log. */
+/** What a replica's wall clock reads at virtual time 0 (ms since the epoch)... */
+const EPOCH_MS = 1_700_000_000_000;
+/** ...and they disagree: replica i's reads (i − f) × this many ms off, so a new primary's clock
+ *  is often behind its predecessor's, and the core must keep the entry times it writes
+ *  (ClientRequest.at) from going back along the log. */
 const CLOCK_SKEW_MS = 1000;
 
 export class World<C, R, E> {
   readonly replicaCount: number;
   readonly nodes: Node<C, R, E>[] = [];
   readonly clients: SimClient<C, R>[] = [];
+  readonly thieves: SimThief<C, R>[] = [];
   readonly network: Network<Payload<C, R>>;
   readonly checker: Checker;
   readonly trace: Trace;
@@ -123,6 +129,11 @@ export class World<C, R, E> {
       const client = new SimClient(k, options.replicaCount, script, clientPrng, timing, this.now);
       this.clients.push(client);
       this.checker.onClient(client.clientId, ownerOf(client.clientSecret));
+    }
+    for (let k = 0; k < (options.thiefCount ?? 0); k++) {
+      const thiefPrng = this.prng.fork();
+      const script = options.workload.newClient(options.clientCount + k, thiefPrng.fork());
+      this.thieves.push(new SimThief(k, options.replicaCount, script, thiefPrng, this.now));
     }
     for (const node of this.nodes) this.restart(node.id);
   }
@@ -167,7 +178,7 @@ export class World<C, R, E> {
       if (node.replica === null) continue;
       at = Math.min(at, node.nextTickAt, node.disk.nextTime());
     }
-    for (const client of this.clients) at = Math.min(at, client.wakeAt);
+    for (const actor of [...this.clients, ...this.thieves]) at = Math.min(at, actor.wakeAt);
     return at;
   }
 
@@ -180,6 +191,7 @@ export class World<C, R, E> {
       if (node.nextTickAt <= at) inputs.push(() => this.tickReplica(node));
     }
     for (const client of this.clients) if (client.wakeAt <= at) inputs.push(() => this.wakeClient(client));
+    for (const thief of this.thieves) if (thief.wakeAt <= at) inputs.push(() => this.wakeThief(thief));
     const nemesis = this.nemesis;
     if (nemesis !== null && nemesis.nextAt <= at) inputs.push(() => nemesis.act(at));
     return inputs;
@@ -190,6 +202,13 @@ export class World<C, R, E> {
   private deliver(envelope: Envelope<Payload<C, R>>): void {
     const payload = envelope.payload;
     if (payload.channel === 'answer') {
+      const thief = this.thieves[envelope.to - this.thiefAddressBase];
+      if (thief !== undefined) {
+        this.trace.add(this.now, `t${thief.index} ← r${envelope.from} ${describeAnswer(payload.answer)}`);
+        thief.onAnswer(payload.answer, envelope.from);
+        if (payload.answer.type === 'reject' && payload.answer.code === 'NOT_OWNER') this.faultsSeen.add('stolen-client-id-refused');
+        return;
+      }
       const client = this.clients[envelope.to - CLIENT_ADDRESS_BASE]!;
       const acked = client.onAnswer(payload.answer, envelope.from, this.now);
       const answer = payload.answer;
@@ -205,7 +224,7 @@ export class World<C, R, E> {
     } else {
       const request = this.coreRequest(node, payload.request);
       node.connections.set(connectionKey(request), envelope.from);
-      this.trace.add(this.now, `r${envelope.to} ← c${envelope.from - CLIENT_ADDRESS_BASE} request #${request.requestNumber}`);
+      this.trace.add(this.now, `r${envelope.to} ← ${this.actorName(envelope.from)} request #${request.requestNumber}`);
       this.call(node, (replica) => replica.onRequest(request));
     }
   }
@@ -214,10 +233,19 @@ export class World<C, R, E> {
    *  owner it hashes to, and the replica's wall clock gives the time. */
   private coreRequest(node: Node<C, R, E>, wire: SimRequest<C>): ClientRequest<C> {
     const { clientId, clientSecret, requestNumber, command } = wire;
-    const at = this.now + (node.id - this.f) * CLOCK_SKEW_MS;
+    const at = EPOCH_MS + this.now + (node.id - this.f) * CLOCK_SKEW_MS;
     return { clientId, owner: ownerOf(clientSecret), at, requestNumber, command } as ClientRequest<C>;
   }
 
+  /** Thieves live at the addresses after the clients'. */
+  private get thiefAddressBase(): Address {
+    return CLIENT_ADDRESS_BASE + this.clients.length;
+  }
+
+  private actorName(address: Address): string {
+    const index = address - CLIENT_ADDRESS_BASE;
+    return index < this.clients.length ? `c${index}` : `t${index - this.clients.length}`;
+  }
 
   /** Duty 2: report the highest seq whose record, and every earlier one, is durable. */
   private completeFsyncs(node: Node<C, R, E>): void {
@@ -242,6 +270,12 @@ export class World<C, R, E> {
     this.network.send(CLIENT_ADDRESS_BASE + client.index, sending.to, { channel: 'request', request: sending.request }, this.now);
   }
 
+  private wakeThief(thief: SimThief<C, R>): void {
+    const sending = thief.wake(this.now, this.clients);
+    if (sending === null) return;
+    this.trace.add(this.now, `t${thief.index} → r${sending.to} request ${sending.request.clientId.slice(0, 6)}#${sending.request.requestNumber} (not its own)`);
+    this.network.send(this.thiefAddressBase + thief.index, sending.to, { channel: 'request', request: sending.request }, this.now);
+  }
 
   // ---- effects (the driver duties) -------------------------------------------------------------
 

@@ -116,7 +116,8 @@ test('view change §4.2, divergent uncommitted suffixes: the log with the larger
   const v = report(world, p).view;
   const [a, b, c, d] = [1, 2, 3, 4].map((k) => (v + k) % 5) as [number, number, number, number];
   for (const backup of [a, b, c]) world.network.cut(p, backup);
-  runUntil(world, 'd holds 3 uncommitted ops the others lack', () => report(world, d).op >= report(world, a).op + 3, 300);
+  const othersOp = (): number => Math.max(...[a, b, c].map((id) => report(world, id).op));
+  runUntil(world, 'd holds 3 uncommitted ops the others lack', () => report(world, d).op >= othersOp() + 3, 300);
   world.crash(p, 'scenario');
   world.network.heal();
   world.network.partition([[a, b, c], [d]], 5);
@@ -124,6 +125,8 @@ test('view change §4.2, divergent uncommitted suffixes: the log with the larger
 
   const runner = world.clients[0]!;
   for (const client of world.clients.slice(1)) client.pause();
+  // Answers p sent before it died may still be on their way: count from the start of view v+1.
+  runUntil(world, 'view v+1 starts', () => report(world, a).view === v + 1 && report(world, a).isPrimary, 10_000);
   const before = acknowledged(world);
   runUntil(world, 'view v+1 commits one op', () => acknowledged(world) > before, 10_000);
   runner.pause();

@@ -56,6 +56,7 @@ export function simulate<C, R, E>(workload: Workload<C, R, E>, options: Simulati
     replicaCount: options.replicaCount,
     workload,
     clientCount: root.int(options.clientsMin ?? 2, options.clientsMax ?? 8),
+    thiefCount: 1,
     replicaOptions: plan.replicaOptions,
     network: plan.network,
     disk: plan.disk,
@@ -96,7 +97,7 @@ function runPhases<C, R, E>(world: World<C, R, E>, plan: FaultPlan, prng: Prng, 
   world.nemesis = null;
   injector.stop();
   world.network.setFaults(CALM_NETWORK);
-  for (const client of world.clients) client.stopping = true;
+  for (const actor of [...world.clients, ...world.thieves]) actor.stopping = true;
   const deadline = world.now + livenessMs;
   const done = world.runUntil(deadline, () => world.clients.every((client) => !client.busy) && world.converged());
   if (!done) {

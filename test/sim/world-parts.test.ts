@@ -9,6 +9,9 @@ import { SimDisk } from './disk.js';
 import { TimedHeap } from './heap.js';
 import { Network } from './network.js';
 import { Prng } from './prng.js';
+import type { SimClient } from './client.js';
+import { SimThief } from './thief.js';
+import { type ToyCommand, type ToyReply, toyWorkload } from './toy.js';
 
 type Record = JournalRecord<string, string>;
 
@@ -210,4 +213,21 @@ test('checkers: each safety property fires on a history that breaks it', () => {
 test('checkers: canonical JSON ignores key order, so equal states built differently hash equally', () => {
   assert.equal(canonicalJson({ b: 1, a: { d: [1, { f: 2, e: 3 }], c: null } }), canonicalJson({ a: { c: null, d: [1, { e: 3, f: 2 }] }, b: 1 }));
   assert.notEqual(stateHash({ a: [1, 2] }), stateHash({ a: [2, 1] }));
+});
+
+test('thief: refusals pass, anything that tells it about the victim is a violation of (h)', () => {
+  const prng = new Prng(3);
+  const thief = new SimThief(0, 3, toyWorkload.newClient(9, prng.fork()), prng, 0);
+  const answer = { clientId: 'victim', owner: 'thief', requestNumber: 2, view: 1, primary: 1 };
+  for (const code of ['NOT_OWNER', 'NOT_PRIMARY', 'VIEW_CHANGE', 'BUSY'] as const) thief.onAnswer({ type: 'reject', code, ...answer }, 0);
+  for (const code of ['STALE_REQUEST', 'SESSION_EXPIRED', 'CLIENT_TABLE_FULL'] as const) {
+    assert.throws(() => thief.onAnswer({ type: 'reject', code, ...answer }, 0), /\(h\) a client id is its owner's/, code);
+  }
+  assert.throws(() => thief.onAnswer({ type: 'reply', clientId: 'victim', owner: 'thief', requestNumber: 2, op: 7, reply: null }, 0), /thief 0 got a reply/);
+  // STALE_REQUEST below a number it sent itself under that id is about its own request (let in
+  // by a deposed primary), and passes.
+  const victim = { clientId: 'victim', acknowledged: [{ requestNumber: 5 }], outstandingNumber: null } as unknown as SimClient<ToyCommand, ToyReply>;
+  let sent = 0;
+  while (sent < 6) sent = Math.max(sent, thief.wake(0, [victim])!.request.requestNumber);
+  thief.onAnswer({ type: 'reject', code: 'STALE_REQUEST', ...answer, requestNumber: 5 }, 0);
 });

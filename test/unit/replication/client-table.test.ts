@@ -106,13 +106,20 @@ test('the client table is replicated state: every replica evicts the same rows',
   assert.ok(expired.type === 'reject' && expired.code === 'SESSION_EXPIRED');
 });
 
-test('a deposed primary with a stale client table cannot tell a client it is unknown (sim seed 2326)', () => {
+/** A primary cut off from the replicas (still reachable by clients) while the others move to a
+ *  new view, where client 'late' registers: the old primary's table does not know it. */
+function deposedPrimary() {
   const cluster = new Cluster(3);
   const old = cluster.settle();
-  cluster.isolated.add(old); // Cut off from the replicas, still reachable by clients.
+  cluster.isolated.add(old);
   cluster.tick(40, [0, 1, 2].filter((id) => id !== old));
   const next = cluster.primary();
-  cluster.register('late'); // Registered in the new view, unknown to the old primary.
+  cluster.register('late');
+  return { cluster, old, next };
+}
+
+test('a deposed primary with a stale client table cannot tell a client it is unknown (sim seed 2326)', () => {
+  const { cluster, old, next } = deposedPrimary();
   cluster.request(old, req('late', 1, 'x'));
   cluster.tick(10, [old]);
   assert.equal(cluster.ofType(old, 'reject').filter((e) => e.clientId === 'late').length, 0, 'no SESSION_EXPIRED from a stale table');
@@ -150,15 +157,37 @@ test('admit() decides from the executed row and the request in flight', () => {
   assert.deepEqual(admit(row, undefined, mine(0)), { action: 'reject', code: 'STALE_REQUEST' }, 'an old duplicate register (sim seed 5898)');
 });
 
-test('admit(): a request of another owner is NOT_OWNER before anything else, whatever its number', () => {
+test('admit(): a request of another owner is NOT_OWNER before anything else when the row says so, and dropped while only a request in flight does', () => {
   const row = { owner: 'o', requestNumber: 4, reply: 'r4', op: 10, at: 0 };
   const thief = (requestNumber: number) => ({ owner: 'thief', requestNumber });
   const notOwner = { action: 'reject', code: 'NOT_OWNER' };
   for (const requestNumber of [0, 3, 4, 5]) {
     assert.deepEqual(admit(row, undefined, thief(requestNumber)), notOwner, `row only, #${requestNumber}`);
     assert.deepEqual(admit(row, { owner: 'o', requestNumber: 5 }, thief(requestNumber)), notOwner, `row and in flight, #${requestNumber}`);
-    assert.deepEqual(admit(undefined, { owner: 'o', requestNumber: 0 }, thief(requestNumber)), notOwner, `register in flight, #${requestNumber}`);
+    assert.deepEqual(admit(undefined, { owner: 'o', requestNumber: 0 }, thief(requestNumber)), { action: 'drop', reason: "another owner's request in flight" }, `register in flight, #${requestNumber}`);
   }
+});
+
+test('a deposed primary that let in another owner\'s register for an id it does not know never tells the owner NOT_OWNER (sim seed 968, F6)', () => {
+  const { cluster, old, next } = deposedPrimary();
+  cluster.request(old, registration('late', { owner: 'thief' })); // Its stale table lets a thief's register in.
+  const mine = cluster.request(old, req('late', 1, 'x'));
+  assert.deepEqual(mine.filter((e) => e.type === 'reply' || e.type === 'reject'), [], 'dropped: no NOT_OWNER, no answer at all');
+  assert.equal(cluster.replica(old).statusReport().op, 1, 'only the thief\'s register is in its log');
+  const answered = answer(cluster, next, req('late', 1, 'x'));
+  assert.ok(answered.type === 'reply', 'the owner\'s id is intact where it counts');
+});
+
+test('while a register is in flight, another owner\'s request under its id is dropped, and gets NOT_OWNER once the register has executed', () => {
+  const cluster = new Cluster(1);
+  cluster.settle();
+  cluster.handle(0, cluster.replica(0).onRequest(registration('c')));
+  const early = cluster.replica(0).onRequest(req('c', 1, 'stolen', { owner: 'thief' }));
+  assert.deepEqual(early.filter((e) => e.type === 'reply' || e.type === 'reject'), []);
+  cluster.handle(0, cluster.replica(0).flush());
+  const late = answer(cluster, 0, req('c', 1, 'stolen', { owner: 'thief' }));
+  assert.ok(late.type === 'reject' && late.code === 'NOT_OWNER');
+  assert.deepEqual(cluster.items(0), []);
 });
 
 test('§4 a client id is its owner\'s: another owner gets NOT_OWNER for every number, and nothing is appended', () => {
