@@ -4,14 +4,12 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { TestCluster, waitFor } from './harness.js';
-import { FramedConnection } from '../../lib/transport/connection.js';
-import { CLIENT_FRAME_BYTES_MAX } from '../../lib/protocol/messages.js';
 import { Connector } from '../../lib/client/connector.js';
 import { readAll } from './history.js';
 import { makeVerifier } from '../../lib/auth/scram.js';
+import { RawClient } from './raw-client.js';
 
 let cluster: TestCluster;
 
@@ -22,44 +20,6 @@ before(async () => {
 after(async () => {
   await cluster?.stop();
 });
-
-/** One request at a time over one connection, replies matched by id. */
-class RawClient {
-  private nextId = 1;
-  private readonly waiting = new Map<number, (frame: Record<string, unknown>) => void>();
-
-  private constructor(private readonly connection: FramedConnection) {
-    connection.on('frame', (value) => {
-      const frame = value as Record<string, unknown>;
-      if (frame.type === 'reply') this.waiting.get(frame.id as number)?.(frame);
-    });
-    connection.on('error', () => {});
-  }
-
-  static async open(address: string): Promise<RawClient> {
-    const [host, port] = address.split(':');
-    const socket = connect({ host: host!, port: Number(port) });
-    await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
-    return new RawClient(new FramedConnection(socket, { maxFrameBytes: CLIENT_FRAME_BYTES_MAX }));
-  }
-
-  request(frame: Record<string, unknown>): Promise<Record<string, unknown>> {
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no reply to ${JSON.stringify(frame)} within 10 s`)), 10_000);
-      this.waiting.set(id, (reply) => {
-        clearTimeout(timer);
-        this.waiting.delete(id);
-        resolve(reply);
-      });
-      this.connection.send({ ...frame, id });
-    });
-  }
-
-  close(): void {
-    this.connection.destroy();
-  }
-}
 
 test('a request retried on the new primary after a failover is answered from the client table and applied once', async () => {
   const setup = new Connector({ servers: cluster.addresses });
