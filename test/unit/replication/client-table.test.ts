@@ -311,6 +311,25 @@ test('entry times never go back along the log: the primary stamps at least the t
   assert.deepEqual(stamped, [5000, 5000, 7000]);
 });
 
+test('owners and entry times survive a snapshot and a restart', () => {
+  const cluster = new Cluster(1, { snapshotEveryOps: 2 });
+  cluster.settle();
+  cluster.register('c', { at: 1000 });
+  answer(cluster, 0, req('c', 1, 'mine', { at: 2000 })); // Op 2: a snapshot comes due.
+  const snapshot = cluster.disks[0]!.loaded().snapshot;
+  assert.deepEqual(snapshot?.clientTable.c, { owner: ownerFor('c'), requestNumber: 1, reply: 1, op: 2, at: 2000 });
+  cluster.crash(0);
+  cluster.restart(0);
+  cluster.settle();
+  const stolen = answer(cluster, 0, req('c', 1, 'mine', { owner: 'thief' }));
+  assert.ok(stolen.type === 'reject' && stolen.code === 'NOT_OWNER');
+  const retried = answer(cluster, 0, req('c', 1, 'mine'));
+  assert.ok(retried.type === 'reply' && retried.reply === 1, 'the saved reply, from the snapshot');
+  cluster.request(0, registration('d', { at: 0 }));
+  const stamped = cluster.disks[0]!.records.flatMap(({ record }) => (record.kind === 'entries' ? record.entries : [])).at(-1);
+  assert.equal(stamped?.at, 2000, 'no entry time below the newest row, though the log above the snapshot is empty');
+});
+
 test('ClientTable survives a snapshot round trip with its owners and eviction order', () => {
   const table = new ClientTable<string>({ clientTableMax: 2, clientIdleEvictMs: 0 }, null);
   table.register('x', 'ox', 1, 10);
