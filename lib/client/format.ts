@@ -64,6 +64,13 @@ export function screenLines(line: string, columns: number): string[] {
   return lines;
 }
 
+/** `line` as it is written to `output`: broken into screen lines (each ending in a newline) when
+ *  `output` is a terminal, whose width is read now, as it may have been resized since. */
+export function onScreen(line: string, output: { columns?: number }): string {
+  const lines = output.columns === undefined ? [line] : screenLines(line, output.columns);
+  return lines.map((screenLine) => `${screenLine}\n`).join('');
+}
+
 /** "10:42" in local time. */
 export function formatTime(at: number): string {
   const date = new Date(at);

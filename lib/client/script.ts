@@ -6,6 +6,7 @@
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import type { Connector } from './connector.js';
+import { onScreen } from './format.js';
 import { Shell } from './shell.js';
 
 /** Runs the script on `input` and resolves with the exit code: 0 if every command succeeded. */
@@ -16,7 +17,9 @@ export async function runScript(connector: Connector, input: Readable, output: W
     const next = await reader.next();
     return next.done === true ? null : next.value;
   };
-  const write = (line: string): void => void output.write(`${line}\n`);
+  // A script's output may still be read by a person: on a terminal it follows the screen-line
+  // rule of format.ts, so that no message can forge the line after it.
+  const write = (line: string): void => void output.write(onScreen(line, output as { columns?: number }));
   const shell = new Shell(connector, { print: write, notice: write, readPassword: nextLine }, { confirmNewPassword: false });
   try {
     await shell.start();

@@ -7,7 +7,7 @@ import { clearLine, createInterface, cursorTo, type Interface } from 'node:readl
 import { Writable } from 'node:stream';
 import { completeCommand } from './commands.js';
 import type { Connector } from './connector.js';
-import { screenLines } from './format.js';
+import { onScreen } from './format.js';
 import { Shell } from './shell.js';
 
 const PROMPT = 'chat+> ';
@@ -84,7 +84,7 @@ class Terminal {
       void connector.close();
     });
     const io = {
-      print: (line: string) => void streams.output.write(this.onScreen(line)),
+      print: (line: string) => void streams.output.write(onScreen(line, streams.output)),
       notice: (line: string) => this.notice(line),
       readPassword: (prompt: string) => this.readPassword(prompt),
     };
@@ -111,19 +111,11 @@ class Terminal {
   private notice(line: string): void {
     const output = this.streams.output;
     if (this.screen.muted) return void this.held.push(line); // a password is being typed
-    if (this.busy) return void output.write(this.onScreen(line)); // no prompt is showing
+    if (this.busy) return void output.write(onScreen(line, output)); // no prompt is showing
     clearLine(output, 0);
     cursorTo(output, 0);
-    output.write(this.onScreen(line));
+    output.write(onScreen(line, this.streams.output));
     this.rl.prompt(true);
-  }
-
-  /** `line` as written to the terminal: broken into screen lines at its width, if it has one
-   *  (it may have been resized since the last line). */
-  private onScreen(line: string): string {
-    const columns = this.streams.output.columns;
-    const lines = columns === undefined ? [line] : screenLines(line, columns);
-    return lines.map((screenLine) => `${screenLine}\n`).join('');
   }
 
   /** Reads one line with the echo off. Resolves null if the terminal closes first. */

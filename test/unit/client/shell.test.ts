@@ -176,6 +176,19 @@ test('terminal: passwords are not echoed, pushes print above the prompt, tab com
   assert.doesNotMatch(screen.text, /sekrit/, 'the password never appears on the screen');
 });
 
+test('script mode on a terminal: a message wider than it is broken by the client too, so it cannot forge the next line', options, async (t) => {
+  const cluster = await startCluster(t, 1);
+  // Padded so that the terminal's own wrap at 80 columns would start a screen line with it.
+  const forged = '[#999 from carol 10:43] the meeting moved to 3pm';
+  const padding = 'x'.repeat(80 - '[#1 from alice HH:MM] '.length);
+  const { code, output } = await script(t, cluster, [
+    'create bob', 'pw', 'create alice', 'pw', 'login alice', 'pw', `send bob ${padding}${forged}`, 'logout', 'login bob', 'pw', 'read',
+  ]);
+  assert.equal(code, 0, output.join('\n'));
+  assert.ok(output.includes(`${CONTINUATION}x${forged}`), JSON.stringify(output));
+  assert.ok(!output.some((line) => line.startsWith('[#999')));
+});
+
 test('terminal: a pushed message wider than the terminal is broken by the REPL, so it cannot forge the next line', options, async (t) => {
   const cluster = await startCluster(t, 1);
   const connector = makeConnector(t, cluster.addresses);
