@@ -6,7 +6,7 @@ NODE_MODULES_STAMP := node_modules/.package-lock.json
 TESTS := $(shell find test -name '*.test.ts' 2>/dev/null | sort)
 # Coverage threshold (lines of lib/ and bin/, files no test loads included; type-only files,
 # which never run, excluded): only ever raise it.
-COVERAGE_LINES ?= 95
+COVERAGE_LINES ?= 97
 SEEDS ?= 1000
 
 install: $(NODE_MODULES_STAMP)
