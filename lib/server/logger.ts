@@ -41,3 +41,73 @@ export function createLogger(options: {
     },
   };
 }
+
+/** Most characters of one value a log line quotes from a party that has not authenticated. */
+export const LOG_VALUE_CHARS_MAX = 80;
+
+/** `text` cut to `maxChars`, saying how much was left out. Whatever a stranger sends reaches a log
+ *  line through here, so a 100 MB field costs the log no more than a short one. */
+export function truncateForLog(text: string, maxChars = LOG_VALUE_CHARS_MAX): string {
+  return text.length <= maxChars ? text : `${text.slice(0, maxChars)}…(${text.length - maxChars} more characters)`;
+}
+
+/** Longest string value of an example a RateLimitedLog writes: an example quotes what a stranger
+ *  sent, which must not make the line (or the log) as large as they like. */
+export const LOG_EXAMPLE_CHARS_MAX = 120;
+
+interface RateWindow {
+  level: Level;
+  event: string;
+  /** When this window began (the `now` clock). */
+  since: number;
+  /** Occurrences in this window not written yet, and the first of them. */
+  count: number;
+  example: Record<string, unknown>;
+}
+
+/** A log for events a stranger can cause as often as they like (bad frames, refused and timed-out
+ *  connections): one line per occurrence would let them fill the disk and busy the event loop.
+ *  The first occurrence of a kind is written at once; later ones in the next `intervalMs` are
+ *  counted, and `flush()` (the owner calls it periodically) writes one summary line per kind
+ *  whose interval ended: its count and its first example. A kind with nothing to report is
+ *  forgotten, so its next occurrence is written at once again. Kinds must come from a fixed set
+ *  (an event and an error code, never a string the stranger chose): there is one window each. */
+export class RateLimitedLog {
+  private readonly windows = new Map<string, RateWindow>();
+
+  constructor(private readonly logger: Logger, private readonly options: { intervalMs: number; now: () => number }) {}
+
+  note(level: Level, event: string, kind: string, example: Record<string, unknown>): void {
+    const key = `${event}\u0000${kind}`;
+    const window = this.windows.get(key);
+    if (window === undefined) {
+      this.windows.set(key, { level, event, since: this.options.now(), count: 0, example: {} });
+      this.logger.log(level, event, truncateExample(example));
+      return;
+    }
+    if (window.count === 0) window.example = example;
+    window.count++;
+  }
+
+  /** Writes a summary for every kind whose interval has ended with occurrences in it. */
+  flush(): void {
+    const now = this.options.now();
+    for (const [key, window] of this.windows) {
+      if (now - window.since < this.options.intervalMs) continue;
+      if (window.count === 0) {
+        this.windows.delete(key);
+        continue;
+      }
+      this.logger.log(window.level, window.event, { ...truncateExample(window.example), repeated: window.count, overMs: Math.round(now - window.since) });
+      this.windows.set(key, { ...window, since: now, count: 0, example: {} });
+    }
+  }
+}
+
+function truncateExample(fields: Record<string, unknown>): Record<string, unknown> {
+  const truncated: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(fields)) {
+    truncated[key] = typeof value === 'string' && value.length > LOG_EXAMPLE_CHARS_MAX ? `${value.slice(0, LOG_EXAMPLE_CHARS_MAX)}…(${value.length} chars)` : value;
+  }
+  return truncated;
+}

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createLogger, formatLine } from '../../../lib/server/logger.js';
+import { createLogger, formatLine, LOG_EXAMPLE_CHARS_MAX, RateLimitedLog } from '../../../lib/server/logger.js';
 
 test('a log line carries time, level, context, event and fields, quoting only when needed', () => {
   const line = formatLine('info', { replica: 2, view: 7 }, 'view-change', { reason: 'primary silent', op: 12 }, new Date(0));
@@ -21,4 +21,55 @@ test('levels below the minimum are dropped', () => {
   logger.log('warn', 'peer-down', { peer: 3 });
   assert.equal(lines.length, 1);
   assert.match(lines[0]!, /WARN  replica=0 event=peer-down peer=3$/);
+});
+
+/** A RateLimitedLog on a fake clock, with the lines it wrote (context left out). */
+function rateLimited(intervalMs: number) {
+  const clock = { now: 0 };
+  const lines: string[] = [];
+  const logger = createLogger({ context: () => ({}), write: (l) => lines.push(l.replace(/^\S+ /, '')) });
+  return { clock, lines, log: new RateLimitedLog(logger, { intervalMs, now: () => clock.now }) };
+}
+
+test('a rate-limited kind is written at once, then once per interval as a count with its first example', () => {
+  const { clock, lines, log } = rateLimited(1000);
+  log.note('info', 'client-bad-request', 'BAD_REQUEST', { remote: 'a:1' });
+  for (let i = 2; i <= 1000; i++) log.note('info', 'client-bad-request', 'BAD_REQUEST', { remote: `a:${i}` });
+  clock.now = 999;
+  log.flush();
+  assert.deepEqual(lines, ['INFO  event=client-bad-request remote=a:1'], 'nothing more before the interval ends');
+  clock.now = 1000;
+  log.flush();
+  log.flush();
+  assert.deepEqual(lines.slice(1), ['INFO  event=client-bad-request remote=a:2 repeated=999 overMs=1000']);
+  log.note('info', 'client-bad-request', 'BAD_REQUEST', { remote: 'a:1001' });
+  clock.now = 2000;
+  log.flush();
+  assert.deepEqual(lines.slice(2), ['INFO  event=client-bad-request remote=a:1001 repeated=1 overMs=1000']);
+});
+
+test('kinds are counted apart, and a kind quiet for an interval is written at once again', () => {
+  const { clock, lines, log } = rateLimited(1000);
+  log.note('info', 'client-bad-request', 'BAD_REQUEST', { n: 1 });
+  log.note('info', 'client-bad-request', 'UNKNOWN_TYPE', { n: 2 });
+  log.note('warn', 'client-refused', 'TOO_MANY_CONNECTIONS', { n: 3 });
+  assert.equal(lines.length, 3);
+  clock.now = 1000;
+  log.flush(); // nothing was repeated: every kind is forgotten
+  log.note('info', 'client-bad-request', 'BAD_REQUEST', { n: 4 });
+  assert.deepEqual(lines.slice(3), ['INFO  event=client-bad-request n=4']);
+});
+
+test('a rate-limited example quotes at most LOG_EXAMPLE_CHARS_MAX characters of a string', () => {
+  const { clock, lines, log } = rateLimited(1000);
+  const long = 'x'.repeat(100_000);
+  log.note('info', 'client-dropped', 'BAD_FRAME', { error: long, code: 'BAD_FRAME' });
+  log.note('info', 'client-dropped', 'BAD_FRAME', { error: long });
+  clock.now = 1000;
+  log.flush();
+  assert.equal(lines.length, 2);
+  for (const line of lines) {
+    assert.ok(line.length < LOG_EXAMPLE_CHARS_MAX + 100, `a line of ${line.length} characters`);
+    assert.ok(line.includes(`${'x'.repeat(LOG_EXAMPLE_CHARS_MAX)}…(100000 chars)`), line);
+  }
 });
