@@ -25,11 +25,19 @@ export interface ClusterConfig {
   replicas: ReplicaAddress[];
   /** Milliseconds between ticks of the replication core (all its timeouts count ticks). */
   tickMs: number;
+  /** Client connections a replica holds at once; past it a new one is refused
+   *  (TOO_MANY_CONNECTIONS). The replica lowers it further to stay below its descriptor limit. */
+  clientConnectionsMax: number;
 }
 
 const SECRET_LENGTH_MIN = 16;
 const REPLICA_COUNTS = [1, 3, 5, 7] as const;
 const TICK_MS_DEFAULT = 10;
+/** Room for the clients of a busy deployment, while each costs at most a 64 KiB frame being
+ *  received and a 4 MiB send backlog: well under the 1,024 descriptors many systems allow a
+ *  process by default, and a bound on the memory strangers can make a replica hold. */
+const CLIENT_CONNECTIONS_MAX_DEFAULT = 1000;
+const CLIENT_CONNECTIONS_MAX_LIMIT = 1_000_000;
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -79,7 +87,7 @@ export function validateConfig(value: unknown, baseDir: string): ClusterConfig {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) fail('the config must be a JSON object');
   const raw = value as Record<string, unknown>;
   for (const key of Object.keys(raw)) {
-    if (!['cluster', 'secret', 'replicas', 'tickMs'].includes(key)) fail(`"${key}" is not a known field`);
+    if (!['cluster', 'secret', 'replicas', 'tickMs', 'clientConnectionsMax'].includes(key)) fail(`"${key}" is not a known field`);
   }
   const cluster = expectString(raw.cluster, 'cluster');
   if (typeof raw.secret !== 'string') fail('secret is missing: replicas authenticate each other with it');
@@ -92,7 +100,11 @@ export function validateConfig(value: unknown, baseDir: string): ClusterConfig {
   checkUnique(replicas);
   const tickMs = raw.tickMs ?? TICK_MS_DEFAULT;
   if (!Number.isInteger(tickMs) || (tickMs as number) < 1 || (tickMs as number) > 1000) fail('tickMs must be an integer 1..1000');
-  return { cluster, secret: raw.secret, replicas: [...replicas].sort((a, b) => a.id - b.id), tickMs: tickMs as number };
+  const clientConnectionsMax = raw.clientConnectionsMax ?? CLIENT_CONNECTIONS_MAX_DEFAULT;
+  if (!Number.isInteger(clientConnectionsMax) || (clientConnectionsMax as number) < 1 || (clientConnectionsMax as number) > CLIENT_CONNECTIONS_MAX_LIMIT) {
+    fail(`clientConnectionsMax must be an integer 1..${CLIENT_CONNECTIONS_MAX_LIMIT}`);
+  }
+  return { cluster, secret: raw.secret, replicas: [...replicas].sort((a, b) => a.id - b.id), tickMs: tickMs as number, clientConnectionsMax: clientConnectionsMax as number };
 }
 
 /** Ids must be exactly 0..N-1 (the primary of view v is replica v mod N), and no two replicas may

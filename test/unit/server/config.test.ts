@@ -15,6 +15,8 @@ test('a valid config resolves data dirs against the config directory and sorts r
   assert.deepEqual(config.replicas.map((r) => r.id), [0, 1, 2]);
   assert.equal(config.replicas[0]!.data, '/base/r0');
   assert.equal(config.tickMs, 10);
+  assert.equal(config.clientConnectionsMax, 1000);
+  assert.equal(validateConfig(valid({ clientConnectionsMax: 50 }), '/base').clientConnectionsMax, 50);
 });
 
 test('every mistake is named', () => {
@@ -29,6 +31,8 @@ test('every mistake is named', () => {
   rejects(valid({ replicas: replicas(3).map((r) => (r.id === 1 ? { ...r, peer: 'nope' } : r)) }), /replicas\[1\]\.peer must be host:port/);
   rejects(valid({ replicas: replicas(3).map((r) => (r.id === 1 ? { ...r, colour: 'red' } : r)) }), /replicas\[1\]\.colour is not a known field/);
   rejects(valid({ tickMs: 0 }), /tickMs/);
+  rejects(valid({ clientConnectionsMax: 0 }), /clientConnectionsMax must be an integer 1\.\.1000000/);
+  rejects(valid({ clientConnectionsMax: 2.5 }), /clientConnectionsMax/);
   rejects(valid({ extra: 1 }), /"extra" is not a known field/);
 });
 
