@@ -1,15 +1,16 @@
 // Starts and stops the replica processes of a local cluster and keeps the latest status each one
 // reports. Each replica is a child process of its own (a real kill -9 kills only it), with an IPC
 // channel for status reports and partition commands, and its log written to <data>/replica-<id>.log
-// (owner-only, like the replica's data: its lines name the addresses clients connect from).
+// (owner-only, like the replica's data: its lines name the addresses clients connect from), read
+// from its pipes at once and capped and rotated by log-file.ts, so that no log can stall the
+// replica or fill its disk.
 
 import { fork, type ChildProcess } from 'node:child_process';
-import { createWriteStream, type WriteStream } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EventEmitter } from 'node:events';
 import type { ReplicaStatusReport } from '../replication/types.js';
-import { OWNER_ONLY_FILE_MODE } from '../storage/replica-store.js';
+import { RotatingLogFile, type LogFileOptions } from './log-file.js';
 
 export type ReplicaStatus = ReplicaStatusReport & { peersUp: number[]; clients: number };
 
@@ -33,13 +34,14 @@ function serverEntry(): { script: string; execArgv: string[] } {
 
 export class ClusterLauncher extends EventEmitter {
   readonly slots: ReplicaSlot[];
-  private readonly logs = new Map<number, WriteStream>();
+  private readonly logs = new Map<number, RotatingLogFile>();
 
   constructor(
     private readonly configPath: string,
     private readonly dataDir: string,
     replicaCount: number,
     private readonly extraArgs: string[] = [],
+    private readonly logOptions: LogFileOptions = {},
   ) {
     super();
     this.slots = Array.from({ length: replicaCount }, (_, id) => ({ id, process: null, status: null, partitioned: false, exit: null }));
@@ -58,8 +60,8 @@ export class ClusterLauncher extends EventEmitter {
     slot.exit = null;
     slot.partitioned = false;
     const log = this.logFor(id);
-    child.stdout?.pipe(log, { end: false });
-    child.stderr?.pipe(log, { end: false });
+    log.attach(child.stdout!);
+    log.attach(child.stderr!);
     child.on('message', (message: { type?: string; status?: ReplicaStatus }) => {
       if (message?.type === 'status' && message.status) {
         slot.status = message.status;
@@ -104,7 +106,7 @@ export class ClusterLauncher extends EventEmitter {
       });
       child.kill('SIGTERM');
     })));
-    for (const log of this.logs.values()) log.end();
+    await Promise.all([...this.logs.values()].map((log) => log.close()));
     this.logs.clear();
   }
 
@@ -114,10 +116,10 @@ export class ClusterLauncher extends EventEmitter {
     return slot;
   }
 
-  private logFor(id: number): WriteStream {
+  private logFor(id: number): RotatingLogFile {
     let log = this.logs.get(id);
     if (!log) {
-      log = createWriteStream(join(this.dataDir, `replica-${id}.log`), { flags: 'a', mode: OWNER_ONLY_FILE_MODE });
+      log = new RotatingLogFile(join(this.dataDir, `replica-${id}.log`), this.logOptions);
       this.logs.set(id, log);
     }
     return log;
