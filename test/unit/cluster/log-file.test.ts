@@ -80,6 +80,19 @@ test('lines arrive whole from a stream that cuts them anywhere; its unfinished l
   assert.equal(await readFile(file, 'utf8'), text);
 });
 
+test('a line longer than the carry limit (64 KiB) is written in pieces rather than held back', async () => {
+  const fs = new FakeFileSystem();
+  const log = new RotatingLogFile('replica-0.log', { fileSystem: fs });
+  const stream = new PassThrough();
+  log.attach(stream);
+  const endless = 'x'.repeat(70 * 1024);
+  stream.write(endless);
+  await new Promise((resolve) => setImmediate(resolve)); // the fake disk answers in microtasks
+  assert.equal(fs.files.get('replica-0.log'), endless, 'written before its line ends');
+  stream.end();
+  await log.close();
+});
+
 test('a write that fails (ENOSPC) drops its lines and counts them; the next line written reports them', async () => {
   const fs = new FakeFileSystem();
   const log = new RotatingLogFile('replica-0.log', { fileSystem: fs });
