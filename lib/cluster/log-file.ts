@@ -78,8 +78,7 @@ export class RotatingLogFile {
   private losses: Losses | null = null;
   /** The attached streams, each settled once it has closed. */
   private readonly sources: Array<Promise<void>> = [];
-  /** Lines dropped over the file's life (for tests and the curious). */
-  droppedLines = 0;
+  private dropped = 0;
 
   constructor(private readonly path: string, options: LogFileOptions = {}) {
     this.fileBytesMax = options.fileBytesMax ?? LOG_FILE_BYTES_MAX;
@@ -87,6 +86,11 @@ export class RotatingLogFile {
     this.pendingBytesMax = options.pendingBytesMax ?? LOG_PENDING_BYTES_MAX;
     this.fileSystem = options.fileSystem ?? realFileSystem;
     assert.ok(this.filesKept >= 1, 'rotation needs a file to rotate to');
+  }
+
+  /** Lines dropped over the file's life. */
+  get droppedLines(): number {
+    return this.dropped;
   }
 
   /** Reads `stream` as fast as it produces, whole lines to the file; its last unfinished line
@@ -172,7 +176,7 @@ export class RotatingLogFile {
 
   private drop(lines: Buffer, reason: string): void {
     const count = lines.reduce((sum, byte) => sum + (byte === NEWLINE ? 1 : 0), 0);
-    this.droppedLines += count;
+    this.dropped += count;
     this.losses = { lines: (this.losses?.lines ?? 0) + count, bytes: (this.losses?.bytes ?? 0) + lines.length, reason };
   }
 }
