@@ -268,6 +268,7 @@ const ERROR_CODES: Record<ErrorCode, true> = {
   BUSY: true,
   NOT_OWNER: true,
   CLIENT_TABLE_FULL: true,
+  TOO_MANY_CONNECTIONS: true,
   BAD_TOKEN: true,
   ...CHAT_ERROR_CODES,
 };

@@ -49,6 +49,7 @@ export type ErrorCode =
   | 'BUSY' // too many requests in flight; retry shortly
   | 'NOT_OWNER' // clientId is registered with another clientSecret
   | 'CLIENT_TABLE_FULL' // register refused: every row of the client table is in use
+  | 'TOO_MANY_CONNECTIONS' // the replica holds as many client connections as it may; this one is closed
   // Session binding.
   | 'BAD_TOKEN'
   // The chat state machine's own errors (lib/chat/types.ts ChatErrorCode).

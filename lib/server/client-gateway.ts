@@ -17,9 +17,12 @@
 //     connection throttle (the rule of lib/chat/throttle.ts, kept here: a connection lives on one
 //     replica); the per-account throttle is replicated state in the chat machine.
 
+import { readFileSync } from 'node:fs';
+import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { FramedConnection } from '../transport/connection.js';
+import { encodeJsonFrame } from '../transport/frame.js';
 import { errorReply, okReply, parseClientFrame, type OkResult } from '../protocol/codec.js';
 import { CLIENT_FRAME_BYTES_MAX, PROTOCOL_VERSION, SERVER_FRAME_BYTES_MAX, type ClientFrame, type ErrorCode, type PrimaryHint, type ServerFrame } from '../protocol/messages.js';
 import type { ChatCommand, ChatEvent, ChatReply, ClientCommand, LoggedCommand, LoginRecord } from '../chat/types.js';
@@ -31,7 +34,8 @@ import type { ClientRequest, RejectCode, ReplicaStatusReport } from '../replicat
 import { decoySalt, DEFAULT_ITERATIONS, newNonce } from '../auth/scram.js';
 import { hashToken } from '../auth/tokens.js';
 import { ownerOf } from '../auth/client-secret.js';
-import type { Logger } from './logger.js';
+import { RateLimitedLog, type Logger } from './logger.js';
+import { CLIENT_CONNECTIONS_MAX_DEFAULT } from './config.js';
 
 /** Requests one connection may have waiting for the log at once; more get BUSY. */
 const WAITING_PER_CONNECTION_MAX = 64;
@@ -39,6 +43,24 @@ const WAITING_PER_CONNECTION_MAX = 64;
 const CLIENT_SEND_BACKLOG_BYTES_MAX = 4 * 1024 * 1024;
 /** Unread messages pushed on resume; the rest wait for `read`. */
 const RESUME_PUSH_MAX = 100;
+/** A new connection must send a valid request within this long: a client sends `hello` at once. */
+export const CLIENT_FIRST_REQUEST_MS = 10_000;
+/** A connection with no session and no request waiting that sends no valid request for this long
+ *  is closed: time enough for a person to type a name and password. A connection bound to a
+ *  session stays however quiet it is, since it is waiting for pushes; the connection cap bounds
+ *  how many such connections there can be. */
+export const CLIENT_IDLE_MS = 120_000;
+/** How often the gateway looks for connections past a deadline: one timer for all of them. A
+ *  deadline is therefore kept to within this much. */
+const SWEEP_INTERVAL_MS = 1000;
+/** Descriptors kept free of client connections, for what must never lack one: the journal's
+ *  segments, snapshot and view files and their directory (a storage failure stops the replica,
+ *  duty 3), the peer connections, standard streams and Node's own. The cap on client connections
+ *  is lowered to the descriptor limit minus this. */
+export const DESCRIPTORS_RESERVED = 128;
+/** Client faults (bad requests, dropped, refused and timed-out connections) of one kind are
+ *  logged at most once per this interval after the first, as a count (RateLimitedLog). */
+const FAULT_LOG_INTERVAL_MS = 10_000;
 
 /** What the gateway needs from the replica it fronts. */
 export interface ReplicaHost {
@@ -52,13 +74,21 @@ export interface GatewayOptions {
   /** The cluster secret (lib/server/config.ts). It keys the decoy salts of login-start, so that
    *  every replica answers the same for the same unknown name (lib/auth/scram.ts decoySalt). */
   clusterSecret: string;
-  /** Milliseconds on a clock that never goes back, for the per-connection login throttle:
-   *  performance.now() unless a test injects one. */
+  /** Milliseconds on a clock that never goes back, for the per-connection login throttle, the
+   *  connection deadlines and the fault log: performance.now() unless a test injects one. */
   now?: () => number;
+  /** The cap on client connections (the config's clientConnectionsMax). */
+  connectionsMax?: number;
+  /** This process's limit on open descriptors: read from the system unless a test gives one;
+   *  null when it cannot be known, and then only connectionsMax applies. */
+  descriptorLimit?: number | null;
 }
 
 interface Client {
   connection: FramedConnection;
+  /** When the connection was accepted, and when its last valid request arrived (null: none yet). */
+  acceptedAt: number;
+  lastRequestAt: number | null;
   /** The login challenge this connection was last given: login must use exactly this nonce. */
   challenge: { name: string; nonce: string } | null;
   /** The session (token hash) this connection acts for, and its account name. */
@@ -88,15 +118,25 @@ export class ClientGateway {
   private readonly waiters = new Map<string, Waiter>();
   private readonly clusterSecret: string;
   private readonly now: () => number;
+  /** The cap on client connections, descriptor headroom included. */
+  readonly connectionsMax: number;
+  private readonly faults: RateLimitedLog;
+  private sweepTimer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly host: ReplicaHost, private readonly logger: Logger, options: GatewayOptions) {
+  constructor(private readonly host: ReplicaHost, logger: Logger, options: GatewayOptions) {
     this.clusterSecret = options.clusterSecret;
     this.now = options.now ?? (() => performance.now());
+    const descriptors = options.descriptorLimit === undefined ? openFilesLimit() : options.descriptorLimit;
+    this.connectionsMax = Math.min(options.connectionsMax ?? CLIENT_CONNECTIONS_MAX_DEFAULT, descriptors === null ? Infinity : descriptors - DESCRIPTORS_RESERVED);
+    assert.ok(this.connectionsMax >= 1, `a descriptor limit of ${descriptors} leaves none for clients after ${DESCRIPTORS_RESERVED} reserved`);
+    this.faults = new RateLimitedLog(logger, { intervalMs: FAULT_LOG_INTERVAL_MS, now: this.now });
   }
 
   async listen(host: string, port: number): Promise<void> {
     const server = createServer((socket) => this.accept(socket));
     this.server = server;
+    this.sweepTimer = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
+    this.sweepTimer.unref();
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, host, () => {
@@ -107,6 +147,8 @@ export class ClientGateway {
   }
 
   async close(): Promise<void> {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.faults.flush();
     for (const client of this.clients) client.connection.destroy();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
   }
@@ -120,7 +162,28 @@ export class ClientGateway {
     return this.clients.size;
   }
 
+  /** Closes every connection past a deadline (CLIENT_FIRST_REQUEST_MS, CLIENT_IDLE_MS) and
+   *  writes the fault log's summaries. Every SWEEP_INTERVAL_MS; tests call it on a fake clock. */
+  sweep(): void {
+    const now = this.now();
+    for (const client of this.clients) {
+      const overdue = this.overdue(client, now);
+      if (overdue === null) continue;
+      this.faults.note('info', 'client-timed-out', overdue, { remote: client.connection.remoteAddress, reason: overdue });
+      client.connection.destroy(); // not close(): a peer that never finishes would keep it open
+      this.forget(client); // at once, not at 'close': the slot is free from now on
+    }
+    this.faults.flush();
+  }
+
+  private overdue(client: Client, now: number): string | null {
+    if (client.lastRequestAt === null) return now - client.acceptedAt >= CLIENT_FIRST_REQUEST_MS ? 'no-request' : null;
+    const idle = client.session === null && client.waiting === 0 && now - client.lastRequestAt >= CLIENT_IDLE_MS;
+    return idle ? 'idle' : null;
+  }
+
   private accept(socket: Socket): void {
+    if (this.clients.size >= this.connectionsMax) return this.refuse(socket);
     socket.setNoDelay(true);
     const connection = new FramedConnection(socket, {
       maxFrameBytes: CLIENT_FRAME_BYTES_MAX,
@@ -129,26 +192,39 @@ export class ClientGateway {
       // process's memory; nothing is lost: unacknowledged pushes stay unread and return on resume.
       highWaterBytes: CLIENT_SEND_BACKLOG_BYTES_MAX,
     });
-    const client: Client = { connection, challenge: null, session: null, waiting: 0, loginFailures: new FailureRun() };
+    const client: Client = { connection, acceptedAt: this.now(), lastRequestAt: null, challenge: null, session: null, waiting: 0, loginFailures: new FailureRun() };
     this.clients.add(client);
     connection.on('frame', (value: unknown) => this.onFrame(client, value));
     connection.on('error', (error: Error & { code?: string }) => {
-      this.logger.log('warn', 'client-dropped', { remote: connection.remoteAddress, code: error.code, error: error.message });
+      this.faults.note('warn', 'client-dropped', error.code ?? error.name, { remote: connection.remoteAddress, code: error.code, error: error.message });
     });
-    connection.on('close', () => {
-      this.clients.delete(client);
-      this.bind(client, null);
-      for (const [key, waiter] of this.waiters) if (waiter.client === client) this.waiters.delete(key);
-    });
+    connection.on('close', () => this.forget(client));
+  }
+
+  /** Drops what the gateway holds for a connection that has closed, or is closing. */
+  private forget(client: Client): void {
+    if (!this.clients.delete(client)) return;
+    this.bind(client, null);
+    for (const [key, waiter] of this.waiters) if (waiter.client === client) this.waiters.delete(key);
+  }
+
+  /** One error frame, then the socket is destroyed once it has left: a refused peer that never
+   *  reads or hangs up must not keep the descriptor the cap is there to save. */
+  private refuse(socket: Socket): void {
+    socket.on('error', () => {}); // a reset from a refused peer is no news
+    this.faults.note('warn', 'client-refused', 'TOO_MANY_CONNECTIONS', { remote: `${socket.remoteAddress}:${socket.remotePort}`, connections: this.clients.size });
+    const message = `this replica holds ${this.connectionsMax} client connections, its most; try again later`;
+    socket.end(encodeJsonFrame(errorReply(0, { code: 'TOO_MANY_CONNECTIONS', message })), () => socket.destroy());
   }
 
   private onFrame(client: Client, value: unknown): void {
     const parsed = parseClientFrame(value);
     if (!parsed.ok) {
-      this.logger.log('info', 'client-bad-request', { remote: client.connection.remoteAddress, code: parsed.error.code });
+      this.faults.note('info', 'client-bad-request', parsed.error.code, { remote: client.connection.remoteAddress, code: parsed.error.code });
       this.send(client, errorReply(parsed.id ?? 0, parsed.error));
       return;
     }
+    client.lastRequestAt = this.now();
     const frame = parsed.value;
     switch (frame.type) {
       case 'hello':
@@ -347,4 +423,17 @@ function requester(frame: Extract<ClientFrame, { type: 'register' | 'call' }>): 
 /** The primary's part of a command (VRR §4.4: the primary chooses timestamps and they are logged). */
 function admit(command: LoggedCommand, at: number, session: string | null): ChatCommand {
   return { ...command, at, session };
+}
+
+/** The soft limit on this process's open descriptors, from /proc (Linux); null elsewhere, or if
+ *  it is unlimited. Node has no getrlimit. */
+function openFilesLimit(): number | null {
+  let limits: string;
+  try {
+    limits = readFileSync('/proc/self/limits', 'utf8');
+  } catch {
+    return null;
+  }
+  const soft = /^Max open files\s+(\d+)/m.exec(limits)?.[1];
+  return soft === undefined ? null : Number(soft);
 }

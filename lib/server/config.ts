@@ -36,7 +36,7 @@ const TICK_MS_DEFAULT = 10;
 /** Room for the clients of a busy deployment, while each costs at most a 64 KiB frame being
  *  received and a 4 MiB send backlog: well under the 1,024 descriptors many systems allow a
  *  process by default, and a bound on the memory strangers can make a replica hold. */
-const CLIENT_CONNECTIONS_MAX_DEFAULT = 1000;
+export const CLIENT_CONNECTIONS_MAX_DEFAULT = 1000;
 const CLIENT_CONNECTIONS_MAX_LIMIT = 1_000_000;
 
 export class ConfigError extends Error {

@@ -108,7 +108,7 @@ export class ReplicaServer {
       primaryHint: () => this.primaryHint(),
       machine: () => this.core().stateMachine() as ChatMachine,
       submit: (request) => this.step(() => this.core().onRequest(request)),
-    }, this.logger, { clusterSecret: config.secret });
+    }, this.logger, { clusterSecret: config.secret, connectionsMax: config.clientConnectionsMax });
     await this.peers.start();
     const client = parseHostPort(self.client)!;
     await this.gateway.listen(client.host, client.port);

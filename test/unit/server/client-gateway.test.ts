@@ -14,7 +14,7 @@ import { ChatMachine } from '../../../lib/chat/machine.js';
 import type { ChatCommand } from '../../../lib/chat/types.js';
 import { CLIENT_FRAME_BYTES_MAX, SERVER_FRAME_BYTES_MAX } from '../../../lib/protocol/messages.js';
 import type { ClientRequest } from '../../../lib/replication/types.js';
-import { ClientGateway, type ReplicaHost } from '../../../lib/server/client-gateway.js';
+import { CLIENT_FIRST_REQUEST_MS, CLIENT_IDLE_MS, ClientGateway, DESCRIPTORS_RESERVED, type GatewayOptions, type ReplicaHost } from '../../../lib/server/client-gateway.js';
 import { createLogger } from '../../../lib/server/logger.js';
 import { FramedConnection } from '../../../lib/transport/connection.js';
 
@@ -60,14 +60,32 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function startGateway(t: TestContext, options: { clusterSecret?: string; now?: () => number } = {}): Promise<{ primary: Primary; port: number }> {
+async function startGateway(t: TestContext, options: Partial<GatewayOptions> = {}): Promise<{ primary: Primary; port: number; lines: string[] }> {
   const primary = new Primary();
-  const logger = createLogger({ context: () => ({}), write: () => {} });
+  const lines: string[] = [];
+  const logger = createLogger({ context: () => ({}), write: (line) => lines.push(line) });
   primary.gateway = new ClientGateway(primary, logger, { clusterSecret: SECRET, ...options });
   const port = await freePort();
   await primary.gateway.listen('127.0.0.1', port);
   t.after(() => primary.gateway!.close());
-  return { primary, port };
+  return { primary, port, lines };
+}
+
+/** Waits, a turn of the event loop at a time, until `condition` holds (never for a fixed time). */
+async function until(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise((resolve) => setImmediate(resolve));
+}
+
+/** A connection that sends nothing, and what the replica sent it until it closed. */
+async function openSilent(t: TestContext, port: number): Promise<{ frames: unknown[]; closed: Promise<unknown> }> {
+  const socket = connect(port, '127.0.0.1');
+  t.after(() => socket.destroy());
+  await once(socket, 'connect');
+  const connection = new FramedConnection(socket, { maxFrameBytes: SERVER_FRAME_BYTES_MAX, maxSendFrameBytes: CLIENT_FRAME_BYTES_MAX });
+  const frames: unknown[] = [];
+  connection.on('frame', (frame) => frames.push(frame));
+  connection.on('error', () => {});
+  return { frames, closed: once(connection, 'close') };
 }
 
 /** One client connection: sends a request and resolves with the reply of the same id. */
@@ -81,6 +99,14 @@ class Client {
       const frame = value as Record<string, unknown>;
       this.waiting.get(frame.id as number)?.(frame);
     });
+  }
+
+  get closed(): Promise<unknown> {
+    return once(this.connection, 'close');
+  }
+
+  close(): void {
+    this.connection.destroy();
   }
 
   static async open(t: TestContext, port: number): Promise<Client> {
@@ -177,4 +203,78 @@ test('a connection with too many failed logins has its login-starts refused for 
   assert.equal((await neighbour.login('alice', 'right')).reply.ok, true, 'another connection is not affected');
   now += 1;
   assert.equal((await guesser.login('alice', 'right')).reply.ok, true, 'the lock is over');
+});
+
+test('past the connection cap a new connection gets one TOO_MANY_CONNECTIONS frame and is closed; the others go on', { timeout: 30_000 }, async (t) => {
+  const { primary, port, lines } = await startGateway(t, { connectionsMax: 2, descriptorLimit: null });
+  const first = await Client.open(t, port);
+  await Client.open(t, port);
+  const refused = await Promise.all([openSilent(t, port), openSilent(t, port)]);
+  for (const { frames, closed } of refused) {
+    await closed;
+    assert.deepEqual(frames, [{ type: 'reply', id: 0, ok: false, error: { code: 'TOO_MANY_CONNECTIONS', message: 'this replica holds 2 client connections, its most; try again later' } }]);
+  }
+  // A refused peer that never hangs up: the replica's side is gone, not merely half-closed, so
+  // what this peer sends now is answered with a reset.
+  const stubborn = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+  t.after(() => stubborn.destroy());
+  stubborn.resume();
+  await once(stubborn, 'end');
+  stubborn.on('error', () => {});
+  // The first write draws the reset; a later one fails on it (a socket past 'end' reads no more).
+  await until(() => stubborn.destroyed || (stubborn.writableLength === 0 && stubborn.write('more'), false));
+  assert.equal(primary.gateway!.connectionCount, 2);
+  assert.equal((await first.loginStart('alice')).ok, true, 'the connections within the cap are served');
+  assert.equal(lines.filter((line) => line.includes('event=client-refused')).length, 1, 'a refusal is logged once, then counted');
+  primary.gateway!.sweep();
+  assert.equal(lines.filter((line) => line.includes('event=client-refused')).length, 1, 'and its count waits for the interval to end');
+
+  first.close();
+  await until(() => primary.gateway!.connectionCount === 1);
+  await Client.open(t, port); // a slot freed is taken again
+});
+
+test('the connection cap stays DESCRIPTORS_RESERVED below the descriptor limit', () => {
+  const logger = createLogger({ context: () => ({}), write: () => {} });
+  const gateway = (descriptorLimit: number | null) => new ClientGateway(new Primary(), logger, { clusterSecret: SECRET, connectionsMax: 1000, descriptorLimit });
+  assert.equal(gateway(null).connectionsMax, 1000);
+  assert.equal(gateway(65_536).connectionsMax, 1000);
+  assert.equal(gateway(200).connectionsMax, 200 - DESCRIPTORS_RESERVED);
+  assert.throws(() => gateway(DESCRIPTORS_RESERVED), /leaves none for clients/);
+});
+
+test('a connection is closed when it sends no valid request in time, or idles without a session; a logged-in one stays', async (t) => {
+  let now = 0;
+  const { primary, port, lines } = await startGateway(t, { now: () => now });
+  const silent = await openSilent(t, port);
+  const idle = await Client.open(t, port);
+  const loggedIn = await Client.open(t, port);
+  assert.equal((await loggedIn.login('alice', 'right')).reply.ok, true);
+  const garbage = new FramedConnection(connect(port, '127.0.0.1'), { maxFrameBytes: SERVER_FRAME_BYTES_MAX });
+  t.after(() => garbage.destroy());
+  await until(() => primary.gateway!.connectionCount === 4);
+  garbage.send({ id: 1 }); // not a request: it does not count as one
+  await once(garbage, 'frame');
+
+  now = CLIENT_FIRST_REQUEST_MS - 1;
+  primary.gateway!.sweep();
+  assert.equal(primary.gateway!.connectionCount, 4, 'nobody is overdue yet');
+  now = CLIENT_FIRST_REQUEST_MS;
+  primary.gateway!.sweep();
+  assert.equal(primary.gateway!.connectionCount, 2, 'the slots are free at once');
+  await Promise.all([silent.closed, once(garbage, 'close')]);
+  assert.equal(lines.filter((line) => line.includes('event=client-timed-out')).length, 1, 'two time-outs of one kind: one line, then a count');
+
+  now = CLIENT_IDLE_MS - 1;
+  primary.gateway!.sweep();
+  assert.equal((await idle.loginStart('alice')).ok, true, 'a request puts the idle deadline off');
+  const closed = idle.closed;
+  now = CLIENT_IDLE_MS * 2 - 2;
+  primary.gateway!.sweep();
+  assert.equal(primary.gateway!.connectionCount, 2);
+  now = CLIENT_IDLE_MS * 2 - 1;
+  primary.gateway!.sweep();
+  await closed;
+  assert.equal(primary.gateway!.connectionCount, 1, 'the logged-in connection waits for pushes, however quiet');
+  assert.equal((await loggedIn.loginStart('alice')).ok, true);
 });
