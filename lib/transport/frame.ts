@@ -5,8 +5,11 @@
 // TCP delivers bytes, not messages: one `data` event may hold half a header, or ten thousand
 // frames. FrameDecoder is a pure state machine over the chunks it is fed (the shape of ws's
 // lib/receiver.js): each step returns early when too few bytes are buffered, and the length is
-// checked against the maximum the moment the header is complete — before a single body byte is
+// checked against the maximum the moment the header is read — before a single body byte is
 // kept — so a peer cannot make us buffer more than one maximum frame by announcing a huge one.
+// Chunks can be appended and frames taken one at a time (append, next), so that a reader works
+// through a large read at its own pace and a new limit (setMaxFrameBytes) applies from the very
+// next frame it takes; push does both at once.
 //
 // The body of a Chat+ frame is UTF-8 JSON; encodeJsonFrame and decodeJson are that layer.
 
@@ -31,7 +34,7 @@ export class FrameError extends Error {
 }
 
 export class FrameDecoder {
-  private readonly maxFrameBytes: number;
+  private maxFrameBytes: number;
   /** Bytes pushed but not yet consumed, oldest first. Only chunks[0] is partly consumed. */
   private chunks: Buffer[] = [];
   /** How many bytes of chunks[0] are already consumed. Invariant: < chunks[0].length. */
@@ -45,15 +48,23 @@ export class FrameDecoder {
   private failed = false;
 
   constructor(maxFrameBytes: number) {
-    assert.ok(Number.isSafeInteger(maxFrameBytes), 'maxFrameBytes must be an integer');
-    assert.ok(maxFrameBytes >= 1 && maxFrameBytes <= FRAME_LENGTH_LIMIT, 'maxFrameBytes must fit a u32 length');
-    this.maxFrameBytes = maxFrameBytes;
+    this.maxFrameBytes = checkedMaxFrameBytes(maxFrameBytes);
   }
 
-  /** Bytes held waiting for the rest of a frame. After push returns it is below
-   *  FRAME_HEADER_BYTES + maxFrameBytes: more would have completed a frame. */
+  /** Bytes appended and not yet taken as frames: complete frames not taken yet, then at most one
+   *  unfinished frame. Right after push (or after next returned null) it is only the unfinished
+   *  frame, so below FRAME_HEADER_BYTES + the largest length admitted: more would have
+   *  completed it. */
   get bufferedBytes(): number {
     return this.buffered;
+  }
+
+  /** Sets the largest frame body accepted from now on: every frame whose header is read after
+   *  this call is checked against `maxFrameBytes`. A frame whose header was already read (next
+   *  returned null waiting for its body) was admitted under the old limit and completes under
+   *  it, whether the limit rose or fell: lowering the limit never fails a frame retroactively. */
+  setMaxFrameBytes(maxFrameBytes: number): void {
+    this.maxFrameBytes = checkedMaxFrameBytes(maxFrameBytes);
   }
 
   /** Feeds bytes; returns the complete frame bodies they finish (zero or more), in order.
@@ -61,23 +72,42 @@ export class FrameDecoder {
    *  decoder then drops what it holds and must not be fed again.
    *  The bodies may share memory with the chunks pushed: copy one before keeping it long. */
   push(chunk: Buffer): Buffer[] {
-    assert.ok(!this.failed, 'FrameDecoder.push after a FrameError');
-    if (chunk.length > 0) {
-      this.chunks.push(chunk);
-      this.buffered += chunk.length;
-    }
+    this.append(chunk);
     const bodies: Buffer[] = [];
-    for (;;) {
-      if (this.bodyLength === null) {
-        if (this.buffered < FRAME_HEADER_BYTES) break;
-        this.bodyLength = this.checkLength(this.readLength());
-      }
-      if (this.buffered < this.bodyLength) break;
-      bodies.push(this.consume(this.bodyLength));
-      this.bodyLength = null;
-    }
-    assert.ok(this.buffered < FRAME_HEADER_BYTES + this.maxFrameBytes, 'decoder holds more than one frame');
+    for (let body = this.next(); body !== null; body = this.next()) bodies.push(body);
+    assert.ok(this.buffered < (this.bodyLength ?? FRAME_HEADER_BYTES), 'decoder holds more than one unfinished frame');
     return bodies;
+  }
+
+  /** Feeds bytes without taking any frame from them: next does that, one frame at a time. */
+  append(chunk: Buffer): void {
+    assert.ok(!this.failed, 'FrameDecoder fed after a FrameError');
+    if (chunk.length === 0) return;
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+  }
+
+  /** The next complete frame body, or null if the bytes appended so far do not complete one.
+   *  Throws FrameError as push does. The body may share memory with the chunks appended. */
+  next(): Buffer | null {
+    assert.ok(!this.failed, 'FrameDecoder read after a FrameError');
+    if (this.bodyLength === null) {
+      if (this.buffered < FRAME_HEADER_BYTES) return null;
+      this.bodyLength = this.checkLength(this.readLength());
+    }
+    if (this.buffered < this.bodyLength) return null;
+    const body = this.consume(this.bodyLength);
+    this.bodyLength = null;
+    return body;
+  }
+
+  /** Drops every byte held, as when the stream is abandoned. The decoder must not be fed again. */
+  discard(): void {
+    this.failed = true;
+    this.chunks = [];
+    this.offset = 0;
+    this.buffered = 0;
+    this.bodyLength = null;
   }
 
   private checkLength(length: number): number {
@@ -89,10 +119,7 @@ export class FrameDecoder {
   }
 
   private fail(error: FrameError): never {
-    this.failed = true;
-    this.chunks = [];
-    this.offset = 0;
-    this.buffered = 0;
+    this.discard();
     throw error;
   }
 
@@ -149,6 +176,12 @@ export class FrameDecoder {
       this.offset = 0;
     }
   }
+}
+
+function checkedMaxFrameBytes(maxFrameBytes: number): number {
+  assert.ok(Number.isSafeInteger(maxFrameBytes), 'maxFrameBytes must be an integer');
+  assert.ok(maxFrameBytes >= 1 && maxFrameBytes <= FRAME_LENGTH_LIMIT, 'maxFrameBytes must fit a u32 length');
+  return maxFrameBytes;
 }
 
 /** A frame of `bodyBytes` with its header written and its body left for the caller to fill,

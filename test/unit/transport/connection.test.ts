@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import { EventEmitter, once } from 'node:events';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { Duplex } from 'node:stream';
-import { ConnectionError, FramedConnection } from '../../../lib/transport/connection.js';
+import { performance } from 'node:perf_hooks';
+import { ConnectionError, FRAMES_PER_TURN, FramedConnection } from '../../../lib/transport/connection.js';
+import { InboundBudget } from '../../../lib/transport/inbound-budget.js';
 import { encodeFrame, encodeJsonFrame, FRAME_HEADER_BYTES, FrameDecoder, FrameError, decodeJson } from '../../../lib/transport/frame.js';
 
 const MAX = 1024;
@@ -215,14 +217,17 @@ test('garbled frames fail the connection with their code, exactly once', async (
   }
 });
 
-test('a chunk holding a bad frame is rejected whole: none of its frames is emitted', async () => {
+// Frames are decoded one at a time, as they are emitted (so that setMaxFrameBytes applies from
+// the next frame), so a bad frame is found where it stands: what came before it was emitted,
+// nothing after it is. Where a read happens to end is the network's choice, not the sender's.
+test('a bad frame fails the connection where it stands: the frames before it are emitted, none after it', async () => {
   const duplex = new RecordingDuplex();
   const connection = new FramedConnection(duplex, { maxFrameBytes: MAX });
   const seen = record(connection);
   duplex.push(encodeJsonFrame({ before: 'earlier chunk' }));
-  duplex.push(Buffer.concat([encodeJsonFrame({ same: 'chunk' }), encodeFrame(Buffer.from('{'))]));
+  duplex.push(Buffer.concat([encodeJsonFrame({ same: 'chunk' }), encodeFrame(Buffer.from('{')), encodeJsonFrame({ after: 'bad' })]));
   await closed(connection);
-  assert.deepEqual(seen.frames(), [{ before: 'earlier chunk' }]);
+  assert.deepEqual(seen.frames(), [{ before: 'earlier chunk' }, { same: 'chunk' }]);
   assert.equal(seen.errors().length, 1);
 });
 
@@ -352,15 +357,16 @@ test('data that still arrives while paused queues behind the held frames, in ord
 
 test('resuming from inside a frame listener keeps frames in order, each emitted once', () => {
   const duplex = new RecordingDuplex();
-  const connection = new FramedConnection(duplex, { maxFrameBytes: MAX });
+  // One slice for the whole chunk: enough frames in one turn that re-entering the delivery loop
+  // once per frame would overflow the stack.
+  const values = Array.from({ length: 20_000 }, (_, i) => i);
+  const connection = new FramedConnection(duplex, { maxFrameBytes: MAX, framesPerTurn: values.length });
   const seen: unknown[] = [];
   connection.on('frame', (value) => {
     seen.push(value);
     connection.pauseReading();
     connection.resumeReading();
   });
-  // Enough frames that re-entering the delivery loop once per frame would overflow the stack.
-  const values = Array.from({ length: 20_000 }, (_, i) => i);
   duplex.emit('data', Buffer.concat(values.map(encodeJsonFrame)));
   assert.deepEqual(seen, values);
   connection.destroy();
@@ -439,5 +445,210 @@ test("'partial' is emitted for each read that leaves a frame unfinished, and onl
   await nextTurn();
   assert.deepEqual(partials, [100 - FRAME_HEADER_BYTES, 300 - FRAME_HEADER_BYTES], 'one per read that left the frame unfinished, with the body bytes held');
   assert.deepEqual(frames, [{ small: 1 }, { text: 'x'.repeat(500) }, { small: 2 }]);
+  connection.destroy();
+});
+
+/** `count` frames holding 0 .. count-1, in one buffer. */
+const burst = (count: number, first = 0) => Buffer.concat(Array.from({ length: count }, (_, i) => encodeJsonFrame(first + i)));
+
+/** Resolves once `connection` has emitted `n` frames in all, counted from now. */
+const framesEmitted = (connection: FramedConnection, n: number) => nextFrames(connection, n);
+
+/** Lengths of the runs of frames between two 'turn' marks in `events`. */
+function runLengths(events: string[]): number[] {
+  const runs = [0];
+  for (const event of events) {
+    if (event === 'turn') runs.push(0);
+    else runs[runs.length - 1]! += 1;
+  }
+  return runs.filter((run) => run > 0);
+}
+
+/** Appends 'turn' to `events` once every event-loop turn (a setImmediate that queues itself
+ *  again), until stop() is called. */
+function markTurns(events: string[]) {
+  let running = true;
+  const mark = () => {
+    if (!running) return;
+    events.push('turn');
+    setImmediate(mark);
+  };
+  setImmediate(mark);
+  return { stop: () => (running = false) };
+}
+
+test('a burst in one read is emitted in slices of framesPerTurn, with the event loop turning in between', async () => {
+  const duplex = new RecordingDuplex();
+  const connection = new FramedConnection(duplex, { maxFrameBytes: MAX, framesPerTurn: 10 });
+  const events: string[] = [];
+  connection.on('frame', () => events.push('frame'));
+  const all = framesEmitted(connection, 1000);
+  const turns = markTurns(events); // queued first, so it marks the turn before each later slice
+  duplex.emit('data', burst(1000));
+  assert.equal(events.length, 10, 'the first slice is emitted at once, the rest left for later turns');
+  assert.ok(duplex.isPaused(), 'the socket is not read while frames received wait');
+  await all;
+  turns.stop();
+  const runs = runLengths(events);
+  assert.equal(runs.reduce((sum, run) => sum + run, 0), 1000);
+  assert.ok(runs.every((run) => run <= 10), `at most 10 frames between two turns, saw ${Math.max(...runs)}`);
+  assert.ok(runs.length >= 100, 'one turn or more after every slice');
+  await nextTurn(); // the slice after the last finds no frame
+  assert.ok(!duplex.isPaused(), 'every frame emitted: reading again');
+  connection.destroy();
+});
+
+test('the default slice is FRAMES_PER_TURN frames', () => {
+  const duplex = new RecordingDuplex();
+  const connection = new FramedConnection(duplex, { maxFrameBytes: MAX });
+  let frames = 0;
+  connection.on('frame', () => (frames += 1));
+  duplex.emit('data', burst(FRAMES_PER_TURN * 3));
+  assert.equal(frames, FRAMES_PER_TURN);
+  connection.destroy();
+});
+
+test('a timer that falls due during a burst runs between two slices, before the burst ends', async () => {
+  const duplex = new RecordingDuplex();
+  const connection = new FramedConnection(duplex, { maxFrameBytes: MAX, framesPerTurn: 10 });
+  const events: string[] = [];
+  const timerSet = performance.now();
+  const timer = new Promise<void>((resolve) => setTimeout(() => (events.push('timer'), resolve()), 1));
+  connection.on('frame', (value) => {
+    // Let the clock pass the timer's due time inside the first slice (this makes the timer due;
+    // nothing waits on it): from then on, any turn of the event loop runs it.
+    if (value === 0) while (performance.now() < timerSet + 2);
+    events.push('frame');
+  });
+  const all = framesEmitted(connection, 1000);
+  duplex.emit('data', burst(1000));
+  await Promise.all([all, timer]);
+  const framesBeforeTimer = events.indexOf('timer');
+  assert.ok(framesBeforeTimer < 1000, 'the timer ran before the burst was over');
+  assert.equal(framesBeforeTimer % 10, 0, 'and between two slices');
+  connection.destroy();
+});
+
+test('the frames received and not emitted never exceed one read, and the rest waits in the socket', async () => {
+  const duplex = new RecordingDuplex();
+  const connection = new FramedConnection(duplex, { maxFrameBytes: MAX, framesPerTurn: 10 });
+  const reads = Array.from({ length: 20 }, (_, i) => burst(100, 100 * i));
+  const largestRead = Math.max(...reads.map((read) => read.length));
+  let mostBuffered = 0;
+  let mostWaitingInSocket = 0;
+  connection.on('frame', () => {
+    mostBuffered = Math.max(mostBuffered, connection.bufferedBytes);
+    mostWaitingInSocket = Math.max(mostWaitingInSocket, duplex.readableLength);
+  });
+  const all = framesEmitted(connection, 2000);
+  for (const read of reads) duplex.push(read);
+  assert.deepEqual(await all, Array.from({ length: 2000 }, (_, i) => i), 'in order, each once');
+  assert.ok(mostBuffered > 0 && mostBuffered <= largestRead, `at most one read held, saw ${mostBuffered} bytes`);
+  assert.ok(mostWaitingInSocket > largestRead, 'the rest stayed in the stream: back-pressure');
+  connection.destroy();
+});
+
+test('a shared budget: while its bytes are spent no connection reads, and they resume when it frees', async () => {
+  const budget = new InboundBudget({ bytesMax: 500, framesPerTurn: 1000 });
+  const [slowDuplex, otherDuplex] = [new RecordingDuplex(), new RecordingDuplex()];
+  const slow = new FramedConnection(slowDuplex, { maxFrameBytes: MAX, budget });
+  const other = new FramedConnection(otherDuplex, { maxFrameBytes: MAX, budget });
+  const otherFrames: unknown[] = [];
+  other.on('frame', (value) => otherFrames.push(value));
+  slow.on('error', assert.fail);
+  const large = encodeJsonFrame('x'.repeat(800));
+  slowDuplex.emit('data', large.subarray(0, 600)); // an unfinished frame, its body held
+  assert.equal(budget.heldBytes, 600 - FRAME_HEADER_BYTES);
+  assert.ok(slowDuplex.isPaused() && otherDuplex.isPaused(), 'budget spent: nobody reads');
+  otherDuplex.push(encodeJsonFrame('waits'));
+  await nextTurn();
+  assert.deepEqual(otherFrames, [], 'the bytes stay in the socket');
+  slow.destroy(); // what an owner does to a connection that does not finish its frame
+  assert.equal(budget.heldBytes, 0);
+  assert.deepEqual(await framesEmitted(other, 1), ['waits']);
+  other.destroy();
+});
+
+test('a shared budget frees as a backlog is emitted, and bounds the frames of all connections in one turn', async () => {
+  const budget = new InboundBudget({ bytesMax: 1000, framesPerTurn: 15 });
+  const [aDuplex, bDuplex] = [new RecordingDuplex(), new RecordingDuplex()];
+  const a = new FramedConnection(aDuplex, { maxFrameBytes: MAX, framesPerTurn: 10, budget });
+  const b = new FramedConnection(bDuplex, { maxFrameBytes: MAX, framesPerTurn: 10, budget });
+  const events: string[] = [];
+  a.on('frame', () => events.push('frame'));
+  b.on('frame', () => events.push('frame'));
+  const chunk = burst(300);
+  assert.ok(chunk.length > 1000, 'one read spends the budget');
+  const all = Promise.all([framesEmitted(a, 300), framesEmitted(b, 300)]);
+  const turns = markTurns(events);
+  aDuplex.emit('data', chunk);
+  assert.ok(bDuplex.isPaused(), 'a holds the budget: b does not read');
+  bDuplex.push(chunk);
+  await all;
+  turns.stop();
+  const runs = runLengths(events);
+  assert.ok(runs.every((run) => run <= 15), `at most 15 frames of both connections per turn, saw ${Math.max(...runs)}`);
+  assert.ok(runs.includes(15), 'both connections had frames in the same turn, and were held to 15 together');
+  assert.equal(budget.heldBytes, 0);
+  a.destroy();
+  b.destroy();
+});
+
+test('setMaxFrameBytes raised by a frame listener lets the next frame of the same read through', async () => {
+  const big = encodeJsonFrame('y'.repeat(500));
+  const read = Buffer.concat([encodeJsonFrame('authenticated'), big]);
+  for (const raise of [true, false]) {
+    const duplex = new RecordingDuplex();
+    const connection = new FramedConnection(duplex, { maxFrameBytes: 100, maxSendFrameBytes: MAX });
+    const seen = record(connection);
+    connection.on('frame', (value) => {
+      if (value === 'authenticated' && raise) connection.setMaxFrameBytes(MAX);
+    });
+    duplex.emit('data', read);
+    if (raise) {
+      assert.deepEqual(seen.frames(), ['authenticated', 'y'.repeat(500)]);
+      assert.deepEqual(seen.errors(), []);
+      connection.destroy();
+    } else {
+      await closed(connection);
+      assert.deepEqual(seen.frames(), ['authenticated']);
+      assert.equal((seen.errors()[0] as FrameError).code, 'FRAME_TOO_LARGE');
+    }
+  }
+});
+
+test('setMaxFrameBytes lowered holds the next frames to it; a frame already begun completes', async () => {
+  const duplex = new RecordingDuplex();
+  const connection = new FramedConnection(duplex, { maxFrameBytes: MAX });
+  const seen = record(connection);
+  const begun = encodeJsonFrame('z'.repeat(500));
+  duplex.emit('data', begun.subarray(0, 100));
+  connection.setMaxFrameBytes(100);
+  duplex.emit('data', Buffer.concat([begun.subarray(100), encodeJsonFrame('small'), encodeJsonFrame('w'.repeat(200))]));
+  await closed(connection);
+  assert.deepEqual(seen.frames(), ['z'.repeat(500), 'small']);
+  assert.equal((seen.errors()[0] as FrameError).code, 'FRAME_TOO_LARGE');
+});
+
+test('unfinishedFrame tells since when a frame has been unfinished, on the injected clock', () => {
+  let now = 1000;
+  const duplex = new RecordingDuplex();
+  const connection = new FramedConnection(duplex, { maxFrameBytes: MAX, now: () => now });
+  connection.on('frame', () => {});
+  const frame = encodeJsonFrame('s'.repeat(100));
+  assert.equal(connection.unfinishedFrame, null);
+  duplex.emit('data', frame.subarray(0, 3)); // not even a whole header
+  assert.deepEqual(connection.unfinishedFrame, { bytes: 3, since: 1000 });
+  now = 2000;
+  duplex.emit('data', frame.subarray(3, 50));
+  assert.deepEqual(connection.unfinishedFrame, { bytes: 50 - FRAME_HEADER_BYTES, since: 1000 }, 'the same frame: same since');
+  now = 3000;
+  duplex.emit('data', Buffer.concat([frame.subarray(50), frame.subarray(0, 10)])); // done, and the next begun
+  assert.deepEqual(connection.unfinishedFrame, { bytes: 10 - FRAME_HEADER_BYTES, since: 3000 });
+  duplex.emit('data', frame.subarray(10));
+  assert.equal(connection.unfinishedFrame, null);
+  connection.pauseReading();
+  duplex.emit('data', Buffer.concat([frame, frame.subarray(0, 10)]));
+  assert.equal(connection.unfinishedFrame, null, 'while a complete frame waits to be emitted, any delay is ours');
   connection.destroy();
 });

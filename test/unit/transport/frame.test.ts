@@ -172,6 +172,37 @@ test('a decoder must be built with a maximum a u32 length can state', () => {
   assert.throws(() => new FrameDecoder(0), assert.AssertionError);
   assert.throws(() => new FrameDecoder(2 ** 32), assert.AssertionError);
   assert.throws(() => new FrameDecoder(1.5), assert.AssertionError);
+  assert.throws(() => new FrameDecoder(MAX).setMaxFrameBytes(0), assert.AssertionError);
+});
+
+test('append then next takes the frames one at a time, leaving the rest buffered', () => {
+  const decoder = new FrameDecoder(MAX);
+  decoder.append(Buffer.concat([frameOf('one'), frameOf('two'), frameOf('thr')]));
+  assert.equal(decoder.next()?.toString(), 'one');
+  assert.equal(decoder.bufferedBytes, 2 * (FRAME_HEADER_BYTES + 3), 'the frames not taken stay buffered');
+  assert.deepEqual(texts(decoder.push(Buffer.alloc(0))), ['two', 'thr']);
+  assert.equal(decoder.next(), null);
+});
+
+test('setMaxFrameBytes applies from the next header read; a frame already admitted completes', () => {
+  const decoder = new FrameDecoder(4);
+  decoder.append(Buffer.concat([frameOf('auth'), frameOf('longer')]));
+  assert.equal(decoder.next()?.toString(), 'auth');
+  decoder.setMaxFrameBytes(MAX); // raised between two frames of one chunk
+  assert.equal(decoder.next()?.toString(), 'longer');
+  const begun = frameOf('x'.repeat(100));
+  assert.deepEqual(decoder.push(begun.subarray(0, 10)), []);
+  decoder.setMaxFrameBytes(8); // lowered while a frame of 100 is awaited
+  assert.deepEqual(texts(decoder.push(Buffer.concat([begun.subarray(10), frameOf('small')]))), ['x'.repeat(100), 'small']);
+  assert.throws(() => decoder.push(frameOf('nine byte')), isFrameError('FRAME_TOO_LARGE'));
+});
+
+test('discard drops what is buffered, and the decoder is not fed again', () => {
+  const decoder = new FrameDecoder(MAX);
+  decoder.append(frameOf('abandoned').subarray(0, 6));
+  decoder.discard();
+  assert.equal(decoder.bufferedBytes, 0);
+  assert.throws(() => decoder.append(frameOf('x')), assert.AssertionError);
 });
 
 /** Bytes that look like frames often enough to reach every outcome: a mostly plausible length
