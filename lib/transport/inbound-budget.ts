@@ -14,11 +14,20 @@
 
 import assert from 'node:assert/strict';
 
+/** Default bytes held by all the connections of one server: 256 client frames of the largest
+ *  size, a few MiB beyond what a thousand ordinary clients hold at once. */
+export const INBOUND_BYTES_MAX = 16 * 1024 * 1024;
+/** Default frames handled by all the connections of one server in one turn: at the tens of
+ *  microseconds a client frame costs at worst, about 20 ms, so a turn stays far within the time
+ *  a backup waits for a heartbeat (docs/security.md, "Work per connection"). */
+export const INBOUND_FRAMES_PER_TURN = 1024;
+
 export interface InboundBudgetOptions {
-  /** Bytes all connections may hold before they stop reading. */
-  bytesMax: number;
-  /** Frames all connections together handle in one event-loop turn. */
-  framesPerTurn: number;
+  /** Bytes all connections may hold before they stop reading. Default INBOUND_BYTES_MAX. */
+  bytesMax?: number;
+  /** Frames all connections together handle in one event-loop turn. Default
+   *  INBOUND_FRAMES_PER_TURN. */
+  framesPerTurn?: number;
 }
 
 export class InboundBudget {
@@ -31,12 +40,12 @@ export class InboundBudget {
   /** Each connection sharing the budget, by the callback that makes it check whether to read. */
   private readonly members = new Set<() => void>();
 
-  constructor(options: InboundBudgetOptions) {
+  constructor(options: InboundBudgetOptions = {}) {
+    this.bytesMax = options.bytesMax ?? INBOUND_BYTES_MAX;
+    this.framesPerTurn = options.framesPerTurn ?? INBOUND_FRAMES_PER_TURN;
     for (const name of ['bytesMax', 'framesPerTurn'] as const) {
-      assert.ok(Number.isSafeInteger(options[name]) && options[name] >= 1, `${name} must be a positive integer`);
+      assert.ok(Number.isSafeInteger(this[name]) && this[name] >= 1, `${name} must be a positive integer`);
     }
-    this.bytesMax = options.bytesMax;
-    this.framesPerTurn = options.framesPerTurn;
   }
 
   /** Bytes held by all connections now. */

@@ -9,7 +9,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import { ConnectionError, FRAMES_PER_TURN, FramedConnection } from '../../../lib/transport/connection.js';
-import { InboundBudget } from '../../../lib/transport/inbound-budget.js';
+import { INBOUND_BYTES_MAX, INBOUND_FRAMES_PER_TURN, InboundBudget } from '../../../lib/transport/inbound-budget.js';
 import { encodeFrame, encodeJsonFrame, FRAME_HEADER_BYTES, FrameDecoder, FrameError, decodeJson } from '../../../lib/transport/frame.js';
 
 const MAX = 1024;
@@ -651,4 +651,13 @@ test('unfinishedFrame tells since when a frame has been unfinished, on the injec
   duplex.emit('data', Buffer.concat([frame, frame.subarray(0, 10)]));
   assert.equal(connection.unfinishedFrame, null, 'while a complete frame waits to be emitted, any delay is ours');
   connection.destroy();
+});
+
+test('an InboundBudget has named defaults and refuses limits that are not positive integers', () => {
+  const budget = new InboundBudget();
+  assert.equal(budget.bytesMax, INBOUND_BYTES_MAX);
+  assert.equal(budget.framesPerTurn, INBOUND_FRAMES_PER_TURN);
+  assert.throws(() => new InboundBudget({ bytesMax: 0 }), assert.AssertionError);
+  assert.throws(() => new InboundBudget({ framesPerTurn: 1.5 }), assert.AssertionError);
+  assert.throws(() => new FramedConnection(new RecordingDuplex(), { maxFrameBytes: MAX, framesPerTurn: 0 }), assert.AssertionError);
 });
