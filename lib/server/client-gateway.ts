@@ -56,7 +56,9 @@ const SWEEP_INTERVAL_MS = 1000;
 /** Descriptors kept free of client connections, for what must never lack one: the journal's
  *  segments, snapshot and view files and their directory (a storage failure stops the replica,
  *  duty 3), the peer connections, standard streams and Node's own. The cap on client connections
- *  is lowered to the descriptor limit minus this. */
+ *  is lowered to the descriptor limit minus this. (When accept itself fails for want of a
+ *  descriptor, Node's libuv closes a reserve descriptor it holds, accepts and closes the waiting
+ *  connections, and reopens it: the server survives, but storage would find nothing left.) */
 export const DESCRIPTORS_RESERVED = 128;
 /** Client faults (bad requests, dropped, refused and timed-out connections) of one kind are
  *  logged at most once per this interval after the first, as a count (RateLimitedLog). */
