@@ -22,6 +22,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { FramedConnection } from '../transport/connection.js';
+import { InboundBudget } from '../transport/inbound-budget.js';
 import { encodeJsonFrame } from '../transport/frame.js';
 import { errorReply, okReply, parseClientFrame, type OkResult } from '../protocol/codec.js';
 import { CLIENT_FRAME_BYTES_MAX, PROTOCOL_VERSION, SERVER_FRAME_BYTES_MAX, type ClientFrame, type ErrorCode, type PrimaryHint, type ServerFrame } from '../protocol/messages.js';
@@ -50,6 +51,10 @@ export const CLIENT_FIRST_REQUEST_MS = 10_000;
  *  session stays however quiet it is, since it is waiting for pushes; the connection cap bounds
  *  how many such connections there can be. */
 export const CLIENT_IDLE_MS = 120_000;
+/** A frame begun and not finished within this long is a slow loris, holding its bytes (and its
+ *  share of the connections' inbound budget) on purpose: the connection is closed. A frame of
+ *  the largest size takes this long at about 52 kbit/s. */
+export const CLIENT_FRAME_MS = 10_000;
 /** How often the gateway looks for connections past a deadline: one timer for all of them. A
  *  deadline is therefore kept to within this much. */
 const SWEEP_INTERVAL_MS = 1000;
@@ -123,6 +128,8 @@ export class ClientGateway {
   /** The cap on client connections, descriptor headroom included. */
   readonly connectionsMax: number;
   private readonly faults: RateLimitedLog;
+  /** What all client connections may hold and handle together (lib/transport/inbound-budget.ts). */
+  private readonly budget = new InboundBudget();
   private sweepTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly host: ReplicaHost, logger: Logger, options: GatewayOptions) {
@@ -164,8 +171,9 @@ export class ClientGateway {
     return this.clients.size;
   }
 
-  /** Closes every connection past a deadline (CLIENT_FIRST_REQUEST_MS, CLIENT_IDLE_MS) and
-   *  writes the fault log's summaries. Every SWEEP_INTERVAL_MS; tests call it on a fake clock. */
+  /** Closes every connection past a deadline (CLIENT_FRAME_MS, CLIENT_FIRST_REQUEST_MS,
+   *  CLIENT_IDLE_MS) and writes the fault log's summaries. Every SWEEP_INTERVAL_MS; tests call
+   *  it on a fake clock. */
   sweep(): void {
     const now = this.now();
     for (const client of this.clients) {
@@ -179,6 +187,8 @@ export class ClientGateway {
   }
 
   private overdue(client: Client, now: number): string | null {
+    const unfinished = client.connection.unfinishedFrame;
+    if (unfinished !== null && now - unfinished.since >= CLIENT_FRAME_MS) return 'slow-frame';
     if (client.lastRequestAt === null) return now - client.acceptedAt >= CLIENT_FIRST_REQUEST_MS ? 'no-request' : null;
     const idle = client.session === null && client.waiting === 0 && now - client.lastRequestAt >= CLIENT_IDLE_MS;
     return idle ? 'idle' : null;
@@ -193,6 +203,8 @@ export class ClientGateway {
       // A client that does not read is cut off (SEND_BUFFER_FULL) rather than allowed to grow this
       // process's memory; nothing is lost: unacknowledged pushes stay unread and return on resume.
       highWaterBytes: CLIENT_SEND_BACKLOG_BYTES_MAX,
+      budget: this.budget,
+      now: this.now,
     });
     const client: Client = { connection, acceptedAt: this.now(), lastRequestAt: null, challenge: null, session: null, waiting: 0, loginFailures: new FailureRun() };
     this.clients.add(client);

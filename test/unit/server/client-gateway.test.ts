@@ -14,9 +14,10 @@ import { ChatMachine } from '../../../lib/chat/machine.js';
 import type { ChatCommand } from '../../../lib/chat/types.js';
 import { CLIENT_FRAME_BYTES_MAX, SERVER_FRAME_BYTES_MAX } from '../../../lib/protocol/messages.js';
 import type { ClientRequest } from '../../../lib/replication/types.js';
-import { CLIENT_FIRST_REQUEST_MS, CLIENT_IDLE_MS, ClientGateway, DESCRIPTORS_RESERVED, type GatewayOptions, type ReplicaHost } from '../../../lib/server/client-gateway.js';
+import { CLIENT_FIRST_REQUEST_MS, CLIENT_FRAME_MS, CLIENT_IDLE_MS, ClientGateway, DESCRIPTORS_RESERVED, type GatewayOptions, type ReplicaHost } from '../../../lib/server/client-gateway.js';
 import { createLogger } from '../../../lib/server/logger.js';
 import { FramedConnection } from '../../../lib/transport/connection.js';
+import { encodeJsonFrame } from '../../../lib/transport/frame.js';
 
 const SECRET = 'the cluster secret, at least this long';
 const VERIFIER = makeVerifier('right', 4096);
@@ -120,9 +121,18 @@ class Client {
 
   request(frame: Record<string, unknown>): Promise<Record<string, unknown>> {
     const id = this.nextId++;
-    const reply = new Promise<Record<string, unknown>>((resolve) => this.waiting.set(id, resolve));
+    const reply = this.replyTo(id);
     this.connection.send({ ...frame, id });
     return reply;
+  }
+
+  replyTo(id: number): Promise<Record<string, unknown>> {
+    return new Promise<Record<string, unknown>>((resolve) => this.waiting.set(id, resolve));
+  }
+
+  /** Raw bytes, for frames cut short on purpose. */
+  write(bytes: Buffer): void {
+    this.connection.sendFrame(bytes);
   }
 
   loginStart(name: string): Promise<Record<string, unknown>> {
@@ -277,4 +287,30 @@ test('a connection is closed when it sends no valid request in time, or idles wi
   await closed;
   assert.equal(primary.gateway!.connectionCount, 1, 'the logged-in connection waits for pushes, however quiet');
   assert.equal((await loggedIn.loginStart('alice')).ok, true);
+});
+
+test('a connection holding an unfinished frame past CLIENT_FRAME_MS is closed, logged in or not', async (t) => {
+  let now = 0;
+  const { primary, port, lines } = await startGateway(t, { now: () => now });
+  const loris = await Client.open(t, port);
+  assert.equal((await loris.login('alice', 'right')).reply.ok, true);
+  const other = await Client.open(t, port);
+  const closed = loris.closed;
+  // A whole hello and, in the same write, the first bytes of a frame that never ends: the hello's
+  // reply says both were read.
+  const hello = { type: 'hello', id: 99, version: 1 };
+  const unfinished = Buffer.concat([encodeJsonFrame(hello), encodeJsonFrame({ type: 'hello', id: 100, version: 1 }).subarray(0, 12)]);
+  const replied = loris.replyTo(99);
+  loris.write(unfinished);
+  assert.equal((await replied).ok, true);
+
+  now = CLIENT_FRAME_MS - 1;
+  primary.gateway!.sweep();
+  assert.equal(primary.gateway!.connectionCount, 2);
+  now = CLIENT_FRAME_MS;
+  primary.gateway!.sweep();
+  assert.equal(primary.gateway!.connectionCount, 1);
+  await closed;
+  assert.ok(lines.some((line) => /event=client-timed-out .*reason=slow-frame/.test(line)), lines.join('\n'));
+  assert.equal((await other.loginStart('alice')).ok, true, 'a connection without one goes on');
 });
