@@ -5,20 +5,11 @@
 // of PROBE_FILES more files it could open at once: what storage would find free.
 
 import { closeSync, mkdtempSync, openSync } from 'node:fs';
-import { once } from 'node:events';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatLocalCluster, localConfig } from '../../../lib/cluster/local.js';
 import { ReplicaServer } from '../../../lib/server/replica-server.js';
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+import { freePorts } from '../../integration/harness.js';
 
 const PROBE_FILES = 8;
 
@@ -34,7 +25,8 @@ function probe(dir: string): number {
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'chatplus-fd-'));
-const config = localConfig(dir, [await freePort()], [await freePort()], 'fd');
+const [clientPort, peerPort] = await freePorts(2);
+const config = localConfig(dir, [clientPort!], [peerPort!], 'fd');
 await formatLocalCluster(config);
 const server = new ReplicaServer({
   config,
