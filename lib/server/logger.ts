@@ -51,10 +51,6 @@ export function truncateForLog(text: string, maxChars = LOG_VALUE_CHARS_MAX): st
   return text.length <= maxChars ? text : `${text.slice(0, maxChars)}…(${text.length - maxChars} more characters)`;
 }
 
-/** Longest string value of an example a RateLimitedLog writes: an example quotes what a stranger
- *  sent, which must not make the line (or the log) as large as they like. */
-export const LOG_EXAMPLE_CHARS_MAX = 120;
-
 interface RateWindow {
   level: Level;
   event: string;
@@ -104,10 +100,9 @@ export class RateLimitedLog {
   }
 }
 
+/** An example quotes what a stranger sent: every string in it goes through truncateForLog. */
 function truncateExample(fields: Record<string, unknown>): Record<string, unknown> {
   const truncated: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(fields)) {
-    truncated[key] = typeof value === 'string' && value.length > LOG_EXAMPLE_CHARS_MAX ? `${value.slice(0, LOG_EXAMPLE_CHARS_MAX)}…(${value.length} chars)` : value;
-  }
+  for (const [key, value] of Object.entries(fields)) truncated[key] = typeof value === 'string' ? truncateForLog(value) : value;
   return truncated;
 }

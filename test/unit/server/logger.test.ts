@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createLogger, formatLine, LOG_EXAMPLE_CHARS_MAX, RateLimitedLog } from '../../../lib/server/logger.js';
+import { createLogger, formatLine, LOG_VALUE_CHARS_MAX, RateLimitedLog } from '../../../lib/server/logger.js';
 
 test('a log line carries time, level, context, event and fields, quoting only when needed', () => {
   const line = formatLine('info', { replica: 2, view: 7 }, 'view-change', { reason: 'primary silent', op: 12 }, new Date(0));
@@ -60,7 +60,7 @@ test('kinds are counted apart, and a kind quiet for an interval is written at on
   assert.deepEqual(lines.slice(3), ['INFO  event=client-bad-request n=4']);
 });
 
-test('a rate-limited example quotes at most LOG_EXAMPLE_CHARS_MAX characters of a string', () => {
+test('a rate-limited example quotes at most LOG_VALUE_CHARS_MAX characters of a string', () => {
   const { clock, lines, log } = rateLimited(1000);
   const long = 'x'.repeat(100_000);
   log.note('info', 'client-dropped', 'BAD_FRAME', { error: long, code: 'BAD_FRAME' });
@@ -69,7 +69,7 @@ test('a rate-limited example quotes at most LOG_EXAMPLE_CHARS_MAX characters of 
   log.flush();
   assert.equal(lines.length, 2);
   for (const line of lines) {
-    assert.ok(line.length < LOG_EXAMPLE_CHARS_MAX + 100, `a line of ${line.length} characters`);
-    assert.ok(line.includes(`${'x'.repeat(LOG_EXAMPLE_CHARS_MAX)}…(100000 chars)`), line);
+    assert.ok(line.length < LOG_VALUE_CHARS_MAX + 100, `a line of ${line.length} characters`);
+    assert.ok(line.includes(`${'x'.repeat(LOG_VALUE_CHARS_MAX)}…(${100_000 - LOG_VALUE_CHARS_MAX} more characters)`), line);
   }
 });
