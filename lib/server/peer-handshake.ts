@@ -19,6 +19,11 @@ type HandshakeFrame =
   | { type: 'peer-challenge'; nonce: string; mac: string }
   | { type: 'peer-auth'; mac: string };
 
+/** The dialer's opening frame. */
+export function peerHello(cluster: string, from: number, to: number, nonce: string): HandshakeFrame {
+  return { type: 'peer-hello', cluster, from, to, nonce };
+}
+
 export function newPeerNonce(): string {
   return randomBytes(NONCE_BYTES).toString('hex');
 }
@@ -49,7 +54,7 @@ export function parseHandshakeFrame(value: unknown): HandshakeFrame | null {
     case 'peer-hello':
       return typeof v.cluster === 'string' && Number.isInteger(v.from) && Number.isInteger(v.to) &&
         typeof v.nonce === 'string' && HEX_NONCE.test(v.nonce)
-        ? { type: 'peer-hello', cluster: v.cluster, from: v.from as number, to: v.to as number, nonce: v.nonce }
+        ? peerHello(v.cluster, v.from as number, v.to as number, v.nonce)
         : null;
     case 'peer-challenge':
       return typeof v.nonce === 'string' && HEX_NONCE.test(v.nonce) && typeof v.mac === 'string' && HEX_MAC.test(v.mac)
