@@ -171,7 +171,7 @@ test('4 connections each streaming a 32 MiB peer-hello at the primary\'s peer po
   await measure(t, '4 × 32 MiB peer-hello', async () => {
     const { peer } = await primary();
     const written = await Promise.all(Array.from({ length: 4 }, () => streamPeerHello(peer, 32 * 1024 * 1024)));
-    return `bytes the replica took per connection before closing it: ${written.map((w) => `${(w / 1024 / 1024).toFixed(1)} MiB`).join(', ')}`;
+    return `bytes written per connection before the replica closed it (socket buffers included): ${written.map((w) => `${(w / 1024 / 1024).toFixed(1)} MiB`).join(', ')}`;
   });
 });
 
