@@ -27,13 +27,26 @@ export function formatLine(level: Level, context: Record<string, unknown>, event
 }
 
 /** A logger that stamps every line with `context()` (e.g. replica and current view). */
+/** Writes lines to standard error, which may fail: EPIPE once whoever read it has gone, EIO, a
+ *  full disk behind a redirect. A failed log write must never stop a replica, so the stream's
+ *  errors are caught, and from the first one on lines are dropped (there is nowhere to say so). */
+function stderrWriter(): (line: string) => void {
+  let broken = false;
+  process.stderr.on('error', () => {
+    broken = true;
+  });
+  return (line) => {
+    if (!broken) process.stderr.write(line + '\n');
+  };
+}
+
 export function createLogger(options: {
   context: () => Record<string, unknown>;
   minLevel?: Level;
   write?: (line: string) => void;
 }): Logger {
   const min = LEVEL_ORDER[options.minLevel ?? 'info'];
-  const write = options.write ?? ((line: string) => process.stderr.write(line + '\n'));
+  const write = options.write ?? stderrWriter();
   return {
     log(level, event, fields = {}, context = {}) {
       if (LEVEL_ORDER[level] < min) return;

@@ -1,4 +1,6 @@
 import { test } from 'node:test';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
 import { createLogger, formatLine, LOG_VALUE_CHARS_MAX, RateLimitedLog } from '../../../lib/server/logger.js';
 
@@ -72,4 +74,23 @@ test('a rate-limited example quotes at most LOG_VALUE_CHARS_MAX characters of a 
     assert.ok(line.length < LOG_VALUE_CHARS_MAX + 100, `a line of ${line.length} characters`);
     assert.ok(line.includes(`${'x'.repeat(LOG_VALUE_CHARS_MAX)}…(${100_000 - LOG_VALUE_CHARS_MAX} more characters)`), line);
   }
+});
+
+test('a replica whose standard error is gone goes on: log writes that fail are dropped', async () => {
+  // A child logs through the default writer, to a pipe whose reading end this test closes at
+  // once; its writes then fail with EPIPE. It must still reach its last line and exit 0.
+  const logger = fileURLToPath(new URL('../../../lib/server/logger.ts', import.meta.url));
+  const script = [
+    `const { createLogger } = await import(${JSON.stringify(logger)});`,
+    "const log = createLogger({ context: () => ({ replica: 0 }) });",
+    "for (let i = 0; i < 200; i++) { log.log('info', 'line', { i, pad: 'x'.repeat(1000) }); await new Promise((r) => setImmediate(r)); }",
+    "process.send('done');",
+  ].join('\n');
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+  child.stderr!.destroy();
+  let finished = false;
+  child.on('message', (message) => (finished = message === 'done'));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  assert.equal(code, 0, 'the child died writing its log');
+  assert.ok(finished, 'the child did not reach its last line');
 });
