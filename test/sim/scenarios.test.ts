@@ -178,7 +178,7 @@ test('restart, disk rule D4, full-cluster power loss: nothing acknowledged is lo
   }
 });
 
-test('client table §4 and §6.1, duplicate request after failover: the saved reply comes back and the op runs once', () => {
+test('client table §4 and §4.1 step 2, duplicate request after failover: the saved reply comes back and the op runs once', () => {
   const world = scenarioWorld({ replicas: 5, clients: 2 });
   const client = world.clients[0]!;
   commitMore(world, 10, 5_000);
