@@ -1,10 +1,10 @@
-// The message codec: the only door from untrusted JSON to the typed frames of protocol.ts.
+// The message codec: the only door from untrusted JSON to the typed frames of messages.ts.
 //
 // A decoded frame body is `unknown`. parseClientFrame (used by the server) and parseServerFrame
 // (used by the client) check every field of it and either hand back the same value, now typed,
 // or a coded error whose message names the offending field ("call.command.count must be an
 // integer 1..100"). Past this door nobody re-checks types, so the checks are strict: exactly
-// the fields protocol.ts lists, no more and no fewer, each of the right type and within bounds.
+// the fields messages.ts lists, no more and no fewer, each of the right type and within bounds.
 //
 // The codec checks shape and bounds; it does not apply the chat rules. A name is only bounded
 // here (the chat state machine folds and validates it), an empty message text passes (the chat
@@ -12,8 +12,8 @@
 //
 // Which code a client frame's error gets:
 //   - the frame itself is malformed (not an object, a missing or extra field, a bad id,
-//     clientId, clientSecret, requestNumber, token or nonce): BAD_REQUEST — or UNKNOWN_TYPE / UNKNOWN_COMMAND
-//     when `type` / `command.kind` is a string we do not know;
+//     clientId, clientSecret, requestNumber, token or nonce): BAD_REQUEST — or UNKNOWN_TYPE /
+//     UNKNOWN_COMMAND when `type` / `command.kind` is a string we do not know;
 //   - a command argument that a person typed is out of bounds: the chat machine's own code for
 //     that argument (BAD_NAME, BAD_MESSAGE, BAD_PATTERN, BAD_ARGUMENT, BAD_VERIFIER), so the
 //     REPL shows the same code whether the codec or the chat machine caught it.
@@ -254,7 +254,7 @@ function failure(id: number | null, code: ErrorCode, message: string): ParseResu
 // does not. Failures are BAD_FRAME (UNKNOWN_TYPE for an unknown `type`).
 
 /** Every ErrorCode at run time. A Record over the union makes the compiler insist that this
- *  stays complete when protocol.ts or the chat machine add a code. */
+ *  stays complete when messages.ts or the chat machine add a code. */
 const ERROR_CODES: Record<ErrorCode, true> = {
   BAD_FRAME: true,
   BAD_REQUEST: true,
