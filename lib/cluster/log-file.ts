@@ -109,6 +109,8 @@ export class RotatingLogFile {
 
   /** Queues whole lines for the file, or drops them if too much is waiting already. */
   write(lines: Buffer): void {
+    // A chunk with no line end yet hands over nothing: no drain to start for it.
+    if (lines.length === 0) return;
     for (let at = 0; at < lines.length; at += this.fileBytesMax) {
       const piece = lines.subarray(at, at + this.fileBytesMax);
       if (this.pendingBytes + piece.length > this.pendingBytesMax) {
