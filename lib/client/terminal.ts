@@ -114,7 +114,7 @@ class Terminal {
     if (this.busy) return void output.write(onScreen(line, output)); // no prompt is showing
     clearLine(output, 0);
     cursorTo(output, 0);
-    output.write(onScreen(line, this.streams.output));
+    output.write(onScreen(line, output));
     this.rl.prompt(true);
   }
 
