@@ -321,7 +321,9 @@ test('the peer ending its side closes the connection', async () => {
   await once(server, 'close');
 });
 
-test('pausing in a frame listener holds the rest of the chunk until resumeReading', () => {
+/** A connection over a RecordingDuplex whose 'frame' listener records every value and pauses
+ *  reading at the value 1. */
+function pausingAtOne() {
   const duplex = new RecordingDuplex();
   const connection = new FramedConnection(duplex, { maxFrameBytes: MAX });
   const seen: unknown[] = [];
@@ -329,6 +331,11 @@ test('pausing in a frame listener holds the rest of the chunk until resumeReadin
     seen.push(value);
     if (value === 1) connection.pauseReading();
   });
+  return { duplex, connection, seen };
+}
+
+test('pausing in a frame listener holds the rest of the chunk until resumeReading', () => {
+  const { duplex, connection, seen } = pausingAtOne();
   duplex.emit('data', Buffer.concat([1, 2, 3].map(encodeJsonFrame)));
   assert.deepEqual(seen, [1]);
   assert.ok(duplex.isPaused(), 'the socket is paused too, so TCP pushes back on the peer');
@@ -339,13 +346,7 @@ test('pausing in a frame listener holds the rest of the chunk until resumeReadin
 });
 
 test('data that still arrives while paused queues behind the held frames, in order', () => {
-  const duplex = new RecordingDuplex();
-  const connection = new FramedConnection(duplex, { maxFrameBytes: MAX });
-  const seen: unknown[] = [];
-  connection.on('frame', (value) => {
-    seen.push(value);
-    if (value === 1) connection.pauseReading();
-  });
+  const { duplex, connection, seen } = pausingAtOne();
   duplex.emit('data', Buffer.concat([1, 2].map(encodeJsonFrame)));
   // A standard Readable stops emitting once paused; a stream that does not must not reorder.
   duplex.emit('data', Buffer.concat([3, 4].map(encodeJsonFrame)));
