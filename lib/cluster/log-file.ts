@@ -177,7 +177,8 @@ export class RotatingLogFile {
   }
 
   private drop(lines: Buffer, reason: string): void {
-    const count = lines.reduce((sum, byte) => sum + (byte === NEWLINE ? 1 : 0), 0);
+    let count = 0;
+    for (let at = lines.indexOf(NEWLINE); at >= 0; at = lines.indexOf(NEWLINE, at + 1)) count++;
     this.dropped += count;
     this.losses = { lines: (this.losses?.lines ?? 0) + count, bytes: (this.losses?.bytes ?? 0) + lines.length, reason };
   }
