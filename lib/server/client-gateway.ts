@@ -196,7 +196,6 @@ export class ClientGateway {
 
   private accept(socket: Socket): void {
     if (this.clients.size >= this.connectionsMax) return this.refuse(socket);
-    socket.setNoDelay(true);
     const connection = new FramedConnection(socket, {
       maxFrameBytes: CLIENT_FRAME_BYTES_MAX,
       maxSendFrameBytes: SERVER_FRAME_BYTES_MAX,

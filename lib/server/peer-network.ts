@@ -137,7 +137,6 @@ export class PeerNetwork {
       this.refuse(socket);
       return;
     }
-    socket.setNoDelay(true);
     const connection = new FramedConnection(socket, ACCEPTOR_CONNECTION_OPTIONS);
     this.inbound.add(connection);
     this.handshaking.add(connection);
@@ -238,7 +237,6 @@ class OutboundLink {
   connect(): void {
     if (this.closed) return;
     const socket = connect({ host: this.address.host, port: this.address.port });
-    socket.setNoDelay(true);
     const connection = new FramedConnection(socket, DIALER_CONNECTION_OPTIONS);
     this.connection = connection;
     const { self, cluster, secret, logger } = this.options;
