@@ -26,7 +26,6 @@ export function formatLine(level: Level, context: Record<string, unknown>, event
   return parts.join(' ');
 }
 
-/** A logger that stamps every line with `context()` (e.g. replica and current view). */
 /** Writes lines to standard error, which may fail: EPIPE once whoever read it has gone, EIO, a
  *  full disk behind a redirect. A failed log write must never stop a replica, so the stream's
  *  errors are caught, and from the first one on lines are dropped (there is nowhere to say so). */
@@ -40,6 +39,7 @@ function stderrWriter(): (line: string) => void {
   };
 }
 
+/** A logger that stamps every line with `context()` (e.g. replica and current view). */
 export function createLogger(options: {
   context: () => Record<string, unknown>;
   minLevel?: Level;
