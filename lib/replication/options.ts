@@ -1,8 +1,9 @@
 // The replica's tunables, with defaults for a 10 ms tick (`tickMs` in the cluster configuration,
 // lib/server/config.ts). Failover target: median ≤ 500 ms from a primary's death to the next
 // committed op, so a backup gives up on a silent primary after ~200 ms, and a view change that
-// stalls (the next primary is dead too) gives way to the next view after as long again — provided f + 1 replicas took part in it; a
-// replica that timed out alone stays in its view and asks again (view-change.ts, scenario 6).
+// stalls (the next primary is dead too) gives way to the next view after as long again —
+// provided f + 1 replicas took part in it; a replica that timed out alone stays in its view and
+// asks again (view-change.ts, scenario 6).
 
 import assert from 'node:assert/strict';
 import type { MessageLimit } from './log.js';

@@ -1,9 +1,10 @@
 // A simulated client, behaving as the real connector (lib/client) will: it registers
 // (request number 0) with a secret of its own, then sends requests with increasing numbers and
-// the same secret, one outstanding at a time (VRR §4). A NOT_PRIMARY answer sends it to the replica named in the hint; a timeout sends the
-// same request — same number, same command — to the next replica, with a backoff. Because the
-// client table deduplicates by (client id, request number), a retry never runs twice (§4.1),
-// and the client's record of what was acknowledged is what the checkers hold the cluster to.
+// the same secret, one outstanding at a time (VRR §4). A NOT_PRIMARY answer sends it to the
+// replica named in the hint; a timeout sends the same request — same number, same command — to
+// the next replica, with a backoff. Because the client table deduplicates by (client id,
+// request number), a retry never runs twice (§4.1), and the client's record of what was
+// acknowledged is what the checkers hold the cluster to.
 
 import assert from 'node:assert/strict';
 import type { Effect, ReplicaId } from '../../lib/replication/types.js';
