@@ -13,8 +13,9 @@
 //                    itself is done at once
 //
 // After each step, onDurable(seq of its last record). Because steps run strictly one after
-// another, a record is durable only after every earlier one (disk rule D3, docs/architecture.md: a view file is never
-// on disk before the entries that precede it), and onDurable is called in seq order.
+// another, a record is durable only after every earlier one (disk rule D3, docs/architecture.md:
+// a view file is never on disk before the entries that precede it), and onDurable is called in
+// seq order.
 //
 // A snapshot the replica took itself holds nothing the journal does not: every op it covers is
 // in a record before it, already durable when the pump reaches it, and those records are deleted

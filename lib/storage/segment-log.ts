@@ -5,10 +5,10 @@
 // Writing. append() writes ONE record and fdatasyncs it before it returns, and a second append
 // may not start until the first has finished. The caller batches everything that queued up
 // meanwhile into that one record (group commit, replica-store.ts). Together these give the
-// property the reader relies on (disk rule D6, docs/architecture.md): at a crash, only the newest record of the newest
-// segment can be incomplete, because every earlier byte was already synced. A segment is rolled
-// (a new file started) when the next record would push it past the size limit; the new file's
-// directory entry is fsynced before any record goes into it.
+// property the reader relies on (disk rule D6, docs/architecture.md): at a crash, only the newest
+// record of the newest segment can be incomplete, because every earlier byte was already synced.
+// A segment is rolled (a new file started) when the next record would push it past the size
+// limit; the new file's directory entry is fsynced before any record goes into it.
 //
 // Reading (open). Every segment is read and checked in order. A bad record is a torn tail, and
 // is cut off with a log line, only if it is in the last segment and no valid record follows it
