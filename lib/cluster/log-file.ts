@@ -76,8 +76,9 @@ export class RotatingLogFile {
   private writing: Promise<void> = Promise.resolve();
   private draining = false;
   private losses: Losses | null = null;
-  /** The attached streams, each settled once it has closed. */
-  private readonly sources: Array<Promise<void>> = [];
+  /** The attached streams still open, each settled once it has closed (and then removed: the
+   *  launcher attaches two streams at every start of its replica). */
+  private readonly sources = new Set<Promise<void>>();
   private dropped = 0;
 
   constructor(private readonly path: string, options: LogFileOptions = {}) {
@@ -104,7 +105,8 @@ export class RotatingLogFile {
       this.write(carry.length === 0 ? text : text.subarray(0, end));
     });
     stream.on('end', () => this.write(carry));
-    this.sources.push(finished(stream).catch(() => {}));
+    const closed: Promise<void> = finished(stream).catch(() => {}).then(() => void this.sources.delete(closed));
+    this.sources.add(closed);
   }
 
   /** Queues whole lines for the file, or drops them if too much is waiting already. */
@@ -126,7 +128,7 @@ export class RotatingLogFile {
   /** Waits for the attached streams to close (their writers have exited), writes what is
    *  queued, then closes the file. */
   async close(): Promise<void> {
-    await Promise.all(this.sources);
+    await Promise.all([...this.sources]);
     await this.writing;
     await this.handle?.close().catch(() => {});
     this.handle = null;
