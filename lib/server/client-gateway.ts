@@ -100,6 +100,7 @@ interface Client {
   challenge: { name: string; nonce: string } | null;
   /** The session (token hash) this connection acts for, and its account name. */
   session: { hash: string; name: string } | null;
+  /** How many entries of `waiters` are this connection's. */
   waiting: number;
   /** This connection's failed login proofs, and until when its login-starts are refused. */
   loginFailures: FailureRun;
@@ -218,6 +219,8 @@ export class ClientGateway {
   private forget(client: Client): void {
     if (!this.clients.delete(client)) return;
     this.bind(client, null);
+    // Most connections close with nothing waiting: they skip the scan of every connection's waiters.
+    if (client.waiting === 0) return;
     for (const [key, waiter] of this.waiters) if (waiter.client === client) this.waiters.delete(key);
   }
 
