@@ -51,8 +51,8 @@ export function login(state: ChatState, command: CommandOf<'login'>): ChatOutcom
   if (typeof tokenHash !== 'string' || !TOKEN_HASH_PATTERN.test(tokenHash)) {
     return fail('BAD_ARGUMENT', 'tokenHash must be 64 lower-case hex digits: the SHA-256 of the session token');
   }
-  const owner = state.sessions.nameOf(tokenHash);
-  if (owner !== null && owner !== name) return fail('BAD_ARGUMENT', 'that session token is already in use; draw a new one');
+  const tokenAccount = state.sessions.nameOf(tokenHash);
+  if (tokenAccount !== null && tokenAccount !== name) return fail('BAD_ARGUMENT', 'that session token is already in use; draw a new one');
   if (!isProven(proven)) return fail('BAD_ARGUMENT', 'proven must be null or a verifier fingerprint and a server signature');
   const account = state.accounts.get(name);
   if (account === undefined) return fail('AUTH_FAILED', AUTH_FAILED);
@@ -65,7 +65,7 @@ export function login(state: ChatState, command: CommandOf<'login'>): ChatOutcom
   }
 
   state.logins.clear(name);
-  const ended = owner === name ? [] : state.sessions.open(tokenHash, name);
+  const ended = tokenAccount === name ? [] : state.sessions.open(tokenHash, name);
   const result = { name, unread: account.mailbox.unreadCount, serverSignature: proven.serverSignature };
   return succeed<'login'>(result, ended.map(sessionEnded));
 }
