@@ -21,7 +21,7 @@ import { readFileSync } from 'node:fs';
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { FramedConnection } from '../transport/connection.js';
+import { describePeer, FramedConnection } from '../transport/connection.js';
 import { InboundBudget } from '../transport/inbound-budget.js';
 import { encodeJsonFrame } from '../transport/frame.js';
 import { errorReply, okReply, parseClientFrame, type OkResult } from '../protocol/codec.js';
@@ -228,7 +228,7 @@ export class ClientGateway {
    *  reads or hangs up must not keep the descriptor the cap is there to save. */
   private refuse(socket: Socket): void {
     socket.on('error', () => {}); // a reset from a refused peer is no news
-    this.faults.note('warn', 'client-refused', 'TOO_MANY_CONNECTIONS', { remote: `${socket.remoteAddress}:${socket.remotePort}`, connections: this.clients.size });
+    this.faults.note('warn', 'client-refused', 'TOO_MANY_CONNECTIONS', { remote: describePeer(socket) ?? 'unknown', connections: this.clients.size });
     const message = `this replica holds ${this.connectionsMax} client connections, its most; try again later`;
     socket.end(encodeJsonFrame(errorReply(0, { code: 'TOO_MANY_CONNECTIONS', message })), () => socket.destroy());
   }

@@ -6,7 +6,7 @@
 
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { FramedConnection } from '../transport/connection.js';
+import { describePeer, FramedConnection } from '../transport/connection.js';
 import { RateLimitedLog, type Logger } from './logger.js';
 import { handshakeMac, macEquals, newPeerNonce, parseHandshakeFrame, peerHello } from './peer-handshake.js';
 
@@ -195,7 +195,7 @@ export class PeerNetwork {
 
   /** Closes at once a connection past the cap on handshaking ones. */
   private refuse(socket: Socket): void {
-    this.faults.note('warn', 'peer-refused', 'TOO_MANY_HANDSHAKES', { remote: `${socket.remoteAddress}:${socket.remotePort}`, max: this.handshakingMax });
+    this.faults.note('warn', 'peer-refused', 'TOO_MANY_HANDSHAKES', { remote: describePeer(socket) ?? 'unknown', max: this.handshakingMax });
     socket.destroy();
   }
 

@@ -407,7 +407,10 @@ export class FramedConnection extends EventEmitter<FramedConnectionEvents> {
 /** What nextValue returns when there is no frame to emit (any JSON value is a frame). */
 const NO_FRAME: unique symbol = Symbol('no frame');
 
-function describePeer(socket: Duplex): string | null {
+/** "host:port" ("[v6]:port") of the socket's peer, or null if it has none (not connected, or not
+ *  a socket). What FramedConnection.remoteAddress reports; an owner that refuses a socket
+ *  without wrapping it names the peer the same way. */
+export function describePeer(socket: Duplex): string | null {
   const { remoteAddress, remotePort } = socket as Partial<Socket>;
   if (remoteAddress === undefined || remotePort === undefined) return null;
   return remoteAddress.includes(':') ? `[${remoteAddress}]:${remotePort}` : `${remoteAddress}:${remotePort}`;
