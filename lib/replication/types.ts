@@ -90,7 +90,8 @@ export interface ClientTableRow<R> {
   requestNumber: number;
   /** The reply its execution gave; null only when that reply was null (a register). */
   reply: R | null;
-  /** The op at which that request executed: rows are evicted oldest first (decided by the log). */
+  /** The op at which that request executed: the table keeps its rows in this order, so eviction
+   *  finds the row executed longest ago first (client-table.ts), the same on every replica. */
   op: number;
   /** The entry time of that request: a row idle for `clientIdleEvictMs` by a register's entry
    *  time may be evicted to make room for it. */
