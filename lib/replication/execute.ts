@@ -31,7 +31,7 @@ export function executeCommitted<C, R, E>(s: ReplicaState<C, R, E>): void {
     if (s.primary?.startViewSent && s.replicaCount > 1) deferred = s.snapshotAtNextTick = true;
     else takeSnapshot(s);
   }
-  if (deferred) sendCommitToBackups(s);
+  if (deferred) s.broadcast({ type: 'commit', view: s.view, from: s.id, commit: s.commit });
 }
 
 /** The snapshot a primary put off (executeCommitted), taken at the start of its next tick
@@ -40,12 +40,6 @@ export function takeDeferredSnapshot<C, R, E>(s: ReplicaState<C, R, E>): void {
   if (!s.snapshotAtNextTick) return;
   s.snapshotAtNextTick = false;
   if (s.executed > s.snapshotOp) takeSnapshot(s);
-}
-
-function sendCommitToBackups<C, R, E>(s: ReplicaState<C, R, E>): void {
-  for (let backup = 0; backup < s.replicaCount; backup++) {
-    if (backup !== s.id) s.send(backup, { type: 'commit', view: s.view, from: s.id, commit: s.commit });
-  }
 }
 
 /** At every multiple of snapshotEveryOps, a snapshot is due if the ops since the last one came

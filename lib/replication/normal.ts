@@ -182,8 +182,8 @@ export function onCommitTimeout<C, R, E>(s: ReplicaState<C, R, E>): void {
   const p = s.primary;
   assert.ok(p !== null);
   if (!p.startViewSent) return;
-  for (let backup: ReplicaId = 0; backup < s.replicaCount; backup++) {
-    if (backup === s.id) continue;
+  const commitTo: ReplicaId[] = [];
+  for (const backup of s.others()) {
     const acked = p.acks.get(backup);
     const from = acked ?? s.commit;
     const stalled = from < s.log.op && from >= s.log.base && p.acksAtHeartbeat.get(backup) === acked;
@@ -191,9 +191,11 @@ export function onCommitTimeout<C, R, E>(s: ReplicaState<C, R, E>): void {
       const entries = s.log.after(from, { entriesMax: s.settings.batchEntriesMax, bytesMax: s.settings.messageBytesMax });
       s.send(backup, { type: 'prepare', view: s.view, from: s.id, entries, commit: s.commit });
     } else {
-      s.send(backup, { type: 'commit', view: s.view, from: s.id, commit: s.commit });
+      commitTo.push(backup);
     }
   }
+  // The COMMIT is the same for every backup that is not resent entries: one broadcast.
+  s.broadcast({ type: 'commit', view: s.view, from: s.id, commit: s.commit }, commitTo);
   p.acksAtHeartbeat = new Map(p.acks);
 }
 

@@ -1,7 +1,8 @@
 // A replica's whole state (VRR §4: "the state of a replica"), plus the few helpers every
-// sub-protocol uses to act: send, persist, log. Handlers live in normal.ts, view-change.ts and
-// state-transfer.ts; status changes in transitions.ts; execution in execute.ts. Each field says
-// what it means and what must hold of it; invariants.ts checks those after every step.
+// sub-protocol uses to act: send, broadcast, persist, log. Handlers live in normal.ts,
+// view-change.ts and state-transfer.ts; status changes in transitions.ts; execution in execute.ts.
+// Each field says what it means and what must hold of it; invariants.ts checks those after every
+// step.
 
 import type { ClientTable } from './client-table.js';
 import type { Durability } from './durability.js';
@@ -229,9 +230,17 @@ export class ReplicaState<C, R, E> {
     this.out.push({ type: 'send', to, message });
   }
 
-  /** To every other replica. */
-  broadcast(message: ReplicationMessage<C, R>): void {
-    for (let to = 0; to < this.replicaCount; to++) if (to !== this.id) this.send(to, message);
+  /** The same message to each of `to` (by default every other replica) as one effect, so that a
+   *  driver encodes it once. Nothing is emitted for an empty `to` (a cluster of one). */
+  broadcast(message: ReplicationMessage<C, R>, to: ReplicaId[] = this.others()): void {
+    if (to.length > 0) this.out.push({ type: 'broadcast', to, message });
+  }
+
+  /** Every replica but this one, in id order. */
+  others(): ReplicaId[] {
+    const others: ReplicaId[] = [];
+    for (let id = 0; id < this.replicaCount; id++) if (id !== this.id) others.push(id);
+    return others;
   }
 
   logLine(level: 'debug' | 'info' | 'warn' | 'error', event: string, fields: Record<string, unknown> = {}): void {

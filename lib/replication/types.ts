@@ -12,8 +12,9 @@
 //      D1–D3, docs/architecture.md).
 //   3. A persistence failure (EIO, ENOSPC) is fatal for the replica: stop feeding it inputs and
 //      stop the process; never call onPersisted for a record that may not be on disk.
-//   4. Deliver `send` effects best-effort: the network may drop, delay, reorder or duplicate
-//      them; the core tolerates all of that. Messages from peers go to `onMessage` unchanged.
+//   4. Deliver `send` and `broadcast` effects best-effort: the network may drop, delay, reorder
+//      or duplicate them; the core tolerates all of that. Messages from peers go to `onMessage`
+//      unchanged.
 //      Optionally, while a large message from a peer is still arriving, call `onReceiving(from)`
 //      (lib/server: once per socket read that leaves a frame unfinished): liveness only.
 //   5. Route `reply` and `reject` effects to the client connection waiting for that
@@ -148,6 +149,9 @@ export type RejectCode =
 
 export type Effect<C, R, E, M> =
   | { type: 'send'; to: ReplicaId; message: M }
+  /** The same message to each of `to` (distinct ids, never this replica's), in that order: one
+   *  object, so a driver encodes it once. Delivered best effort per peer, like `send` (duty 4). */
+  | { type: 'broadcast'; to: ReplicaId[]; message: M }
   | { type: 'persist'; seq: number; record: JournalRecord<C, R> }
   /** The answer to a committed request (reply is null for a register). Only the primary emits it.
    *  `owner` is the request's: the driver routes by (clientId, owner, requestNumber), so a

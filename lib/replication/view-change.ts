@@ -370,7 +370,7 @@ export function sendStartView<C, R, E>(s: ReplicaState<C, R, E>): void {
   const p = s.primary;
   if (p === null || p.startViewSent || !s.viewDurable()) return;
   p.startViewSent = true;
-  for (let to: ReplicaId = 0; to < s.replicaCount; to++) if (to !== s.id) s.send(to, startViewMessage(s));
+  s.broadcast(startViewMessage(s));
 }
 
 function sendStartViewTo<C, R, E>(s: ReplicaState<C, R, E>, to: ReplicaId): void {

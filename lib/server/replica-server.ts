@@ -169,9 +169,6 @@ export class ReplicaServer {
   }
 
   private run(effects: ChatEffect[]): void {
-    // A broadcast is one message object in consecutive send effects: encode it once.
-    let lastMessage: object | null = null;
-    let lastFrame: Buffer = Buffer.alloc(0);
     // Whether this replica is primary after the step that produced these effects; asked once.
     let isPrimary: boolean | null = null;
     for (const effect of effects) {
@@ -181,12 +178,13 @@ export class ReplicaServer {
             this.sendWithStoredSnapshot(effect.to, effect.message);
             break;
           }
-          if (effect.message !== lastMessage) {
-            lastMessage = effect.message;
-            lastFrame = encodeJsonFrame(effect.message);
-          }
-          this.peers!.sendFrame(effect.to, lastFrame);
+          this.peers!.sendFrame(effect.to, encodeJsonFrame(effect.message));
           break;
+        case 'broadcast': {
+          const frame = encodeJsonFrame(effect.message); // once, for every peer
+          for (const to of effect.to) this.peers!.sendFrame(to, frame);
+          break;
+        }
         case 'persist':
           this.oldestPending ??= { seq: effect.seq, at: performance.now() };
           this.store!.persist(effect.seq, effect.record);

@@ -297,6 +297,9 @@ export class World<C, R, E> {
     switch (effect.type) {
       case 'send':
         return this.sendPeer(node, effect.to, effect.message);
+      case 'broadcast':
+        for (const to of effect.to) if (node.replica !== null) this.sendPeer(node, to, effect.message); // unless crashDuring struck
+        return;
       case 'persist':
         this.trace.add(this.now, `r${node.id} persist #${effect.seq} ${describeRecord(effect.record)}`);
         if (effect.record.kind === 'snapshot' && this.checker.onSnapshot(node.id, effect.record.snapshot)) this.noteStateInstall(node.id);

@@ -64,7 +64,7 @@ export class Cluster {
   readonly disks: Disk[] = [];
   /** Messages sent and not yet delivered, oldest first. */
   queue: Envelope[] = [];
-  /** Every non-send effect each replica emitted, in order. */
+  /** Every effect each replica emitted but sends and broadcasts, in order. */
   readonly effects: CoreEffect[][] = [];
   /** When true, each persist is reported durable as soon as it is issued. */
   autoPersist: boolean[] = [];
@@ -96,13 +96,15 @@ export class Cluster {
     this.handle(id, replica.start());
   }
 
-  /** Carries out effects: sends go to the queue, persists to the disk (durable at once if
-   *  autoPersist), the rest are recorded. */
+  /** Carries out effects: sends go to the queue (a broadcast as one send per peer, in order),
+   *  persists to the disk (durable at once if autoPersist), the rest are recorded. */
   handle(id: ReplicaId, effects: CoreEffect[]): void {
     let lastSeq = 0;
     for (const effect of effects) {
-      if (effect.type === 'send') {
-        if (!this.isolated.has(id) && !this.isolated.has(effect.to)) this.queue.push({ from: id, to: effect.to, message: effect.message });
+      if (effect.type === 'send' || effect.type === 'broadcast') {
+        for (const to of [effect.to].flat()) {
+          if (!this.isolated.has(id) && !this.isolated.has(to)) this.queue.push({ from: id, to, message: effect.message });
+        }
       } else if (effect.type === 'persist') {
         this.disks[id]!.records.push({ seq: effect.seq, record: structuredClone(effect.record) });
         lastSeq = effect.seq;

@@ -54,6 +54,6 @@ test('a replica logs and drops a malformed or misattributed message instead of t
   for (const message of garbage) {
     const effects = cluster.replica(backup).onMessage(message);
     assert.ok(effects.some((e) => e.type === 'log' && e.level === 'warn'), JSON.stringify(message));
-    assert.ok(!effects.some((e) => e.type === 'send' || e.type === 'persist'));
+    assert.ok(!effects.some((e) => e.type === 'send' || e.type === 'broadcast' || e.type === 'persist'));
   }
 });
