@@ -2,7 +2,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Cluster, registration, req } from './harness.js';
+import { Cluster, type CoreEffect, registration, req } from './harness.js';
 
 test('§4.1 N=1: a request commits on the primary\'s own fsync and is answered once', () => {
   const cluster = new Cluster(1);
@@ -93,6 +93,35 @@ test('§6.2 batching: requests admitted in one burst leave as one PREPARE and on
   cluster.deliverAll();
   assert.equal(cluster.ofType(primary, 'reply').filter((r) => r.requestNumber === 1).length, 5);
 });
+
+test('a PREPARE and the heartbeat COMMIT leave as one broadcast effect each; a backup resent entries gets its own PREPARE', () => {
+  const cluster = new Cluster(5);
+  const primary = cluster.settle();
+  cluster.register('c');
+  const backups = [0, 1, 2, 3, 4].filter((id) => id !== primary);
+  const lagging = backups[0]!;
+  cluster.isolated.add(lagging);
+  const replica = cluster.replica(primary);
+  cluster.handle(primary, replica.onRequest(req('c', 1, 'a')));
+  const flushed = replica.flush();
+  assert.deepEqual(peerSends(flushed), [['broadcast', backups, 'prepare']]);
+  cluster.handle(primary, flushed);
+  cluster.deliverAll();
+  // The lagging backup's acknowledgement stays at the register: by the second heartbeat it has
+  // not moved for a whole one, and it alone is resent the entry.
+  let heartbeat: CoreEffect[] = [];
+  for (let t = 0; t < 20 && !heartbeat.some((e) => e.type === 'send'); t++) {
+    heartbeat = replica.tick();
+    cluster.handle(primary, heartbeat);
+    cluster.deliverAll();
+  }
+  assert.deepEqual(peerSends(heartbeat), [['send', lagging, 'prepare'], ['broadcast', backups.slice(1), 'commit']]);
+});
+
+/** The peer traffic among `effects`: [effect type, to, message type]. */
+function peerSends(effects: CoreEffect[]): Array<[string, unknown, string]> {
+  return effects.flatMap((e): Array<[string, unknown, string]> => (e.type === 'send' || e.type === 'broadcast' ? [[e.type, e.to, e.message.type]] : []));
+}
 
 test('§4.1 a backup with a gap before a PREPARE fetches the missing ops first (§5.2) and never skips one', () => {
   const cluster = new Cluster(3);
