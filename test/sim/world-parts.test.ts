@@ -7,7 +7,7 @@ import type { JournalRecord, LogEntry } from '../../lib/replication/types.js';
 import { canonicalJson, Checker, stateHash } from './checkers.js';
 import { SimDisk } from './disk.js';
 import { TimedHeap } from './heap.js';
-import { Network } from './network.js';
+import { type Arrival, CLIENT_ADDRESS_BASE, Network, type NetworkFaults } from './network.js';
 import { Prng } from './prng.js';
 import type { SimClient } from './client.js';
 import { SimThief } from './thief.js';
@@ -90,6 +90,136 @@ test('network: partitions cut links between groups both ways, one-way cuts one d
   assert.deepEqual(links(), ['0>2', '1>0', '1>2', '2>0', '2>1']);
   network.heal();
   assert.equal(links().length, 6);
+});
+
+/** Every arrival until nothing is left in flight, stepping to each next arrival as the world does. */
+function drain<P>(network: Network<P>): Array<{ at: number; arrival: Arrival<P> }> {
+  const arrivals: Array<{ at: number; arrival: Arrival<P> }> = [];
+  for (let at = network.nextTime(); at !== Infinity; at = network.nextTime()) {
+    for (const arrival of network.arrivalsDue(at)) arrivals.push({ at, arrival });
+  }
+  return arrivals;
+}
+
+const payloadOf = <P>(arrival: Arrival<P>): P => {
+  assert.ok(!arrival.partial, 'expected a whole message, got a partial read');
+  return arrival.payload;
+};
+
+const steady = (faults: Partial<NetworkFaults> = {}): NetworkFaults => ({ dropRate: 0, duplicateRate: 0, latencyMin: 1, latencyMax: 1, ...faults });
+
+test('network: a held message arrives after its hold, and is lost only if its link is cut when it lands', () => {
+  const network = new Network<number>(new Prng(11), steady({ latencyMax: 3, holdRate: 1, holdMsMin: 1000, holdMsMax: 5000 }));
+  for (let i = 0; i < 20; i++) network.send(0, 1, i, 0);
+  const arrivals = drain(network);
+  assert.deepEqual(arrivals.map(({ arrival }) => payloadOf(arrival)).sort((a, b) => a - b), [...Array(20).keys()]);
+  for (const { at } of arrivals) assert.ok(at >= 1 + 1000 && at <= 3 + 5000, `a message held 1000–5000 ms after 1–3 ms of latency arrived at ${at}`);
+  assert.deepEqual([network.stats.held, network.stats.delivered], [20, 20]);
+
+  const cutting = new Network<string>(new Prng(12), steady({ holdRate: 1, holdMsMin: 1000, holdMsMax: 1000 }));
+  cutting.send(0, 1, 'cut while held, healed before it lands', 0);
+  cutting.cut(0, 1);
+  assert.deepEqual(cutting.deliverDue(1000), []);
+  cutting.heal();
+  assert.deepEqual(cutting.deliverDue(1001).map((envelope) => envelope.payload), ['cut while held, healed before it lands']);
+  cutting.send(0, 2, 'cut when it lands', 1001);
+  cutting.cut(0, 2);
+  assert.deepEqual(cutting.deliverDue(5000), []);
+  assert.equal(cutting.stats.cut, 1);
+});
+
+test('network: a split message arrives as partial reads and then whole, reassembled by the real frame decoder', () => {
+  const network = new Network<{ text: string; list: number[] }>(new Prng(13), steady({ splitRate: 1 }));
+  // Multi-byte characters, so that some cuts fall inside one: the decoder must rejoin bytes.
+  const payload = { text: 'héllo wörld, 🌍 — ünïcode', list: [1, 2, 3] };
+  const partialReads = new Set<number>();
+  for (let i = 0; i < 40; i++) {
+    network.send(0, 1, payload, 1000 * i);
+    const arrivals = drain(network);
+    const whole = arrivals.pop()!;
+    assert.deepEqual(payloadOf(whole.arrival), payload);
+    assert.notEqual(payloadOf(whole.arrival), payload, 'a copy, never the sender\'s object');
+    for (const [index, { at, arrival }] of arrivals.entries()) {
+      assert.deepEqual(arrival, { from: 0, to: 1, partial: true });
+      assert.ok(at < (arrivals[index + 1] ?? whole).at, 'each read of a message strictly after the one before');
+    }
+    partialReads.add(arrivals.length);
+  }
+  assert.deepEqual([...partialReads].sort(), [1, 2, 3], '2 to 4 chunks: 1 to 3 partial reads before the whole');
+  assert.deepEqual([network.stats.split, network.stats.delivered], [40, 40]);
+
+  network.send(0, CLIENT_ADDRESS_BASE, payload, 100_000);
+  assert.deepEqual(drain(network).map(({ arrival }) => arrival.partial), [false], 'a client link carries messages whole');
+  network.send(0, 1, payload, 200_000);
+  assert.deepEqual(network.deliverDue(Infinity).map((envelope) => envelope.payload), [payload], 'deliverDue gives the whole messages only');
+});
+
+test('network: a split message one of whose chunks meets a cut link is lost whole, even if the link heals before the rest', () => {
+  const network = new Network<string>(new Prng(14), steady({ splitRate: 1 }));
+  for (let i = 0; i < 10; i++) {
+    network.send(0, 1, 'x'.repeat(100), 1000 * i);
+    assert.deepEqual(network.arrivalsDue(network.nextTime()), [{ from: 0, to: 1, partial: true }]);
+    network.cut(0, 1);
+    assert.deepEqual(network.arrivalsDue(network.nextTime()), []);
+    network.heal();
+    assert.deepEqual(network.arrivalsDue(Infinity), [], 'the stream was reset: the rest of the frame is lost with it');
+  }
+  network.send(0, 1, 'every chunk on a cut link', 20_000);
+  network.cut(0, 1);
+  assert.deepEqual(network.arrivalsDue(Infinity), []);
+  assert.deepEqual([network.stats.cut, network.stats.delivered], [11, 0], 'each lost message counted once');
+});
+
+test('network: a frozen address gets nothing until it thaws, then everything at that instant, in arrival order', () => {
+  const sendAll = (network: Network<string>): void => {
+    for (let i = 0; i < 30; i++) network.send(i % 2 === 0 ? 0 : 2, 1, `m${i}`, 10 * i);
+    network.send(0, 2, 'to a running replica', 100);
+  };
+  const unfrozen = new Network<string>(new Prng(15), steady({ latencyMax: 50 }));
+  sendAll(unfrozen);
+  const arrivalOrder = unfrozen.deliverDue(Infinity).filter((envelope) => envelope.to === 1).map((envelope) => envelope.payload);
+
+  const network = new Network<string>(new Prng(15), steady({ latencyMax: 50 }));
+  network.freeze(1, 400);
+  sendAll(network);
+  assert.deepEqual([network.isFrozen(1, 399), network.isFrozen(1, 400), network.isFrozen(2, 0)], [true, false, false]);
+  assert.deepEqual(network.deliverDue(399).map((envelope) => envelope.payload), ['to a running replica']);
+  assert.equal(network.nextTime(), 400, 'the thaw is the next thing due');
+  assert.deepEqual(network.deliverDue(400).map((envelope) => envelope.payload), arrivalOrder, 'all 30, nothing lost, in arrival order');
+
+  const thawing = new Network<string>(new Prng(16), steady({ splitRate: 1 }));
+  thawing.freeze(1, 1000);
+  thawing.freeze(1, 500);
+  assert.ok(thawing.isFrozen(1, 999), 'freezing a frozen address again never shortens the freeze');
+  thawing.send(0, 1, 'split while frozen', 0);
+  thawing.send(CLIENT_ADDRESS_BASE, 1, 'lands at the thaw', 99);
+  assert.deepEqual(thawing.arrivalsDue(99), [], 'its chunks wait at the frozen address');
+  thawing.thaw(1, 100);
+  assert.equal(thawing.nextTime(), 100, 'thaw ends the freeze early');
+  const atThaw = thawing.arrivalsDue(100).map((arrival) => (arrival.partial ? 'partial read' : arrival.payload));
+  assert.deepEqual(atThaw.slice(-2), ['split while frozen', 'lands at the thaw'], 'what waited comes before what arrives at the thaw');
+  assert.ok(atThaw.length >= 3 && atThaw.slice(0, -2).every((read) => read === 'partial read'), 'the chunks that waited are read in order');
+  assert.ok(!thawing.isFrozen(1, 100));
+});
+
+test('network: zero hold and split rates draw nothing: a seed gives the arrivals it gave before they existed', () => {
+  const faults = { dropRate: 0.2, duplicateRate: 0.2, latencyMin: 1, latencyMax: 40 };
+  // The draws a message has always cost: drop?, latency, duplicate?, the copy's latency.
+  const before = new Prng(17);
+  const expected: string[] = [];
+  for (let i = 0; i < 50; i++) {
+    if (before.chance(faults.dropRate)) continue;
+    expected.push(`m${i}@${i + before.int(faults.latencyMin, faults.latencyMax)}`);
+    if (before.chance(faults.duplicateRate)) expected.push(`m${i}@${i + before.int(faults.latencyMin, faults.latencyMax)}`);
+  }
+  const nextDraw = before.nextUint32();
+  for (const plan of [faults, { ...faults, holdRate: 0, holdMsMin: 1000, holdMsMax: 5000, splitRate: 0 }]) {
+    const prng = new Prng(17);
+    const network = new Network<string>(prng, plan);
+    for (let i = 0; i < 50; i++) network.send(0, 1, `m${i}`, i);
+    assert.deepEqual(drain(network).map(({ at, arrival }) => `${payloadOf(arrival)}@${at}`).sort(), expected.sort());
+    assert.equal(prng.nextUint32(), nextDraw, 'and not one draw more');
+  }
 });
 
 test('disk: fsyncs complete in seq order and report the highest durable seq', () => {
