@@ -1,10 +1,14 @@
-// The contract between the pure replication core (lib/replication) and whoever drives it: the
-// I/O shell in lib/server, or the deterministic simulator in test/sim. The core never touches a
-// socket, a file, a timer or a clock; it receives inputs (a peer message, a client request, a
-// persistence completion, a tick) and answers each with a list of effects to carry out.
+// The contract between the pure replication core (lib/replication) and whoever drives it. The
+// core never touches a socket, a file, a timer or a clock; it receives inputs (a peer message, a
+// client request, a persistence completion, a tick) and answers each with a list of effects to
+// carry out.
 //
-// Duties of the driver (numbered so code and docs can cite them):
-//   1. Carry out effects in the order returned.
+// Duties of the driver (numbered so code and docs can cite them). ReplicaDriver
+// (lib/replication/driver.ts) carries them out, pure like the core, over small ports that each
+// host implements: the I/O shell in lib/server wires sockets, the store and a timer to them (the
+// "lib/server:" notes below). The deterministic simulator still has a driver of its own
+// (test/sim/cluster.ts); on ReplicaDriver it will test the very code the server runs.
+//   1. Carry out effects in the order returned, one input at a time.
 //   2. `persist` effects form one ordered stream: write each record durably (fsync; for small
 //      files temp + fsync + rename + fsync dir) in `seq` order, then call `onPersisted(seq)` with
 //      the highest seq whose record — and every earlier one — is durable. Never report a seq
@@ -14,9 +18,9 @@
 //      stop the process; never call onPersisted for a record that may not be on disk.
 //   4. Deliver `send` and `broadcast` effects best-effort: the network may drop, delay, reorder
 //      or duplicate them; the core tolerates all of that. Messages from peers go to `onMessage`
-//      unchanged.
-//      Optionally, while a large message from a peer is still arriving, call `onReceiving(from)`
-//      (lib/server: once per socket read that leaves a frame unfinished): liveness only.
+//      unchanged. Optionally, while a large message from a peer is still arriving, call
+//      `onReceiving(from)` (lib/server: once per socket read that leaves a frame unfinished):
+//      liveness only.
 //   5. Route `reply` and `reject` effects to the client connection waiting for that
 //      (clientId, owner, requestNumber), if this process has one; otherwise drop them.
 //   6. Call `tick()` at a steady rate (lib/server: every `tickMs` of the cluster configuration).

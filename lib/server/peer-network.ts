@@ -102,7 +102,7 @@ export class PeerNetwork {
   }
 
   /** Sends one frame, already encoded with encodeJsonFrame: a message the core broadcasts is
-   *  serialised once for all peers (see ReplicaServer.run). */
+   *  serialised once for all peers (ReplicaServer.broadcastToPeers). */
   sendFrame(to: number, frame: Buffer): void {
     if (this.partitioned) return;
     this.links.get(to)?.send(frame);
