@@ -15,6 +15,8 @@
 // anywhere in that file: then it is the write that was in flight at the crash, which nobody was
 // told was durable. Anything else means bytes that had been synced are damaged: StorageError
 // CORRUPT naming the file and offset, and the replica refuses to start (D6) — never a skip.
+// The valid bytes of the last segment are then written again and fdatasynced before anyone
+// trusts them: they may be bytes a failed fsync left in the page cache only (D1).
 //
 // Compaction. deleteBelow(n) removes the segments numbered below n, oldest first, so that what
 // survives a crash part-way is always a contiguous run of segments; a gap in the numbering at
@@ -86,7 +88,7 @@ export class SegmentLog {
       const file = await createSegment(fs, dir, 1);
       return new SegmentLog(dir, fs, options.segmentBytesMax, [1], file, 0);
     }
-    let last = { validBytes: 0, fileBytes: 0 };
+    let last: { validBytes: number; data: Buffer } = { validBytes: 0, data: Buffer.alloc(0) };
     for (const [index, segment] of segments.entries()) {
       last = await loadSegment(fs, dir, segment, index === segments.length - 1, options.onRecord);
     }
@@ -94,7 +96,7 @@ export class SegmentLog {
     const file = await io(`open ${name}`, fs.open(path.join(dir, name), 'r+'));
     const log = new SegmentLog(dir, fs, options.segmentBytesMax, segments, file, last.validBytes);
     try {
-      await log.cutTornTail(last.fileBytes, options.log);
+      await log.settleLastSegment(last.data, options.log);
     } catch (error) {
       await file.close(); // the open failed: do not leak the handle
       throw error;
@@ -180,16 +182,35 @@ export class SegmentLog {
     this.bytes = 0;
   }
 
-  /** At open: cut whatever follows the valid records of the last segment (loadSegment proved it
-   *  is a torn tail), then make the segment and the directory durable. The sync matters even
-   *  with nothing cut: after a process crash the previous incarnation's last write may still be
-   *  only in the page cache, and we are about to treat it as durable. */
-  private async cutTornTail(size: number, log: SegmentLogOptions['log']): Promise<void> {
+  /** At open: cut whatever follows the valid records of the last segment (`data`, as read;
+   *  loadSegment proved the rest a torn tail), write the valid bytes again where they are, and
+   *  make the segment and the directory durable before anyone trusts them.
+   *
+   *  The fdatasync matters even with nothing cut: after the process died, the previous
+   *  incarnation's last write may still be only in the page cache. The rewrite matters after a
+   *  failed fsync (D1): Linux may then have marked the pages clean without writing them, so the
+   *  bytes we just read came from the cache, an fdatasync would not write them (they are not
+   *  dirty), and a power loss would take away records this replica is about to vote with.
+   *  Writing them again makes them dirty, so the fdatasync writes them; it costs one sequential
+   *  write of this segment per start.
+   *
+   *  Only the last segment can hold such bytes. A segment is sealed (startNextSegment) only from
+   *  inside an append or roll, which run one at a time and never after a failed write or fsync
+   *  (the log is then broken for good), so every byte of it was fdatasynced successfully before
+   *  the next segment was started; the segment a restart appends to is made durable here first.
+   *  The directory fsync makes the name of every file created, renamed or unlinked in the
+   *  directory durable too, whoever did it: the atomic files need no rewrite, because
+   *  writeFileAtomic fdatasyncs a file's bytes before the rename that publishes them (a failed
+   *  fdatasync stops it before the rename), so only their names could still be in doubt. (A
+   *  failed directory fsync does not drop names as a failed fdatasync drops pages: they go
+   *  through the file system's journal, which commits them later or stops the file system.) */
+  private async settleLastSegment(data: Buffer, log: SegmentLogOptions['log']): Promise<void> {
     const name = segmentFileName(this.currentSegment);
-    if (size > this.bytes) {
+    if (data.length > this.bytes) {
       await io(`truncate ${name}`, this.file.truncate(this.bytes));
-      log('torn-tail-cut', { file: path.join(this.dir, name), offset: this.bytes, bytesCut: size - this.bytes });
+      log('torn-tail-cut', { file: path.join(this.dir, name), offset: this.bytes, bytesCut: data.length - this.bytes });
     }
+    await writeFully(this.file, data.subarray(0, this.bytes), 0, `rewrite ${name}`);
     await io(`fdatasync ${name}`, this.file.datasync());
     await syncDirectory(this.fs, this.dir);
   }
@@ -222,26 +243,26 @@ async function createSegment(fs: StorageFs, dir: string, segment: number): Promi
 }
 
 /** Reads one segment, hands its valid records to `onRecord`, and returns how many of its bytes
- *  are valid. Throws CORRUPT unless every byte is valid or the bad part is a torn tail. */
+ *  are valid, with the bytes read. Throws CORRUPT unless every byte is valid or the bad part is a
+ *  torn tail. */
 async function loadSegment(
   fs: StorageFs,
   dir: string,
   segment: number,
   isLast: boolean,
   onRecord: SegmentLogOptions['onRecord'],
-): Promise<{ validBytes: number; fileBytes: number }> {
+): Promise<{ validBytes: number; data: Buffer }> {
   const file = path.join(dir, segmentFileName(segment));
   const data = await io(`read ${file}`, fs.readFile(file));
   const scan = scanRecords(data);
   for (const record of scan.records) onRecord(record.payload, { segment, file, offset: record.offset });
-  const fileBytes = data.length;
-  if (scan.stop.kind === 'end') return { validBytes: fileBytes, fileBytes };
+  if (scan.stop.kind === 'end') return { validBytes: data.length, data };
   const { offset, reason } = scan.stop;
   if (!isLast) throw corruptError(file, offset, `bad record (${reason}) in a segment that was sealed and synced`);
   const after = searchForRecord(data, offset + 1);
   if (after === 'gave-up') throw corruptError(file, offset, `bad record (${reason}); could not rule out valid records after it`);
   if (after !== null) throw corruptError(file, offset, `bad record (${reason}) followed by a valid record at offset ${after}`);
-  return { validBytes: offset, fileBytes };
+  return { validBytes: offset, data };
 }
 
 /** The first offset at or after `from` where a valid record starts, or null if there is none.

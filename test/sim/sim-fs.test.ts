@@ -400,6 +400,22 @@ test('an fsync that fails (EIO) is reported once, and nothing is reported durabl
   assert.deepEqual(recorder.failures.map((error) => [(error as StorageError).code, /EIO/.test(error.message)]), [['IO', true]]);
 });
 
+test('after a failed fsync the next process writes the newest segment again: a crash keeps every record it loaded (D1)', async () => {
+  for (let seed = 1; seed <= 5; seed++) {
+    const machine = await formatted(new Machine(seed));
+    const { store } = await openStore(machine);
+    await persistPairs(machine, store, 2);
+    machine.fs.failNextSync(SEGMENT_1);
+    store.persist(3, { kind: 'entries', entries: entries(5, 6) });
+    await machine.run();
+    machine.fs.killProcess(); // duty 3: the replica stops; the machine stays up
+    const next = await openStore(machine);
+    assert.deepEqual(logOps(next.journal.log), [1, 2, 3, 4, 5, 6], 'ops 5 and 6 are read back from the page cache');
+    machine.fs.crashMachine();
+    assert.deepEqual(logOps((await openStore(machine)).journal.log), [1, 2, 3, 4, 5, 6], `seed ${seed}: what the second process loaded (and could vote with) is still there`);
+  }
+});
+
 test('after a failed directory fsync the next process makes the names durable before it trusts them', async () => {
   for (let seed = 1; seed <= 10; seed++) {
     const machine = await formatted(new Machine(seed));
