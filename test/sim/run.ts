@@ -3,7 +3,8 @@
 //   node --import tsx test/sim/run.ts --seeds 1000              seeds 1..1000
 //   node --import tsx test/sim/run.ts --seeds 5000 --from 20001 seeds 20001..25000
 //   node --import tsx test/sim/run.ts --seed 1234 --verbose     replay one seed, printing every event
-//   options: --replicas 3|5|7 (default 5), --machine toy|chat (default toy)
+//   options: --replicas 3|5|7 (default 5), --machine toy|chat (default toy),
+//            --stop-at-first-failure (a planted bug needs one failing seed, not all: test/mutants)
 //
 // Every failure prints its seed, the property that broke, the last events before it and the
 // exact command that replays it. The last line is "N passed, M failed"; the exit code is 1 if
@@ -22,6 +23,7 @@ interface RunOptions {
   replicas: number;
   machine: 'toy' | 'chat';
   verbose: boolean;
+  stopAtFirstFailure: boolean;
 }
 
 const OPTIONS = {
@@ -31,6 +33,7 @@ const OPTIONS = {
   replicas: { type: 'string', default: '5' },
   machine: { type: 'string', default: 'toy' },
   verbose: { type: 'boolean', default: false },
+  'stop-at-first-failure': { type: 'boolean', default: false },
 } as const;
 
 function parse(argv: string[]): RunOptions {
@@ -56,21 +59,24 @@ function parse(argv: string[]): RunOptions {
     replicas,
     machine: values.machine,
     verbose: values.verbose,
+    stopAtFirstFailure: values['stop-at-first-failure'],
   };
 }
 
 function usage(problem: string): never {
-  process.stderr.write(`${problem}\nusage: run.ts (--seeds N [--from S] | --seed S) [--replicas 3|5|7] [--machine toy|chat] [--verbose]\n`);
+  process.stderr.write(`${problem}\nusage: run.ts (--seeds N [--from S] | --seed S) [--replicas 3|5|7] [--machine toy|chat] [--verbose] [--stop-at-first-failure]\n`);
   process.exit(2);
 }
 
-function runSeeds<C, R, E>(workload: Workload<C, R, E>, options: RunOptions): number {
+/** Runs the seeds; returns how many ran and how many of those failed. */
+function runSeeds<C, R, E>(workload: Workload<C, R, E>, options: RunOptions): { ran: number; failed: number } {
   let failed = 0;
   for (let seed = options.first; seed < options.first + options.count; seed++) {
     const result = simulate(workload, { seed, replicaCount: options.replicas, verbose: options.verbose });
     if (!result.ok) {
       failed++;
       process.stdout.write(`${formatFailure(result, options.replicas, options.machine)}\n`);
+      if (options.stopAtFirstFailure) return { ran: seed - options.first + 1, failed };
     }
     if (options.verbose || options.count === 1) {
       const s = result.stats;
@@ -82,10 +88,10 @@ function runSeeds<C, R, E>(workload: Workload<C, R, E>, options: RunOptions): nu
       process.stderr.write(`… ${seed - options.first + 1} of ${options.count} seeds, ${failed} failed\n`);
     }
   }
-  return failed;
+  return { ran: options.count, failed };
 }
 
 const options = parse(process.argv.slice(2));
-const failed = options.machine === 'chat' ? runSeeds(chatWorkload, options) : runSeeds(toyWorkload, options);
-process.stdout.write(`${options.count - failed} passed, ${failed} failed\n`);
+const { ran, failed } = options.machine === 'chat' ? runSeeds(chatWorkload, options) : runSeeds(toyWorkload, options);
+process.stdout.write(`${ran - failed} passed, ${failed} failed\n`);
 process.exitCode = failed === 0 ? 0 : 1;
