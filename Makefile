@@ -1,6 +1,6 @@
 # Chat+ — every entry point a user or CI needs. Only Node 20 and npm are assumed;
 # `install` fetches the dev tools (typescript, tsx, c8) the first time.
-.PHONY: install build typecheck test sim run-cluster bench clean
+.PHONY: install build typecheck test sim mutants run-cluster bench clean
 
 NODE_MODULES_STAMP := node_modules/.package-lock.json
 TESTS := $(shell find test -name '*.test.ts' 2>/dev/null | sort)
@@ -33,6 +33,14 @@ run-cluster: build
 
 sim: install
 	node --import tsx test/sim/run.ts --seeds $(SEEDS) $(SIMFLAGS)
+
+# Plants each bug of test/mutants/catalogue.ts in a scratch copy of the tree, runs the unit tests and
+# simulator seeds 1..1000 (3, then 5 replicas) against it, and scores the catalogue (docs/testing.md,
+# "Mutants"). Long: run it niced, e.g.
+#   nice -n 10 make mutants MUTANTS_ARGS='--only choose-longest-log,d6-damage-cut-as-torn-tail --report mutants.md'
+MUTANTS_ARGS ?=
+mutants: build
+	node dist/test/mutants/run.js $(MUTANTS_ARGS)
 
 bench: build
 	node dist/test/bench/bench.js $(BENCH_ARGS)
