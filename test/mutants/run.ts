@@ -20,8 +20,9 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync,
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+// The top of the checkout, found from this file whether it runs under tsx or from dist/.
+import { ROOT } from '../bench/provenance.js';
 import { MUTANTS, type Mutant } from './catalogue.js';
 import { catalogueProblems, mutate } from './mutate.js';
 
@@ -33,18 +34,6 @@ const UNIT_TEST_TIMEOUT_MS = 60_000;
 /** A whole check (all unit tests, or one simulator run) is stopped after this long: a mutant
  *  that makes a check hang, with the event loop blocked, is killed by the hang. */
 const CHECK_TIMEOUT_MS = 20 * 60_000;
-
-/** The top of the checkout: the nearest folder above this file that holds package.json (this
- *  file runs as test/mutants/run.ts under tsx, and as dist/test/mutants/run.js). */
-function repositoryRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error('run.ts: no package.json above this file');
-    dir = parent;
-  }
-  return dir;
-}
 
 // ---- running a check --------------------------------------------------------------------------
 
@@ -198,15 +187,15 @@ async function firstKill(dir: string, mutated: string | null): Promise<Kill | nu
 
 /** A copy of the tree's files (tracked, and untracked but not ignored) in `dir`, node_modules
  *  linked, with the mutant's edit made (none for the baseline). */
-async function prepareCopy(root: string, dir: string, mutant: Mutant | null): Promise<void> {
+async function prepareCopy(dir: string, mutant: Mutant | null): Promise<void> {
   rmSync(dir, { recursive: true, force: true });
-  const listed = await output(root, 'git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard']);
+  const listed = await output(ROOT, 'git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard']);
   for (const file of new Set(listed.split('\0'))) {
-    if (file === '' || !existsSync(join(root, file))) continue; // a tracked file deleted in the work tree
+    if (file === '' || !existsSync(join(ROOT, file))) continue; // a tracked file deleted in the work tree
     mkdirSync(dirname(join(dir, file)), { recursive: true });
-    copyFileSync(join(root, file), join(dir, file));
+    copyFileSync(join(ROOT, file), join(dir, file));
   }
-  symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'));
+  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
   if (mutant !== null) {
     const file = join(dir, mutant.file);
     writeFileSync(file, mutate(readFileSync(file, 'utf8'), mutant));
@@ -232,14 +221,14 @@ type Result =
   | { kind: 'broken'; problem: string; seconds: number };
 
 /** Copies, mutates, compiles and checks; the copy is deleted afterwards. */
-async function runMutant(root: string, mutant: Mutant | null): Promise<Result> {
+async function runMutant(mutant: Mutant | null): Promise<Result> {
   const started = Date.now();
   const seconds = (): number => (Date.now() - started) / 1000;
   const dir = join(SCRATCH, mutant?.id ?? 'baseline');
   try {
-    await prepareCopy(root, dir, mutant);
+    await prepareCopy(dir, mutant);
     try {
-      await output(dir, join(root, 'node_modules', '.bin', 'tsc'), ['-p', '.']);
+      await output(dir, join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', '.']);
     } catch (error) {
       const lines = (error as Error).message.split('\n').slice(1, 6).join('\n');
       return { kind: 'broken', problem: `does not compile:\n${lines}`, seconds: seconds() };
@@ -367,8 +356,7 @@ function markdown(mutants: readonly Mutant[], results: readonly Result[], s: Sco
 
 async function main(): Promise<void> {
   const options = parse(process.argv.slice(2));
-  const root = repositoryRoot();
-  const problems = catalogueProblems(options.mutants, (file) => (existsSync(join(root, file)) ? readFileSync(join(root, file), 'utf8') : null));
+  const problems = catalogueProblems(options.mutants, (file) => (existsSync(join(ROOT, file)) ? readFileSync(join(ROOT, file), 'utf8') : null));
   if (problems.length > 0) {
     process.stderr.write(`the catalogue does not fit the tree; fix these first:\n  ${problems.join('\n  ')}\n`);
     process.exit(2);
@@ -376,7 +364,7 @@ async function main(): Promise<void> {
   mkdirSync(SCRATCH, { recursive: true });
   if (options.baseline) {
     process.stdout.write(`baseline: the unmutated tree must pass every check first (copies in ${SCRATCH})\n`);
-    const baseline = await runMutant(root, null);
+    const baseline = await runMutant(null);
     if (baseline.kind !== 'survived') {
       const why = baseline.kind === 'killed' ? `${baseline.kill.by} ${baseline.kill.detail}` : baseline.problem;
       process.stderr.write(`the unmutated tree fails, so no mutant can be judged: ${why}\n`);
@@ -385,7 +373,7 @@ async function main(): Promise<void> {
     process.stdout.write(`baseline passes  ${baseline.seconds.toFixed(0)} s\n`);
   }
   const results = await inParallel(options.mutants, options.jobs, async (mutant) => {
-    const result = await runMutant(root, mutant);
+    const result = await runMutant(mutant);
     process.stdout.write(consoleLine(mutant, result));
     return result;
   });
