@@ -64,10 +64,10 @@ function usage(problem: string): never {
   process.exit(2);
 }
 
-function runSeeds<C, R, E>(workload: Workload<C, R, E>, options: RunOptions): number {
+async function runSeeds<C, R, E>(workload: Workload<C, R, E>, options: RunOptions): Promise<number> {
   let failed = 0;
   for (let seed = options.first; seed < options.first + options.count; seed++) {
-    const result = simulate(workload, { seed, replicaCount: options.replicas, verbose: options.verbose });
+    const result = await simulate(workload, { seed, replicaCount: options.replicas, verbose: options.verbose });
     if (!result.ok) {
       failed++;
       process.stdout.write(`${formatFailure(result, options.replicas, options.machine)}\n`);
@@ -86,6 +86,6 @@ function runSeeds<C, R, E>(workload: Workload<C, R, E>, options: RunOptions): nu
 }
 
 const options = parse(process.argv.slice(2));
-const failed = options.machine === 'chat' ? runSeeds(chatWorkload, options) : runSeeds(toyWorkload, options);
+const failed = await (options.machine === 'chat' ? runSeeds(chatWorkload, options) : runSeeds(toyWorkload, options));
 process.stdout.write(`${options.count - failed} passed, ${failed} failed\n`);
 process.exitCode = failed === 0 ? 0 : 1;

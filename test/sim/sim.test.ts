@@ -13,34 +13,53 @@ import type { Workload } from './workload.js';
 
 /** Every fault kind the world and the fault injector can report (World.faultsSeen). */
 const FAULT_KINDS = [
+  // the network
   'drop',
   'duplicate',
+  'held-message',
+  'partial-frame',
+  'garbled-message',
   'partition-split',
   'partition-isolate-primary',
   'partition-one-way',
+  // crashes, and where they are aimed
   'crash-backup',
   'crash-primary',
   'crash-primary-mid-prepare',
   'crash-primary-mid-start-view',
+  'crash-after-do-view-change',
+  'crash-after-prepare-ok',
+  'crash-after-send-while-writing',
   'deposed-primary-returns-as-new-primary-dies',
   'crash-f-at-once',
-  'unsynced-writes-survive',
-  'torn-tail',
-  'snapshot-file-not-written',
-  'slow-disk',
   'full-cluster-crash',
+  'process-killed-page-cache-kept',
+  'frozen-replica',
+  // the disk (sim-fs.ts) and what the real store makes of it
+  'unsynced-writes-survive',
+  'torn-write',
+  'torn-tail-cut',
+  'unsynced-names-lost',
+  'slow-disk',
+  'fsync-failed',
+  'disk-full',
+  'bit-flip-log',
+  'bit-flip-snapshot',
+  'file-lost',
+  'damage-detected',
+  'damage-not-detected',
+  // what the protocol went through
   'liveness-with-replicas-down',
   'state-transfer-snapshot',
-  'garbled-message',
   'stolen-client-id-refused',
 ];
 
 const covered = new Set<string>();
 
-function runSeeds<C, R, E>(workload: Workload<C, R, E>, replicas: number, seeds: number[]): void {
+async function runSeeds<C, R, E>(workload: Workload<C, R, E>, replicas: number, seeds: number[]): Promise<void> {
   const failures: string[] = [];
   for (const seed of seeds) {
-    const result = simulate(workload, { seed, replicaCount: replicas });
+    const result = await simulate(workload, { seed, replicaCount: replicas });
     result.stats.faults.forEach((kind) => covered.add(kind));
     if (!result.ok) failures.push(formatFailure(result, replicas, workload.name));
   }
