@@ -199,6 +199,11 @@ export class ReplicaDriver<C, R, E> {
     return this.core.statusReport();
   }
 
+  /** Asserts the core's invariants (replica.ts): the simulator runs them after every step. */
+  invariants(): void {
+    this.core.invariants();
+  }
+
   /** The executed state, for read-only queries (the gateway's) and checkers. */
   stateMachine(): StateMachine<C, R, E> {
     return this.core.stateMachine();

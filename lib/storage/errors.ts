@@ -30,9 +30,11 @@ export function corruptError(file: string, offset: number | null, what: string):
 }
 
 /** An error from the operating system (it carries an errno-style code such as 'ENOSPC'), as
- *  opposed to a bug in our own code. */
+ *  opposed to a bug in our own code — whose errors may carry a code too, but not an errno one
+ *  (a failed assertion's is 'ERR_ASSERTION'). */
 export function isSystemError(error: unknown): error is NodeJS.ErrnoException {
-  return error instanceof Error && typeof (error as NodeJS.ErrnoException).code === 'string';
+  const code = error instanceof Error ? (error as NodeJS.ErrnoException).code : undefined;
+  return typeof code === 'string' && /^E[A-Z0-9]+$/.test(code);
 }
 
 /** A system error as StorageError IO that says what was being done (`what`, e.g. "fdatasync

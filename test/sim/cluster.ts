@@ -1,25 +1,31 @@
-// The simulated world: N replicas of the real replication core (lib/replication, unchanged), each
-// with its own simulated disk, a simulated network between them and the clients (and thieves,
-// thief.ts), and one virtual clock. This file is the simulator's driver of the core: it carries
-// out every effect the way lib/server does, duty by duty (lib/replication/types.ts).
+// The simulated world: N replicas of the code Chat+ ships — the replication core driven by the
+// one driver (lib/replication/driver.ts), each over the real store (lib/storage) on a simulated
+// faulty disk of its own (sim-fs.ts) — a simulated network between them and the clients (and
+// thieves, thief.ts), and one virtual clock. What this file adds is only what a host adds: the
+// ports the driver calls (peers, store, clients) wired to the simulated network and disk, the
+// tick, the end of a burst, start-up, and the crashes.
 //
 // Time advances in steps. A step jumps the clock to the next moment anything is due — a message
 // arriving, an fsync completing, a replica's tick, a client's timer, the fault injector — and
 // hands all of it to the replicas in a random order (inputs at the same instant have no order).
-// Then every replica that received something is flushed (duty 7: the end of a burst), every live
-// replica's invariants() run, and the checkers look at what happened.
+// Storage works in promises: after the inputs, the world drains the microtasks (so the store's
+// promise chains run to their next fsync, deterministically: no real I/O or timer is involved),
+// flushes every replica that asked for it (duty 7: the end of a burst), drains again, runs every
+// live replica's invariants() and lets the checkers look at what happened.
 
 import assert from 'node:assert/strict';
 import { ownerOf } from '../../lib/auth/client-secret.js';
-import { emptyDurableState, recover } from '../../lib/replication/journal.js';
+import { ReplicaDriver, type DriverPorts } from '../../lib/replication/driver.js';
 import type { ReplicationMessage } from '../../lib/replication/messages.js';
-import { Replica, type ReplicaOptions } from '../../lib/replication/replica.js';
-import type { ClientRequest, DurableState, Effect, ReplicaId, ReplicaStatusReport } from '../../lib/replication/types.js';
+import type { ReplicaOptions } from '../../lib/replication/replica.js';
+import type { CoreEffect } from '../../lib/replication/state.js';
+import type { ClientRequest, ReplicaId, ReplicaStatusReport } from '../../lib/replication/types.js';
+import { formatDataDir, ReplicaStore, StorageError } from '../../lib/storage/replica-store.js';
 import { Checker, SafetyViolation } from './checkers.js';
 import { type Answer, type ClientTiming, SimClient, type SimRequest } from './client.js';
-import { type DiskLatency, FAST_DISK, SimDisk } from './disk.js';
 import { type Address, CLIENT_ADDRESS_BASE, type Envelope, Network, type NetworkFaults } from './network.js';
 import { Prng } from './prng.js';
+import { type DiskLatency, FAST_DISK, SimFs } from './sim-fs.js';
 import { SimThief } from './thief.js';
 import { describeMessage, describeRecord, Trace } from './trace.js';
 import type { Workload } from './workload.js';
@@ -28,8 +34,6 @@ export type Payload<C, R> =
   | { channel: 'peer'; message: ReplicationMessage<C, R> }
   | { channel: 'request'; request: SimRequest<C> }
   | { channel: 'answer'; answer: Answer<R> };
-
-type CoreEffect<C, R, E> = Effect<C, R, E, ReplicationMessage<C, R>>;
 
 export interface WorldOptions<C, R, E> {
   seed: number;
@@ -53,19 +57,31 @@ export interface WorldOptions<C, R, E> {
   verbose?: boolean;
 }
 
-/** One replica slot: the core object while it runs, and what outlives a crash. */
+/** One replica's machine: its disk, which outlives every crash, and the process while it runs. */
 export interface Node<C, R, E> {
   readonly id: ReplicaId;
-  replica: Replica<C, R, E> | null;
-  readonly disk: SimDisk<C, R>;
+  /** The replica process: null while it is down or still opening its store. */
+  driver: ReplicaDriver<C, R, E> | null;
+  readonly fs: SimFs;
+  /** Opening its store (start-up takes fsyncs, so virtual time). */
+  booting: boolean;
   nextTickAt: number;
   /** Clients whose requests reached this incarnation, by client id and owner: where duty 5
    *  routes their answers (a thief's never reach the owner of the id it used, nor the reverse). */
   readonly connections: Map<string, Address>;
-  /** Received input this step, so it is flushed at the end of the step. */
-  touched: boolean;
+  /** The driver asked for a flush (duty 7): it gets one at the end of the step. */
+  flushAsked: boolean;
   incarnation: number;
   lastStatus: string;
+  /** Frozen (SIGSTOP, a VM pause) until this virtual time: no ticks, no disk completions seen. */
+  frozenUntil: number;
+  /** Persist seqs handed to the store and reported durable: a send while the first is ahead of
+   *  the second went out while state was not yet durable (a crash may be aimed just after it). */
+  persisted: number;
+  durable: number;
+  /** Why this replica's disk can no longer be trusted, if it was damaged (bit flip, lost file):
+   *  it stays out of the cluster for the rest of the run (see FaultInjector.damage). */
+  damaged: string | null;
 }
 
 /** Something the fault injector wants to do at a given time. */
@@ -73,6 +89,10 @@ export interface Nemesis {
   nextAt: number;
   act(now: number): void;
 }
+
+/** Where the fault injector may aim a crash: part way through a broadcast of that type, or just
+ *  after a send of that type (or after any send while the sender's state was not yet durable). */
+export type CrashAim = 'prepare' | 'start-view' | 'after-do-view-change' | 'after-prepare-ok' | 'after-send-while-writing';
 
 const DEFAULT_TIMING: ClientTiming = { requestTimeoutMs: 300, backoffMaxMs: 400, thinkMinMs: 0, thinkMaxMs: 40 };
 
@@ -82,6 +102,21 @@ const EPOCH_MS = 1_700_000_000_000;
  *  is often behind its predecessor's, and the core must keep the entry times it writes
  *  (ClientRequest.at) from going back along the log. */
 const CLOCK_SKEW_MS = 1000;
+
+/** Every replica's data directory, each on its own simulated machine. */
+const DATA_DIR = '/data';
+const CLUSTER_NAME = 'sim';
+
+/** A step's flushes can make more persists durable at once (a snapshot the replica took itself
+ *  needs no fsync), which asks for another flush: this many rounds means a loop. */
+const FLUSH_ROUNDS_MAX = 100;
+
+/** Lets every promise chain that can run, run: storage's, to its next fsync. Deterministic, for
+ *  nothing in the simulator waits on real I/O or a timer (setImmediate runs after the whole
+ *  microtask queue is empty). */
+export function drainMicrotasks(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
 
 export class World<C, R, E> {
   readonly replicaCount: number;
@@ -96,10 +131,8 @@ export class World<C, R, E> {
   now = 0;
   steps = 0;
   nemesis: Nemesis | null = null;
-  /** Armed crashes: the next replica to send a message of this type dies part way through the
-   *  burst — a primary mid-PREPARE, or a new primary mid-START-VIEW — so that some peers got
-   *  the message and others did not. */
-  readonly crashDuring: Array<'prepare' | 'start-view'> = [];
+  /** Armed crashes, each taken by the next replica to make a send it names (CrashAim). */
+  readonly crashDuring: CrashAim[] = [];
   /** Scenarios may watch every effect a replica emits, before it is carried out. */
   watch: ((replica: ReplicaId, effect: CoreEffect<C, R, E>) => void) | null = null;
   /** Per replica: how often it installed state it did not execute (snapshot transfer). */
@@ -109,8 +142,19 @@ export class World<C, R, E> {
   private readonly order: Prng;
   private readonly tickMs: number;
   private readonly replicaOptions: Omit<ReplicaOptions, 'replica'>;
+  /** An error thrown where the step loop cannot catch it (in a promise chain of the store, which
+   *  calls the driver): kept, and thrown by the step, so that the seed fails with it. */
+  private asyncError: unknown = null;
 
-  constructor(readonly options: WorldOptions<C, R, E>) {
+  /** A world whose replicas' disks are formatted (D7) and whose replicas are starting. */
+  static async create<C, R, E>(options: WorldOptions<C, R, E>): Promise<World<C, R, E>> {
+    const world = new World(options);
+    await world.formatDisks();
+    for (const node of world.nodes) world.restart(node.id);
+    return world;
+  }
+
+  private constructor(readonly options: WorldOptions<C, R, E>) {
     assert.ok(options.replicaCount % 2 === 1, 'replicaCount must be odd (N = 2f+1)');
     this.replicaCount = options.replicaCount;
     this.prng = new Prng(options.seed);
@@ -135,7 +179,6 @@ export class World<C, R, E> {
       const script = options.workload.newClient(options.clientCount + k, thiefPrng.fork());
       this.thieves.push(new SimThief(k, options.replicaCount, script, thiefPrng, this.now));
     }
-    for (const node of this.nodes) this.restart(node.id);
   }
 
   get f(): number {
@@ -145,38 +188,64 @@ export class World<C, R, E> {
   // ---- the step loop -------------------------------------------------------------------------
 
   /** Advances to the next instant anything is due and processes all of it. False if idle. */
-  step(): boolean {
+  async step(): Promise<boolean> {
     const at = this.nextEventTime();
     if (at === Infinity) return false;
     assert.ok(at >= this.now, 'virtual time went backwards');
     this.now = at;
     this.steps++;
     for (const input of this.order.shuffle(this.dueInputs(at))) input();
-    for (const node of this.nodes) {
-      if (node.touched && node.replica !== null) this.call(node, (replica) => replica.flush());
-      node.touched = false;
-    }
+    await this.settle();
     this.checkAfterStep();
     return true;
   }
 
   /** Steps until `stop()` holds or virtual time passes `until`; returns whether stop() held. */
-  runUntil(until: number, stop: () => boolean = () => false): boolean {
+  async runUntil(until: number, stop: () => boolean = () => false): Promise<boolean> {
     while (!stop()) {
       if (this.nextEventTime() > until) {
         this.now = Math.max(this.now, until);
         return stop();
       }
-      this.step();
+      await this.step();
     }
     return true;
+  }
+
+  /** The end of a step: storage's promise chains run, then the flushes asked for (duty 7),
+   *  until nothing more is asked. */
+  private async settle(): Promise<void> {
+    await this.drain();
+    for (let round = 0; ; round++) {
+      const asked = this.nodes.filter((node) => node.flushAsked && node.driver !== null);
+      if (asked.length === 0) return;
+      assert.ok(round < FLUSH_ROUNDS_MAX, `flushes still asked for after ${FLUSH_ROUNDS_MAX} rounds in one step`);
+      for (const node of asked) {
+        node.flushAsked = false;
+        node.driver!.flush();
+      }
+      await this.drain();
+    }
+  }
+
+  private async drain(): Promise<void> {
+    await drainMicrotasks();
+    if (this.asyncError !== null) {
+      const error = this.asyncError;
+      this.asyncError = null;
+      throw error;
+    }
   }
 
   private nextEventTime(): number {
     let at = Math.min(this.network.nextTime(), this.nemesis?.nextAt ?? Infinity);
     for (const node of this.nodes) {
-      if (node.replica === null) continue;
-      at = Math.min(at, node.nextTickAt, node.disk.nextTime());
+      if (node.frozenUntil > this.now) {
+        at = Math.min(at, node.frozenUntil);
+        continue;
+      }
+      at = Math.min(at, node.fs.nextTime());
+      if (node.driver !== null) at = Math.min(at, node.nextTickAt);
     }
     for (const actor of [...this.clients, ...this.thieves]) at = Math.min(at, actor.wakeAt);
     return at;
@@ -184,11 +253,14 @@ export class World<C, R, E> {
 
   private dueInputs(at: number): Array<() => void> {
     const inputs: Array<() => void> = [];
-    for (const envelope of this.network.deliverDue(at)) inputs.push(() => this.deliver(envelope));
+    for (const arrival of this.network.arrivalsDue(at)) {
+      inputs.push(() => (arrival.partial ? this.receiving(arrival.from, arrival.to) : this.deliver(arrival)));
+    }
     for (const node of this.nodes) {
-      if (node.replica === null) continue;
-      if (node.disk.nextTime() <= at) inputs.push(() => this.completeFsyncs(node));
-      if (node.nextTickAt <= at) inputs.push(() => this.tickReplica(node));
+      if (node.frozenUntil > at) continue;
+      // The disk works on while the process is frozen; the process sees it when it resumes.
+      if (node.fs.nextTime() <= at) inputs.push(() => void node.fs.runDue(this.now));
+      if (node.driver !== null && node.nextTickAt <= at) inputs.push(() => this.tickReplica(node));
     }
     for (const client of this.clients) if (client.wakeAt <= at) inputs.push(() => this.wakeClient(client));
     for (const thief of this.thieves) if (thief.wakeAt <= at) inputs.push(() => this.wakeThief(thief));
@@ -217,16 +289,23 @@ export class World<C, R, E> {
       return;
     }
     const node = this.nodes[envelope.to]!;
-    if (node.replica === null) return; // Nobody listening: the crashed process's socket is gone.
+    const driver = node.driver;
+    if (driver === null) return; // Nobody listening: the crashed process's socket is gone.
     if (payload.channel === 'peer') {
       this.trace.add(this.now, `r${envelope.to} ← r${envelope.from} ${describeMessage(payload.message)}`);
-      this.call(node, (replica) => replica.onMessage(payload.message));
+      driver.onMessage(payload.message);
     } else {
       const request = this.coreRequest(node, payload.request);
       node.connections.set(connectionKey(request), envelope.from);
       this.trace.add(this.now, `r${envelope.to} ← ${this.actorName(envelope.from)} request #${request.requestNumber}`);
-      this.call(node, (replica) => replica.onRequest(request));
+      driver.onRequest(request);
     }
+  }
+
+  /** Part of a message arrived and the rest is on its way (duty 4, onReceiving). */
+  private receiving(from: Address, to: Address): void {
+    this.faultsSeen.add('partial-frame');
+    this.nodes[to]?.driver?.onReceiving(from);
   }
 
   /** What the gateway makes of a request (lib/server/client-gateway.ts): the secret becomes the
@@ -247,18 +326,11 @@ export class World<C, R, E> {
     return index < this.clients.length ? `c${index}` : `t${index - this.clients.length}`;
   }
 
-  /** Duty 2: report the highest seq whose record, and every earlier one, is durable. */
-  private completeFsyncs(node: Node<C, R, E>): void {
-    const seq = node.disk.syncDue(this.now);
-    if (seq === null) return;
-    this.trace.add(this.now, `r${node.id} persisted to #${seq}`);
-    this.call(node, (replica) => replica.onPersisted(seq));
-  }
-
-  /** Duty 6: a steady tick, with a little drift per replica. */
+  /** Duty 6: a steady tick, with a little drift per replica. After a freeze the tick comes once,
+   *  late, as a timer does (it does not fire once per missed interval). */
   private tickReplica(node: Node<C, R, E>): void {
     node.nextTickAt = this.now + this.tickMs + this.prng.int(-1, 1);
-    this.call(node, (replica) => replica.tick());
+    node.driver?.tick();
   }
 
   private wakeClient(client: SimClient<C, R>): void {
@@ -277,61 +349,79 @@ export class World<C, R, E> {
     this.network.send(this.thiefAddressBase + thief.index, sending.to, { channel: 'request', request: sending.request }, this.now);
   }
 
-  // ---- effects (the driver duties) -------------------------------------------------------------
+  // ---- the ports: what the driver reaches the simulated world through --------------------------
 
-  private call(node: Node<C, R, E>, input: (replica: Replica<C, R, E>) => CoreEffect<C, R, E>[]): void {
-    const replica = node.replica;
-    if (replica === null) return;
-    node.touched = true;
-    const incarnation = node.incarnation;
-    // Duty 1: in the order returned. A crash part way through (see crashDuring)
-    // leaves the rest undone, as a process killed mid-burst would.
-    for (const effect of input(replica)) {
-      if (node.incarnation !== incarnation) return;
-      this.carryOut(node, effect);
-    }
-  }
-
-  private carryOut(node: Node<C, R, E>, effect: CoreEffect<C, R, E>): void {
-    this.watch?.(node.id, effect);
-    switch (effect.type) {
-      case 'send':
-        return this.sendPeer(node, effect.to, effect.message);
-      case 'broadcast':
-        for (const to of effect.to) if (node.replica !== null) this.sendPeer(node, to, effect.message); // unless crashDuring struck
-        return;
-      case 'persist':
-        this.trace.add(this.now, `r${node.id} persist #${effect.seq} ${describeRecord(effect.record)}`);
-        if (effect.record.kind === 'snapshot' && this.checker.onSnapshot(node.id, effect.record.snapshot)) this.noteStateInstall(node.id);
-        return node.disk.write(effect.seq, effect.record, this.now);
-      case 'reply':
-        this.checker.onReply(node.id, effect);
-        return this.answer(node, effect);
-      case 'reject':
-        if (effect.code === 'SESSION_EXPIRED') this.checkSessionExpired(node, effect.clientId);
-        return this.answer(node, effect);
-      case 'applied':
-        this.trace.add(this.now, `r${node.id} applied op ${effect.op} (${effect.clientId.slice(0, 6)}#${effect.requestNumber})`);
-        return this.checker.onApplied(node.id, effect);
-      case 'log':
-        if (effect.level === 'warn' || effect.level === 'error') this.trace.add(this.now, `r${node.id} ${effect.level} ${effect.event} ${JSON.stringify(effect.fields ?? {})}`);
-        return;
-    }
+  private ports(node: Node<C, R, E>, store: ReplicaStore<C, R>, incarnation: number): DriverPorts<C, R, E> {
+    const live = () => node.incarnation === incarnation;
+    return {
+      peers: {
+        send: (to, message) => this.sendPeer(node, to, message),
+        broadcast: (to, message) => {
+          for (const peer of to) if (live()) this.sendPeer(node, peer, message);
+        },
+      },
+      store: {
+        persist: (seq, record) => {
+          this.trace.add(this.now, `r${node.id} persist #${seq} ${describeRecord(record)}`);
+          if (record.kind === 'snapshot' && this.checker.onSnapshot(node.id, record.snapshot)) this.noteStateInstall(node.id);
+          node.persisted = seq;
+          store.persist(seq, record);
+        },
+      },
+      clients: {
+        reply: (answer) => {
+          this.checker.onReply(node.id, answer);
+          this.answer(node, answer);
+        },
+        reject: (answer) => {
+          if (answer.code === 'SESSION_EXPIRED') this.checkSessionExpired(node, answer.clientId);
+          this.answer(node, answer);
+        },
+        push: () => {}, // The simulated clients take no pushes.
+        connections: () => node.connections.size,
+        // Hung up: answers to what they sent here are lost; they time out and ask elsewhere.
+        disconnectAll: () => node.connections.clear(),
+      },
+      log: (level, event, fields) => {
+        if (level === 'warn' || level === 'error') this.trace.add(this.now, `r${node.id} ${level} ${event} ${JSON.stringify(fields)}`);
+      },
+      scheduleFlush: () => (node.flushAsked = true),
+      now: () => this.now,
+      onFatal: (error) => this.storageFailed(node, incarnation, error),
+      observe: (effect) => {
+        if (effect.type === 'applied') {
+          this.trace.add(this.now, `r${node.id} applied op ${effect.op} (${effect.clientId.slice(0, 6)}#${effect.requestNumber})`);
+          this.checker.onApplied(node.id, effect);
+        }
+        this.watch?.(node.id, effect);
+      },
+    };
   }
 
   private sendPeer(node: Node<C, R, E>, to: ReplicaId, message: ReplicationMessage<C, R>): void {
-    const armed = this.crashDuring.indexOf(message.type as 'prepare' | 'start-view');
-    if (armed >= 0 && this.prng.chance(0.5)) {
-      this.crashDuring.splice(armed, 1);
-      this.faultsSeen.add(`crash-primary-mid-${message.type}`);
-      this.crash(node.id, `while sending ${message.type}`);
-      return;
-    }
+    if (this.takeAim(node, message, 'during')) return;
     this.checker.onSend(node.id, message);
     const garbleRate = this.options.garbleRate ?? 0;
     // Draw only when garbling is on, so that worlds without it keep their random streams.
     const garbled = garbleRate > 0 && this.prng.chance(garbleRate) ? this.garble(message) : message;
     this.network.send(node.id, to, { channel: 'peer', message: garbled }, this.now);
+    this.takeAim(node, message, 'after');
+  }
+
+  /** Crashes `node` if an armed crash aims at this send (and a coin says so): 'during' before
+   *  it leaves (a broadcast cut part way), 'after' once it has. Returns whether it crashed. */
+  private takeAim(node: Node<C, R, E>, message: ReplicationMessage<C, R>, when: 'during' | 'after'): boolean {
+    if (this.crashDuring.length === 0 || node.driver === null) return false;
+    const aims: CrashAim[] =
+      when === 'during'
+        ? [message.type as CrashAim]
+        : [`after-${message.type}` as CrashAim, ...(node.persisted > node.durable ? (['after-send-while-writing'] as const) : [])];
+    const armed = this.crashDuring.findIndex((aim) => aims.includes(aim));
+    if (armed < 0 || !this.prng.chance(0.5)) return false;
+    const aim = this.crashDuring.splice(armed, 1)[0]!;
+    this.faultsSeen.add(aim === 'prepare' || aim === 'start-view' ? `crash-primary-mid-${aim}` : `crash-${aim}`);
+    this.crash(node.id, when === 'during' ? `while sending ${message.type}` : `just after sending ${message.type}`);
+    return true;
   }
 
   private garble(message: ReplicationMessage<C, R>): ReplicationMessage<C, R> {
@@ -361,16 +451,26 @@ export class World<C, R, E> {
     this.network.send(node.id, address, { channel: 'answer', answer }, this.now);
   }
 
+  /** Duty 3: the store failed (EIO, ENOSPC). The driver has stopped taking inputs; the process
+   *  exits, its machine stays up (the page cache with it). */
+  private storageFailed(node: Node<C, R, E>, incarnation: number, error: Error): void {
+    if (node.incarnation !== incarnation) return;
+    // The errno storage got from the file system, under the StorageError it made of it.
+    const code = ((error.cause ?? error) as { code?: string }).code ?? 'unknown';
+    this.faultsSeen.add(code === 'EIO' ? 'fsync-failed' : code === 'ENOSPC' ? 'disk-full' : `storage-failed-${code}`);
+    this.stop(node, `storage failed: ${error.message}`, 'process');
+  }
+
   // ---- checks after every step ---------------------------------------------------------------
 
   private checkAfterStep(): void {
     const sample = this.steps % (this.options.stateSampleEverySteps ?? 16) === 0;
     for (const node of this.nodes) {
-      const replica = node.replica;
-      if (replica === null) continue;
-      replica.invariants();
-      const report = replica.statusReport();
-      const machine = (): unknown => replica.stateMachine().snapshot();
+      const driver = node.driver;
+      if (driver === null) continue;
+      driver.invariants();
+      const report = driver.statusReport();
+      const machine = (): unknown => driver.stateMachine().snapshot();
       if (this.checker.onStatus(node.id, report.executed, machine)) this.noteStateInstall(node.id);
       if (sample) this.checker.onState(node.id, report.executed, machine);
       this.traceStatus(node, report);
@@ -391,68 +491,205 @@ export class World<C, R, E> {
     this.trace.add(this.now, `r${node.id} is ${status} (op ${report.op} commit ${report.commit} executed ${report.executed})`);
   }
 
-  // ---- faults and what the harness may do ----------------------------------------------------
+  // ---- machines: start-up, crashes, faults ---------------------------------------------------
 
   private addNode(id: ReplicaId, latency: DiskLatency): void {
-    const disk = new SimDisk<C, R>(this.prng.fork(), { ...latency });
-    // D7: a replica's storage is created by an explicit format step, never by accident.
-    disk.format(emptyDurableState<C, R>());
-    this.nodes.push({ id, replica: null, disk, nextTickAt: 0, connections: new Map(), touched: false, incarnation: 0, lastStatus: 'down' });
+    const fs = new SimFs({ prng: this.prng.fork(), latency: { ...latency }, now: () => this.now });
+    this.nodes.push({
+      id, driver: null, fs, booting: false, nextTickAt: 0, connections: new Map(), flushAsked: false, incarnation: 0,
+      lastStatus: 'down', frozenUntil: 0, persisted: 0, durable: 0, damaged: null,
+    });
+  }
+
+  /** D7: a replica's storage is created by an explicit format step, never by accident. Done
+   *  before virtual time starts: the fsyncs it takes complete in a loop of their own. */
+  private async formatDisks(): Promise<void> {
+    for (const node of this.nodes) {
+      let formatted = false;
+      void formatDataDir(DATA_DIR, { cluster: CLUSTER_NAME, replica: node.id }, node.fs).then(() => (formatted = true));
+      await drainMicrotasks();
+      while (!formatted) {
+        assert.ok(node.fs.nextTime() < Infinity, 'formatting waits for an fsync that never comes');
+        node.fs.runDue(node.fs.nextTime());
+        await drainMicrotasks();
+      }
+    }
   }
 
   isUp(id: ReplicaId): boolean {
-    return this.nodes[id]!.replica !== null;
+    return this.nodes[id]!.driver !== null;
+  }
+
+  /** Up, or starting: what the fault injector must count as not down. */
+  isRunning(id: ReplicaId): boolean {
+    const node = this.nodes[id]!;
+    return node.driver !== null || node.booting;
   }
 
   get upCount(): number {
-    return this.nodes.filter((node) => node.replica !== null).length;
+    return this.nodes.filter((node) => node.driver !== null).length;
   }
 
-  /** Kills replica `id`: its memory, its connections and its unsynced writes (some) are gone. */
-  crash(id: ReplicaId, why: string): void {
+  /** Replicas running or starting. */
+  get runningCount(): number {
+    return this.nodes.filter((node) => this.isRunning(node.id)).length;
+  }
+
+  /** Kills replica `id` (running or starting): its memory and connections are gone. 'machine'
+   *  (power loss, a kernel crash) also loses what its disk had not made durable, or some of it;
+   *  'process' (kill -9) leaves the page cache to the next process. */
+  crash(id: ReplicaId, why: string, kind: 'machine' | 'process' = 'machine'): void {
     const node = this.nodes[id]!;
-    assert.ok(node.replica !== null, `crash of replica ${id}, which is down`);
-    node.replica = null;
+    assert.ok(this.isRunning(id), `crash of replica ${id}, which is down`);
+    this.stop(node, why, kind);
+  }
+
+  private stop(node: Node<C, R, E>, why: string, kind: 'machine' | 'process'): void {
+    node.driver?.halt();
+    node.driver = null;
+    node.booting = false;
     node.incarnation++;
     node.connections.clear();
+    node.flushAsked = false;
     node.lastStatus = 'down';
-    const outcome = node.disk.crash();
-    if (outcome.kept > 0) this.faultsSeen.add('unsynced-writes-survive');
-    if (outcome.torn) this.faultsSeen.add('torn-tail');
-    if (outcome.snapshotFilesLost > 0) this.faultsSeen.add('snapshot-file-not-written');
-    const filesLost = outcome.snapshotFilesLost > 0 ? `, ${outcome.snapshotFilesLost} snapshot file(s) not written` : '';
-    this.trace.add(this.now, `r${id} CRASH (${why}): ${outcome.kept} unsynced records kept, ${outcome.lost} lost${outcome.torn ? ', tail torn' : ''}${filesLost}`);
+    if (node.frozenUntil > this.now) {
+      node.frozenUntil = 0;
+      this.network.thaw(node.id, this.now);
+    }
+    if (kind === 'process') {
+      node.fs.killProcess();
+      this.trace.add(this.now, `r${node.id} STOP (${why}): process gone, page cache kept`);
+      return;
+    }
+    const lost = node.fs.crashMachine();
+    if (lost.writesKept > 0) this.faultsSeen.add('unsynced-writes-survive');
+    if (lost.writesTorn > 0) this.faultsSeen.add('torn-write');
+    if (lost.namespaceOpsLost > 0) this.faultsSeen.add('unsynced-names-lost');
+    this.trace.add(
+      this.now,
+      `r${node.id} CRASH (${why}): unsynced writes ${lost.writesKept} kept, ${lost.writesLost} lost, ${lost.writesTorn} torn; ` +
+        `names ${lost.namespaceOpsKept} kept, ${lost.namespaceOpsLost} lost`,
+    );
   }
 
-  /** Duty 8: a new Replica from what the disk recovers, then start() (D4). */
+  /** Duty 8: a new process opens the store (which takes fsyncs: virtual time) and, from what it
+   *  loads, the driver rebuilds the replica and starts it (D4). A replica whose store refuses to
+   *  open stays down. */
   restart(id: ReplicaId): void {
     const node = this.nodes[id]!;
-    assert.equal(node.replica, null, `restart of replica ${id}, which is up`);
-    node.disk.reopen();
-    const durable: DurableState<C, R> = recover(node.disk.load());
-    node.replica = new Replica({ ...this.replicaOptions, replica: id }, durable, this.options.workload.createMachine);
+    assert.ok(!this.isRunning(id), `restart of replica ${id}, which is up`);
+    node.booting = true;
+    node.incarnation++;
+    const incarnation = node.incarnation;
+    this.trace.add(this.now, `r${id} STARTING`);
+    this.boot(node, incarnation).catch((error: unknown) => this.bootFailed(node, incarnation, error));
+  }
+
+  private async boot(node: Node<C, R, E>, incarnation: number): Promise<void> {
+    const live = () => node.incarnation === incarnation;
+    const { store, journal } = await ReplicaStore.open<C, R>(DATA_DIR, { cluster: CLUSTER_NAME, replica: node.id }, {
+      fs: node.fs.forProcess(),
+      onDurable: (seq) => {
+        if (!live()) return;
+        node.durable = seq;
+        this.trace.add(this.now, `r${node.id} persisted to #${seq}`);
+        this.guard(() => node.driver?.onDurable(seq));
+      },
+      onFailure: (error) => {
+        if (live()) this.guard(() => node.driver?.fail(error));
+      },
+      log: (event, fields) => {
+        if (!live()) return;
+        if (event === 'torn-tail-cut') this.faultsSeen.add('torn-tail-cut');
+        this.trace.add(this.now, `r${node.id} storage ${event} ${JSON.stringify(fields)}`);
+      },
+    });
+    if (!live()) return; // Crashed while opening.
+    node.booting = false;
+    node.persisted = 0;
+    node.durable = 0;
+    const options = { ...this.replicaOptions, replica: node.id, tickMs: this.tickMs };
+    const driver = new ReplicaDriver(journal, options, this.options.workload.createMachine, this.ports(node, store, incarnation));
+    this.trace.add(this.now, `r${node.id} START view ${journal.view?.view ?? 0} logView ${journal.view?.logView ?? 0} snapshot ${journal.snapshot?.op ?? '-'} records ${journal.log.length}`);
+    if (node.damaged !== null) {
+      // Its disk was damaged and storage did not notice: until replicas repair their storage
+      // from their peers, such a replica must not take part (it may have lost what it
+      // acknowledged), so it stays out, counted among the f faulty ones.
+      this.faultsSeen.add('damage-not-detected');
+      this.stop(node, `its disk was damaged (${node.damaged}) and storage opened it`, 'process');
+      return;
+    }
+    node.driver = driver;
     node.nextTickAt = this.now + this.prng.int(1, this.tickMs);
-    this.checker.onIncarnation(id, durable.snapshot?.op ?? 0);
-    this.trace.add(this.now, `r${id} START view ${durable.view} logView ${durable.logView} snapshot ${durable.snapshot?.op ?? '-'} entries ${durable.entries.length}`);
-    this.call(node, (replica) => replica.start());
+    this.checker.onIncarnation(node.id, journal.snapshot?.op ?? 0);
+    this.guard(() => driver.start());
+  }
+
+  /** The store refused to open, or its journal does not make a log. For a damaged disk that is
+   *  the detection we want; for an undamaged one it is a bug (a crash must never leave a disk
+   *  that does not open). A full disk may refuse too: the replica stays down and is started
+   *  again later. */
+  private bootFailed(node: Node<C, R, E>, incarnation: number, error: unknown): void {
+    if (node.incarnation !== incarnation) return;
+    node.booting = false;
+    node.incarnation++;
+    node.fs.killProcess();
+    const message = error instanceof Error ? error.message : String(error);
+    const code = error instanceof StorageError ? error.code : null;
+    this.trace.add(this.now, `r${node.id} REFUSED to start: ${message}`);
+    if (node.damaged !== null) {
+      this.faultsSeen.add('damage-detected');
+      return;
+    }
+    if (code === 'IO') return; // The disk is full or failing; a later start may succeed.
+    this.asyncError = new SafetyViolation('(d) durability', `replica ${node.id}'s store, undamaged, refused to open: ${message}`);
+  }
+
+  /** Runs `action` (a call into the driver from a promise chain of the store), keeping any error
+   *  for the step loop to throw. */
+  private guard(action: () => void): void {
+    try {
+      action();
+    } catch (error) {
+      this.asyncError ??= error;
+    }
+  }
+
+  /** Freezes replica `id` until `until` (SIGSTOP, a VM pause, a long GC): no ticks, its input
+   *  waits, its disk's completions are seen when it resumes. */
+  freeze(id: ReplicaId, until: number): void {
+    const node = this.nodes[id]!;
+    node.frozenUntil = Math.max(node.frozenUntil, until);
+    this.network.freeze(id, node.frozenUntil);
+    this.trace.add(this.now, `r${id} FROZEN until ${node.frozenUntil}`);
+  }
+
+  /** Marks a down replica's disk damaged (the fault injector flipped a bit or lost a file). */
+  markDamaged(id: ReplicaId, what: string): void {
+    const node = this.nodes[id]!;
+    assert.ok(!this.isRunning(id), `damage to replica ${id}'s disk while it runs`);
+    node.damaged ??= what;
+    this.trace.add(this.now, `r${id} DISK DAMAGED: ${what}`);
   }
 
   /** The replica that the highest-viewed normal replica believes is primary, if it is up. */
   believedPrimary(): ReplicaId | null {
     let best: ReplicaStatusReport | null = null;
     for (const node of this.nodes) {
-      const report = node.replica?.statusReport();
+      const report = node.driver?.statusReport();
       if (report !== undefined && report.status === 'normal' && (best === null || report.view > best.view)) best = report;
     }
     return best !== null && this.isUp(best.primary) ? best.primary : null;
   }
 
   reports(): ReplicaStatusReport[] {
-    return this.nodes.flatMap((node) => (node.replica === null ? [] : [node.replica.statusReport()]));
+    return this.nodes.flatMap((node) => (node.driver === null ? [] : [node.driver.statusReport()]));
   }
 
-  /** All live replicas normal in one view, with every op committed and executed everywhere. */
+  /** All live replicas normal in one view, with every op committed and executed everywhere, and
+   *  none still starting. */
   converged(): boolean {
+    if (this.nodes.some((node) => node.booting)) return false;
     const reports = this.reports();
     const first = reports[0];
     if (first === undefined) return false;

@@ -1,15 +1,23 @@
-// The fault schedule. Each seed draws a FaultPlan — how lossy, slow and duplicating the network
-// is, how often partitions start and of what shape, how often replicas crash and which, whether
-// disks are slow, whether the whole cluster loses power — so that a few dozen seeds cover every
-// kind of fault, and any one seed is a specific, replayable mix of them. The FaultInjector (the
-// world's nemesis) then acts at random moments of the safety phase, within the plan.
+// The fault schedule. Each seed draws a FaultPlan — how lossy, slow, duplicating and stalling
+// the network is, how often partitions start and of what shape, how often replicas crash, freeze
+// and which, whether disks are slow, fail an fsync, fill up or rot, whether the whole cluster
+// loses power — so that a few dozen seeds cover every kind of fault, and any one seed is a
+// specific, replayable mix of them. The FaultInjector (the world's nemesis) then acts at random
+// moments of the safety phase, within the plan.
+//
+// The fault budget: at most `downMax` (≤ f) replicas are out at once — crashed, starting, or
+// kept out because their disk was damaged. A damaged disk (a flipped bit in synced data, a lost
+// file) is one storage cannot yet repair from the peers, so the replica it belongs to stays out
+// for the rest of the run, whether storage noticed the damage or not: it counts as a faulty
+// replica, and the protocol owes nothing to a replica that lost what it acknowledged.
 //
 // Changing what a plan draws, or in what order, changes what every seed does: seeds recorded in
 // FINDINGS.md name the simulator commit they were found with.
 
-import type { World } from './cluster.js';
+import type { CrashAim, World } from './cluster.js';
 import type { NetworkFaults } from './network.js';
 import type { Prng } from './prng.js';
+import type { SimFs } from './sim-fs.js';
 
 export interface FaultPlan {
   network: NetworkFaults;
@@ -33,8 +41,20 @@ export interface FaultPlan {
   /** Passed to the replicas: small values make seeds compact often and catch up by snapshot,
    *  split batches, fill the pipeline (BUSY) and transfer state in several rounds. */
   replicaOptions: { snapshotEveryOps: number; batchEntriesMax: number; pipelineOpsMax: number; messageEntriesMax: number; snapshotStateRatio: number };
-  /** The chance a peer message arrives garbled (drawn last, so adding it kept older seeds). */
+  /** The chance a peer message arrives garbled. */
   garbleRate: number;
+  /** Per nemesis step: the chance a running replica is frozen for 0.2–3 s (SIGSTOP, a VM pause). */
+  freezeChance: number;
+  /** Per nemesis step: the chance the next fsync of a running replica fails with EIO. */
+  fsyncFailChance: number;
+  /** Per nemesis step: the chance a running replica's disk fills up (space comes back later). */
+  diskFullChance: number;
+  /** Per nemesis step: the chance a down replica's disk is damaged (a bit flipped in synced data
+   *  or a snapshot, or a file lost), within the fault budget. */
+  damageChance: number;
+  /** Of crashes of a single replica, the share that kill the process only (the machine and its
+   *  page cache stay up); the rest, and every power loss, take the machine down. */
+  processKillShare: number;
 }
 
 export function choosePlan(prng: Prng, replicaCount: number): FaultPlan {
@@ -62,14 +82,30 @@ export function choosePlan(prng: Prng, replicaCount: number): FaultPlan {
       snapshotStateRatio: 0,
     },
     garbleRate: prng.pick([0, 0, 0.01]),
+    freezeChance: 0,
+    fsyncFailChance: 0,
+    diskFullChance: 0,
+    damageChance: 0,
+    processKillShare: 0,
   };
-  // Drawn after everything else, so that adding it changed no other draw of older seeds.
   plan.replicaOptions.snapshotStateRatio = prng.pick([0, 0.25, 1]);
+  plan.network.holdRate = prng.pick([0, 0, 0.002, 0.01]);
+  plan.network.holdMsMin = 1000;
+  plan.network.holdMsMax = 5000;
+  plan.network.splitRate = prng.pick([0, 0.05, 0.3]);
+  plan.freezeChance = prng.pick([0, 0, 0.03, 0.1]);
+  plan.fsyncFailChance = prng.pick([0, 0, 0.01, 0.05]);
+  plan.diskFullChance = prng.pick([0, 0, 0.01, 0.05]);
+  plan.damageChance = prng.pick([0, 0, 0.05, 0.2]);
+  plan.processKillShare = prng.pick([0, 0.5, 1]);
   return plan;
 }
 
 /** Slow-disk fsync latency, ms: slower than a heartbeat, so it shows up in the protocol. */
 const SLOW_DISK = { fsyncMin: 20, fsyncMax: 200 };
+
+/** The crashes the injector may arm, each taken by the next replica to make such a send. */
+const AIMS: CrashAim[] = ['after-do-view-change', 'after-prepare-ok', 'after-send-while-writing'];
 
 export class FaultInjector<C, R, E> {
   nextAt: number;
@@ -83,7 +119,7 @@ export class FaultInjector<C, R, E> {
     private readonly prng: Prng,
   ) {
     this.nextAt = world.now + this.interval();
-    this.normalDisk = world.nodes.map((node) => ({ ...node.disk.latency }));
+    this.normalDisk = world.nodes.map((node) => ({ ...node.fs.latency }));
   }
 
   act(now: number): void {
@@ -92,7 +128,19 @@ export class FaultInjector<C, R, E> {
     this.maybeCrash();
     this.maybeRestart();
     this.maybeSlowDisk();
+    this.maybeFreeze();
+    this.maybeFailDisk();
+    this.maybeDamage();
     if (this.plan.clusterCrashChance > 0 && this.prng.chance(this.plan.clusterCrashChance)) this.crashEverything();
+  }
+
+  /** Replicas out of the cluster now or soon: down, starting counts as up (it will be); an
+   *  armed crash, an armed fsync failure and a full disk count as down (they will be). */
+  private get outCount(): number {
+    const world = this.world;
+    // A damaged replica may be starting, but it will not stay up (see the header).
+    const doomed = world.nodes.filter((node) => world.isRunning(node.id) && (node.damaged !== null || node.fs.syncFailureArmed || node.fs.spaceLeft < Infinity));
+    return world.replicaCount - world.runningCount + world.crashDuring.length + doomed.length;
   }
 
   /** The end of the safety phase: heal the network, restore the disks, restart all but
@@ -101,12 +149,22 @@ export class FaultInjector<C, R, E> {
     const world = this.world;
     world.network.heal();
     world.crashDuring.length = 0;
-    world.nodes.forEach((node, id) => (node.disk.latency = { ...this.normalDisk[id]! }));
-    const down = this.prng.shuffle(world.nodes.filter((node) => node.replica === null).map((node) => node.id));
-    while (down.length > this.plan.downInLiveness) world.restart(down.pop()!);
-    const up = this.prng.shuffle(world.nodes.filter((node) => node.replica !== null).map((node) => node.id));
-    while (world.replicaCount - world.upCount < this.plan.downInLiveness) world.crash(up.pop()!, 'kept down for the liveness phase');
-    if (world.upCount < world.replicaCount) world.faultsSeen.add('liveness-with-replicas-down');
+    world.nodes.forEach((node, id) => {
+      node.fs.latency = { ...this.normalDisk[id]! };
+      node.fs.setSpace(Infinity);
+      node.fs.disarmSyncFailures();
+    });
+    // Damaged replicas stay out (see the header), even one still starting; of the others, all
+    // but downInLiveness run.
+    const damaged = world.nodes.filter((node) => node.damaged !== null).length;
+    const keepDown = Math.max(this.plan.downInLiveness, damaged);
+    const healthy = (running: boolean) => world.nodes.filter((node) => node.damaged === null && world.isRunning(node.id) === running).map((node) => node.id);
+    const out = () => world.replicaCount - healthy(true).length;
+    const down = this.prng.shuffle(healthy(false));
+    while (down.length > 0 && out() > keepDown) world.restart(down.pop()!);
+    const up = this.prng.shuffle(healthy(true));
+    while (out() < keepDown) world.crash(up.pop()!, 'kept down for the liveness phase');
+    if (world.runningCount < world.replicaCount) world.faultsSeen.add('liveness-with-replicas-down');
   }
 
   private interval(): number {
@@ -158,38 +216,40 @@ export class FaultInjector<C, R, E> {
     this.isolatedPrimary = null;
     const primary = world.believedPrimary();
     if (deposed === null || primary === null || primary === deposed || !this.prng.chance(0.5)) return;
-    if (world.replicaCount - world.upCount + world.crashDuring.length >= this.plan.downMax) return;
+    if (this.outCount >= this.plan.downMax) return;
     world.faultsSeen.add('deposed-primary-returns-as-new-primary-dies');
     world.crash(primary, 'the new primary dies as the old one returns');
   }
 
   private maybeCrash(): void {
     const world = this.world;
-    const down = world.replicaCount - world.upCount + world.crashDuring.length;
-    if (down >= this.plan.downMax || !this.prng.chance(this.plan.crashChance)) return;
+    if (this.outCount >= this.plan.downMax || !this.prng.chance(this.plan.crashChance)) return;
     const primary = world.believedPrimary();
     const roll = this.prng.float();
     if (roll < 0.3) {
-      const during = primary !== null && roll < 0.15 ? 'prepare' : 'start-view';
-      world.crashDuring.push(during);
-      world.trace.add(world.now, `ARM crash of the next replica to send ${during}`);
+      const aim: CrashAim = roll < 0.1 ? this.prng.pick(AIMS) : primary !== null && roll < 0.2 ? 'prepare' : 'start-view';
+      world.crashDuring.push(aim);
+      world.trace.add(world.now, `ARM crash of the next replica to send: ${aim}`);
       return;
     }
-    const up = world.nodes.filter((node) => node.replica !== null);
+    const up = world.nodes.filter((node) => world.isRunning(node.id));
+    if (up.length === 0) return;
     // Half the other crashes hit a replica with writes in flight: what it loses is what a
     // driver that acknowledged early (duty 2) would have claimed to hold.
-    const writing = up.filter((node) => node.disk.unsyncedCount > 0);
+    const writing = up.filter((node) => node.persisted > node.durable);
     const pool = writing.length > 0 && this.prng.chance(0.5) ? writing : up;
     const victim = primary !== null && roll < 0.5 ? primary : this.prng.pick(pool).id;
     world.faultsSeen.add(victim === primary ? 'crash-primary' : 'crash-backup');
-    world.crash(victim, 'nemesis');
-    if (world.replicaCount - world.upCount === world.f) world.faultsSeen.add('crash-f-at-once');
+    const kind = this.prng.chance(this.plan.processKillShare) ? 'process' : 'machine';
+    if (kind === 'process') world.faultsSeen.add('process-killed-page-cache-kept');
+    world.crash(victim, 'nemesis', kind);
+    if (world.replicaCount - world.runningCount === world.f) world.faultsSeen.add('crash-f-at-once');
   }
 
   private maybeRestart(): void {
     const world = this.world;
     for (const node of world.nodes) {
-      if (node.replica === null && this.prng.chance(0.25)) world.restart(node.id);
+      if (!world.isRunning(node.id) && this.prng.chance(0.25)) world.restart(node.id);
     }
   }
 
@@ -197,21 +257,80 @@ export class FaultInjector<C, R, E> {
     const world = this.world;
     if (this.plan.slowDiskChance === 0) return;
     for (const node of world.nodes) {
-      if (node.disk.latency.fsyncMax === SLOW_DISK.fsyncMax && this.prng.chance(0.2)) {
-        node.disk.latency = { ...this.normalDisk[node.id]! };
+      if (node.fs.latency.fsyncMax === SLOW_DISK.fsyncMax && this.prng.chance(0.2)) {
+        node.fs.latency = { ...this.normalDisk[node.id]! };
       }
     }
     if (!this.prng.chance(this.plan.slowDiskChance)) return;
     const node = this.prng.pick(world.nodes);
-    node.disk.latency = { ...SLOW_DISK };
+    node.fs.latency = { ...SLOW_DISK };
     world.faultsSeen.add('slow-disk');
     world.trace.add(world.now, `SLOW disk on r${node.id}`);
+  }
+
+  /** A running replica stops for a while: its input waits and its timers fire late. */
+  private maybeFreeze(): void {
+    const world = this.world;
+    if (this.plan.freezeChance === 0 || !this.prng.chance(this.plan.freezeChance)) return;
+    const up = world.nodes.filter((node) => world.isUp(node.id));
+    if (up.length === 0) return;
+    world.freeze(this.prng.pick(up).id, world.now + this.prng.int(200, 3000));
+    world.faultsSeen.add('frozen-replica');
+  }
+
+  /** An fsync fails (EIO) or the disk fills up: the replica's store fails and it stops (duty 3),
+   *  to be started again; a full disk gets its space back a little later. */
+  private maybeFailDisk(): void {
+    const world = this.world;
+    for (const node of world.nodes) if (node.fs.spaceLeft < Infinity && this.prng.chance(0.3)) node.fs.setSpace(Infinity);
+    const up = () => world.nodes.filter((node) => world.isUp(node.id) && !node.fs.syncFailureArmed && node.fs.spaceLeft === Infinity);
+    if (this.plan.fsyncFailChance > 0 && this.prng.chance(this.plan.fsyncFailChance) && this.outCount < this.plan.downMax && up().length > 0) {
+      const node = this.prng.pick(up());
+      node.fs.failNextSync();
+      world.trace.add(world.now, `ARM EIO on r${node.id}'s next fsync`);
+    }
+    if (this.plan.diskFullChance > 0 && this.prng.chance(this.plan.diskFullChance) && this.outCount < this.plan.downMax && up().length > 0) {
+      const node = this.prng.pick(up());
+      node.fs.setSpace(this.prng.int(0, 4096));
+      world.trace.add(world.now, `DISK FULL on r${node.id}: ${node.fs.spaceLeft} bytes left`);
+    }
+  }
+
+  /** Rot or a lost file on a down replica's disk, within the fault budget: that replica stays
+   *  out for the rest of the run (see the header), so there is room for it only while fewer
+   *  than downMax replicas are out besides it — it is out already, being down. */
+  private maybeDamage(): void {
+    const world = this.world;
+    if (this.plan.damageChance === 0 || !this.prng.chance(this.plan.damageChance)) return;
+    const damaged = world.nodes.filter((node) => node.damaged !== null).length;
+    const candidates = world.nodes.filter((node) => !world.isRunning(node.id) && node.damaged === null);
+    if (candidates.length === 0 || damaged + 1 > this.plan.downMax) return;
+    const node = this.prng.pick(candidates);
+    const what = this.damage(node.fs);
+    if (what === null) return;
+    world.markDamaged(node.id, what);
+  }
+
+  private damage(fs: SimFs): string | null {
+    const roll = this.prng.int(0, 2);
+    if (roll < 2) {
+      const flip = fs.flipRandomBit('/data', (name) => (roll === 0 ? /\.seg$/ : /^snapshot-/).test(name));
+      if (flip === null) return null;
+      this.world.faultsSeen.add(roll === 0 ? 'bit-flip-log' : 'bit-flip-snapshot');
+      return `bit ${flip.bit} of byte ${flip.byteIndex} of ${flip.path} flipped`;
+    }
+    const files = fs.fileNames('/data').filter((name) => /\.seg$|^snapshot-|^view\.json$/.test(name));
+    if (files.length === 0) return null;
+    const file = `/data/${this.prng.pick(files)}`;
+    fs.loseFile(file);
+    this.world.faultsSeen.add('file-lost');
+    return `${file} lost`;
   }
 
   private crashEverything(): void {
     const world = this.world;
     world.faultsSeen.add('full-cluster-crash');
     world.trace.add(world.now, 'POWER LOSS: the whole cluster goes down');
-    for (const node of world.nodes) if (node.replica !== null) world.crash(node.id, 'power loss');
+    for (const node of world.nodes) if (world.isRunning(node.id)) world.crash(node.id, 'power loss');
   }
 }

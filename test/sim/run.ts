@@ -69,10 +69,10 @@ function usage(problem: string): never {
 }
 
 /** Runs the seeds; returns how many ran and how many of those failed. */
-function runSeeds<C, R, E>(workload: Workload<C, R, E>, options: RunOptions): { ran: number; failed: number } {
+async function runSeeds<C, R, E>(workload: Workload<C, R, E>, options: RunOptions): Promise<{ ran: number; failed: number }> {
   let failed = 0;
   for (let seed = options.first; seed < options.first + options.count; seed++) {
-    const result = simulate(workload, { seed, replicaCount: options.replicas, verbose: options.verbose });
+    const result = await simulate(workload, { seed, replicaCount: options.replicas, verbose: options.verbose });
     if (!result.ok) {
       failed++;
       process.stdout.write(`${formatFailure(result, options.replicas, options.machine)}\n`);
@@ -92,6 +92,6 @@ function runSeeds<C, R, E>(workload: Workload<C, R, E>, options: RunOptions): { 
 }
 
 const options = parse(process.argv.slice(2));
-const { ran, failed } = options.machine === 'chat' ? runSeeds(chatWorkload, options) : runSeeds(toyWorkload, options);
+const { ran, failed } = await (options.machine === 'chat' ? runSeeds(chatWorkload, options) : runSeeds(toyWorkload, options));
 process.stdout.write(`${ran - failed} passed, ${failed} failed\n`);
 process.exitCode = failed === 0 ? 0 : 1;

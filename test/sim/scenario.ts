@@ -21,8 +21,8 @@ export interface ScenarioOptions {
   thinkMaxMs?: number;
 }
 
-export function scenarioWorld(options: ScenarioOptions): ToyWorld {
-  return new World({
+export function scenarioWorld(options: ScenarioOptions): Promise<ToyWorld> {
+  return World.create({
     seed: options.seed ?? 1,
     replicaCount: options.replicas,
     workload: toyWorkload,
@@ -35,9 +35,9 @@ export function scenarioWorld(options: ScenarioOptions): ToyWorld {
 
 /** Runs until `condition` holds, failing with `what` and the replicas' states if it does not
  *  within `withinMs` of virtual time. */
-export function runUntil(world: ToyWorld, what: string, condition: () => boolean, withinMs: number): void {
+export async function runUntil(world: ToyWorld, what: string, condition: () => boolean, withinMs: number): Promise<void> {
   const deadline = world.now + withinMs;
-  if (!world.runUntil(deadline, condition)) {
+  if (!(await world.runUntil(deadline, condition))) {
     assert.fail(`${what}: not within ${withinMs} virtual ms\n  ${describe(world)}\n  last events:\n    ${world.trace.last().join('\n    ')}`);
   }
 }
@@ -45,7 +45,7 @@ export function runUntil(world: ToyWorld, what: string, condition: () => boolean
 export function describe(world: ToyWorld): string {
   return world.nodes
     .map((node) => {
-      const r = node.replica?.statusReport();
+      const r = node.driver?.statusReport();
       return r === undefined ? `r${node.id} down` : `r${r.replica} ${r.status} v${r.view} op ${r.op} commit ${r.commit} executed ${r.executed}`;
     })
     .join('; ');
@@ -54,9 +54,9 @@ export function describe(world: ToyWorld): string {
 export const acknowledged = (world: ToyWorld): number => world.checker.acknowledged.length;
 
 export function report(world: ToyWorld, id: ReplicaId): ReplicaStatusReport {
-  const replica = world.nodes[id]!.replica;
-  assert.ok(replica !== null, `replica ${id} is down`);
-  return replica.statusReport();
+  const driver = world.nodes[id]!.driver;
+  assert.ok(driver !== null, `replica ${id} is down`);
+  return driver.statusReport();
 }
 
 /** The primary that live normal replicas of the highest view agree on. */
@@ -67,20 +67,20 @@ export function currentPrimary(world: ToyWorld): ReplicaId {
 }
 
 /** Commits at least `count` more client requests. */
-export function commitMore(world: ToyWorld, count: number, withinMs: number, what = `${count} more requests commit`): void {
+export async function commitMore(world: ToyWorld, count: number, withinMs: number, what = `${count} more requests commit`): Promise<void> {
   const target = acknowledged(world) + count;
-  runUntil(world, what, () => acknowledged(world) >= target, withinMs);
+  await runUntil(world, what, () => acknowledged(world) >= target, withinMs);
 }
 
 /** Lets clients finish, waits until every live replica holds the same view, log and state, and
  *  runs the end checks: every acknowledged op executed everywhere, equal states, and a one-copy
  *  replay that reproduces every acknowledged reply. */
-export function settle(world: ToyWorld, withinMs = 20_000): void {
+export async function settle(world: ToyWorld, withinMs = 20_000): Promise<void> {
   world.network.heal();
   for (const client of world.clients) {
     client.stopping = true;
     client.resume(world.now);
   }
-  runUntil(world, 'clients answered and replicas converged', () => world.clients.every((c) => !c.busy) && world.converged(), withinMs);
+  await runUntil(world, 'clients answered and replicas converged', () => world.clients.every((c) => !c.busy) && world.converged(), withinMs);
   checkEnd(world, toyWorkload);
 }

@@ -11,9 +11,8 @@ import { formatDataDir, ReplicaStore, type StoreIdentity } from '../../lib/stora
 import { segmentFileName } from '../../lib/storage/segment-log.js';
 import { writeFully } from '../../lib/storage/storage-fs.js';
 import { entries, Recorder } from '../unit/storage/helpers.js';
-import type { DiskLatency } from './disk.js';
 import { Prng } from './prng.js';
-import { SimFs } from './sim-fs.js';
+import { type DiskLatency, SimFs } from './sim-fs.js';
 
 const drain = () => new Promise<void>((resolve) => setImmediate(resolve));
 

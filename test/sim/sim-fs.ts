@@ -46,7 +46,6 @@
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import type { StorageFile, StorageFs } from '../../lib/storage/storage-fs.js';
-import type { DiskLatency } from './disk.js';
 import { TimedHeap } from './heap.js';
 import type { Prng } from './prng.js';
 
@@ -69,6 +68,14 @@ function fsError(code: keyof typeof MESSAGES, syscall: string, file?: string): N
 
 /** Segment and snapshot files (lib/storage/data-dir.ts): what rot is most worth aiming at. */
 const JOURNAL_FILE = /^log-\d{8}\.seg$|^snapshot-\d+\.json$/;
+
+export interface DiskLatency {
+  /** Virtual milliseconds an fsync takes, inclusive bounds. */
+  fsyncMin: number;
+  fsyncMax: number;
+}
+
+export const FAST_DISK: DiskLatency = { fsyncMin: 1, fsyncMax: 4 };
 
 export interface SimFsOptions {
   /** The SimFs's own stream: fsync latencies, what a crash keeps, bits to flip. */
@@ -267,6 +274,8 @@ export class SimFs implements StorageFs {
   private process = 0;
   /** Paths (undefined: any) whose next fsync fails, in the order they were armed. */
   private readonly syncFailures: Array<string | undefined> = [];
+  /** Fsyncs in flight that are to fail. */
+  private readonly failingSyncs = new Set<{ fails: boolean }>();
   /** Bytes of the files in the cache namespace, and how many they may grow to. */
   private used = 0;
   private capacity = Infinity;
@@ -312,12 +321,42 @@ export class SimFs implements StorageFs {
   killProcess(): void {
     this.process++;
     this.agenda = new TimedHeap();
+    this.failingSyncs.clear();
+  }
+
+  /** The file system as the process running now sees it. Once that process is killed, every
+   *  call it makes never settles — a dead process does nothing more — even a call by path that
+   *  its promise chains were about to make when it died (handles are checked anyway). */
+  forProcess(): StorageFs {
+    const process = this.process;
+    const alive = <T>(operation: () => Promise<T>): Promise<T> => (this.process === process ? operation() : never());
+    return {
+      open: (file, flags, mode) => alive(() => this.open(file, flags, mode)),
+      readFile: (file) => alive(() => this.readFile(file)),
+      readdir: (dir) => alive(() => this.readdir(dir)),
+      mkdir: (dir, options) => alive(() => this.mkdir(dir, options)),
+      chmod: (file, mode) => alive(() => this.chmod(file, mode)),
+      rename: (from, to) => alive(() => this.rename(from, to)),
+      unlink: (file) => alive(() => this.unlink(file)),
+    };
   }
 
   /** The next fsync of `file` (of any file or directory if omitted) fails with EIO, and the
    *  changes it covered are clean but not durable (see the header). */
   failNextSync(file?: string): void {
     this.syncFailures.push(file === undefined ? undefined : resolve(file));
+  }
+
+  /** Whether an fsync failure is armed, or on its way in an fsync not yet completed. */
+  get syncFailureArmed(): boolean {
+    return this.syncFailures.length > 0 || this.failingSyncs.size > 0;
+  }
+
+  /** Takes back every fsync failure armed, even one an fsync in flight was to end with. */
+  disarmSyncFailures(): void {
+    this.syncFailures.length = 0;
+    for (const failure of this.failingSyncs) failure.fails = false;
+    this.failingSyncs.clear();
   }
 
   /** How many more bytes the files may grow by before writes fail with ENOSPC. */
@@ -371,6 +410,13 @@ export class SimFs implements StorageFs {
   readDurable(file: string): Buffer | null {
     const node = this.lookup(file, 'durable');
     return node?.kind === 'file' ? node.durable.copy() : null;
+  }
+
+  /** The names of the files in `dir` as reads see them, sorted. */
+  fileNames(dir: string): string[] {
+    const node = this.lookup(dir, 'cache');
+    assert.ok(node?.kind === 'dir', `fileNames: no directory ${dir}`);
+    return [...node.cache].filter(([, entry]) => entry.kind === 'file').map(([name]) => name).sort();
   }
 
   /** The mode of a file or directory as reads see it. */
@@ -512,15 +558,19 @@ export class SimFs implements StorageFs {
   private sync(handle: Handle, syscall: string): Promise<void> {
     const { node } = handle;
     const armed = this.syncFailures.findIndex((target) => target === undefined || target === handle.path);
-    const fails = armed !== -1;
-    if (fails) this.syncFailures.splice(armed, 1);
+    const failure = { fails: armed !== -1 };
+    if (failure.fails) {
+      this.syncFailures.splice(armed, 1);
+      this.failingSyncs.add(failure);
+    }
     const upTo = node.issued;
     const at = Math.max(this.now() + this.prng.int(this.latency.fsyncMin, this.latency.fsyncMax), node.syncsDoneAt);
     node.syncsDoneAt = at;
     return new Promise((done, failed) => {
       this.agenda.push(at, () => {
-        node.settleSync(upTo, !fails);
-        if (fails) failed(fsError('EIO', syscall, handle.path));
+        this.failingSyncs.delete(failure);
+        node.settleSync(upTo, !failure.fails);
+        if (failure.fails) failed(fsError('EIO', syscall, handle.path));
         else done();
       });
     });

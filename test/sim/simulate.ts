@@ -48,10 +48,10 @@ export interface SimulationResult {
   stats: SimulationStats;
 }
 
-export function simulate<C, R, E>(workload: Workload<C, R, E>, options: SimulationOptions): SimulationResult {
+export async function simulate<C, R, E>(workload: Workload<C, R, E>, options: SimulationOptions): Promise<SimulationResult> {
   const root = new Prng(options.seed);
   const plan = choosePlan(root.fork(), options.replicaCount);
-  const world = new World<C, R, E>({
+  const world = await World.create<C, R, E>({
     seed: root.nextUint32(),
     replicaCount: options.replicaCount,
     workload,
@@ -65,7 +65,7 @@ export function simulate<C, R, E>(workload: Workload<C, R, E>, options: Simulati
   });
   let failure: SimulationResult['failure'] = null;
   try {
-    runPhases(world, plan, root.fork(), options.livenessMs ?? 30_000);
+    await runPhases(world, plan, root.fork(), options.livenessMs ?? 30_000);
     checkEnd(world, workload);
   } catch (error) {
     failure = describeFailure(error);
@@ -88,10 +88,10 @@ export function simulate<C, R, E>(workload: Workload<C, R, E>, options: Simulati
   };
 }
 
-function runPhases<C, R, E>(world: World<C, R, E>, plan: FaultPlan, prng: Prng, livenessMs: number): void {
+async function runPhases<C, R, E>(world: World<C, R, E>, plan: FaultPlan, prng: Prng, livenessMs: number): Promise<void> {
   const injector = new FaultInjector(world, plan, prng);
   world.nemesis = injector;
-  world.runUntil(plan.safetyMs);
+  await world.runUntil(plan.safetyMs);
 
   world.trace.add(world.now, 'LIVENESS PHASE: faults off, network healed and calm, clients finish up');
   world.nemesis = null;
@@ -99,7 +99,7 @@ function runPhases<C, R, E>(world: World<C, R, E>, plan: FaultPlan, prng: Prng, 
   world.network.setFaults(CALM_NETWORK);
   for (const actor of [...world.clients, ...world.thieves]) actor.stopping = true;
   const deadline = world.now + livenessMs;
-  const done = world.runUntil(deadline, () => world.clients.every((client) => !client.busy) && world.converged());
+  const done = await world.runUntil(deadline, () => world.clients.every((client) => !client.busy) && world.converged());
   if (!done) {
     const busy = world.clients.filter((client) => client.busy).map((client) => `c${client.index}`);
     const statuses = world.reports().map((r) => `r${r.replica} ${r.status} v${r.view} op ${r.op} commit ${r.commit} executed ${r.executed}`);
@@ -112,10 +112,10 @@ export function checkEnd<C, R, E>(world: World<C, R, E>, workload: Workload<C, R
   const reports = world.reports();
   world.checker.checkExecutedEverywhere(reports.map((r) => ({ replica: r.replica, executed: r.executed })));
   for (const node of world.nodes) {
-    const replica = node.replica;
-    if (replica !== null) world.checker.onState(node.id, replica.statusReport().executed, () => replica.stateMachine().snapshot());
+    const driver = node.driver;
+    if (driver !== null) world.checker.onState(node.id, driver.statusReport().executed, () => driver.stateMachine().snapshot());
   }
-  const live = world.nodes.find((node) => node.replica !== null)?.replica;
+  const live = world.nodes.find((node) => node.driver !== null)?.driver;
   if (live) replayReference(world, workload, live.statusReport().executed, stateHash(live.stateMachine().snapshot()));
 }
 
@@ -143,7 +143,7 @@ function replayReference<C, R, E>(world: World<C, R, E>, workload: Workload<C, R
 
 function networkFaultsSeen<C, R, E>(world: World<C, R, E>): string[] {
   const stats = world.network.stats;
-  return [...(stats.dropped > 0 ? ['drop'] : []), ...(stats.duplicated > 0 ? ['duplicate'] : [])];
+  return [...(stats.dropped > 0 ? ['drop'] : []), ...(stats.duplicated > 0 ? ['duplicate'] : []), ...(stats.held > 0 ? ['held-message'] : [])];
 }
 
 function describeFailure(error: unknown): NonNullable<SimulationResult['failure']> {

@@ -1,26 +1,15 @@
-// Tests of the simulator's own parts: if the PRNG, the network or the disk model were wrong,
+// Tests of the simulator's own parts: if the PRNG, the network or the checkers were wrong,
 // every simulation built on them would be testing something other than it claims.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { JournalRecord, LogEntry } from '../../lib/replication/types.js';
 import { canonicalJson, Checker, stateHash } from './checkers.js';
-import { SimDisk } from './disk.js';
 import { TimedHeap } from './heap.js';
 import { type Arrival, CLIENT_ADDRESS_BASE, Network, type NetworkFaults } from './network.js';
 import { Prng } from './prng.js';
 import type { SimClient } from './client.js';
 import { SimThief } from './thief.js';
 import { type ToyCommand, type ToyReply, toyWorkload } from './toy.js';
-
-type Record = JournalRecord<string, string>;
-
-const entry = (op: number, view = 0): LogEntry<string> => ({ op, view, clientId: 'c', owner: 'o', requestNumber: op, at: op, command: `x${op}` });
-const entries = (from: number, to: number, view = 0): Record => ({
-  kind: 'entries',
-  entries: Array.from({ length: to - from + 1 }, (_, i) => entry(from + i, view)),
-});
-const snapshotAt = (op: number, coveredByLog = false): Record => ({ kind: 'snapshot', snapshot: { op, view: 0, clientTable: {}, machine: { upTo: op } }, coveredByLog });
 
 test('prng: a seed replays the same stream, and different seeds give different streams', () => {
   const draw = (seed: number): number[] => {
@@ -220,89 +209,6 @@ test('network: zero hold and split rates draw nothing: a seed gives the arrivals
     assert.deepEqual(drain(network).map(({ at, arrival }) => `${payloadOf(arrival)}@${at}`).sort(), expected.sort());
     assert.equal(prng.nextUint32(), nextDraw, 'and not one draw more');
   }
-});
-
-test('disk: fsyncs complete in seq order and report the highest durable seq', () => {
-  const disk = new SimDisk<string, string>(new Prng(5), { fsyncMin: 1, fsyncMax: 30 });
-  disk.format({ view: 0, logView: 0, snapshot: null, entries: [] });
-  for (let seq = 1; seq <= 20; seq++) disk.write(seq, entries(seq, seq), 0);
-  let last = 0;
-  for (let now = 0; now <= 40; now++) {
-    const seq = disk.syncDue(now);
-    if (seq !== null) {
-      assert.ok(seq > last, 'durable seqs only grow');
-      last = seq;
-    }
-  }
-  assert.equal(last, 20);
-  assert.throws(() => disk.write(20, entries(21, 21), 50), /not above the last one/);
-});
-
-test('disk: a crash keeps the durable records and a prefix of the unsynced ones, sometimes none and sometimes all', () => {
-  const outcomes = new Set<string>();
-  for (let seed = 1; seed <= 60; seed++) {
-    const disk = new SimDisk<string, string>(new Prng(seed), { fsyncMin: 5, fsyncMax: 5 });
-    disk.format({ view: 0, logView: 0, snapshot: null, entries: [] });
-    for (let seq = 1; seq <= 6; seq++) disk.write(seq, entries(seq, seq), seq <= 2 ? 0 : 10);
-    assert.equal(disk.syncDue(5), 2);
-    const crash = disk.crash();
-    disk.reopen();
-    const ops = disk.load().log.flatMap((record) => record.entries.map((e) => e.op));
-    assert.deepEqual(ops, Array.from({ length: 2 + crash.kept }, (_, i) => i + 1), 'what survives is a prefix of what was written');
-    outcomes.add(crash.kept === 0 ? 'none' : crash.kept === 4 ? 'all' : 'some');
-  }
-  assert.deepEqual([...outcomes].sort(), ['all', 'none', 'some']);
-});
-
-test('disk: load gives the latest view and snapshot, and compacts only what the snapshot covers, for good', () => {
-  let droppedSometimes = false;
-  for (let seed = 1; seed <= 40; seed++) {
-    const disk = new SimDisk<string, string>(new Prng(seed), { fsyncMin: 1, fsyncMax: 1 });
-    disk.format({ view: 0, logView: 0, snapshot: null, entries: [] });
-    const records: Record[] = [entries(1, 5), { kind: 'view', view: 2, logView: 1 }, entries(6, 9), entries(10, 12), snapshotAt(9), entries(13, 13)];
-    records.forEach((record, i) => disk.write(i + 1, record, 0));
-    disk.syncDue(1);
-    disk.crash();
-    disk.reopen();
-    const first = disk.load();
-    assert.deepEqual(first.view, { view: 2, logView: 1 });
-    assert.equal(first.snapshot?.op, 9);
-    const firstOps = first.log.map((r) => r.entries[0]!.op);
-    // 1-5 and 6-9 lie wholly at or below op 9 and before the snapshot; 10-12 does not.
-    assert.ok([[1, 6, 10, 13], [6, 10, 13], [10, 13]].some((allowed) => allowed.join() === firstOps.join()), `kept ${firstOps}`);
-    if (firstOps[0] !== 1) droppedSometimes = true;
-    disk.crash();
-    disk.reopen();
-    const secondOps = disk.load().log.map((r) => r.entries[0]!.op);
-    assert.ok(secondOps.every((op) => firstOps.includes(op)), 'a deleted segment never comes back');
-  }
-  assert.ok(droppedSometimes, 'some seeds must exercise compaction');
-});
-
-test("disk: a crash may lose the files of the newest snapshots the replica took itself, never a received one's", () => {
-  const survivors = new Set<string>();
-  for (let seed = 1; seed <= 60; seed++) {
-    const disk = new SimDisk<string, string>(new Prng(seed), { fsyncMin: 1, fsyncMax: 1 });
-    disk.format({ view: 0, logView: 0, snapshot: null, entries: [] });
-    const records: Record[] = [entries(1, 4), snapshotAt(2, true), snapshotAt(3), entries(5, 8), snapshotAt(5, true), snapshotAt(7, true), entries(9, 9)];
-    records.forEach((record, i) => disk.write(i + 1, record, 0));
-    disk.syncDue(1);
-    const crash = disk.crash();
-    disk.reopen();
-    const loaded = disk.load();
-    const op = loaded.snapshot!.op;
-    // Snapshots 5 and 7 were taken here after the received one at 3: either may have no file.
-    assert.ok([3, 5, 7].includes(op), `seed ${seed}: restarted from the snapshot at ${op}`);
-    assert.equal(crash.snapshotFilesLost, op === 7 ? 0 : op === 5 ? 1 : 2, `seed ${seed}`);
-    const ops = loaded.log.flatMap((record) => record.entries.map((e) => e.op)).filter((o) => o > op);
-    assert.deepEqual(ops, Array.from({ length: 9 - op }, (_, i) => op + 1 + i), `seed ${seed}: the log after the snapshot restarted from is whole`);
-    survivors.add(String(op));
-    // What a restart found stays: the next crash loses nothing more.
-    disk.crash();
-    disk.reopen();
-    assert.equal(disk.load().snapshot!.op, op, `seed ${seed}: a snapshot found at start-up is on disk`);
-  }
-  assert.deepEqual([...survivors].sort(), ['3', '5', '7']);
 });
 
 test('checkers: each safety property fires on a history that breaks it', () => {

@@ -96,3 +96,17 @@ test('a replica starts from that state and rejoins the view change with its old 
   replica.start();
   assert.deepEqual(replica.statusReport(), { replica: 1, status: 'view-change', view: 3, logView: 1, primary: 0, isPrimary: false, op: 18, commit: 16, executed: 16 });
 });
+
+test('a crash after a replace of a newer view was durable, before its view record was: the replica resumes in that view, with its old log view (sim seed 853, FINDINGS F7)', () => {
+  // In view 1 (log view 0) it took the log of view 2 from a START-VIEW of view 3: the replace
+  // landed, the view record {view 3, logView 3} after it did not.
+  const journal: Journal = { view: { view: 1, logView: 0 }, snapshot: null, log: [{ kind: 'replace', after: 0, entries: entries(1, 2, 2) }] };
+  const state = recover(journal);
+  assert.deepEqual(ops(state), ['1@2', '2@2'], 'the log as written');
+  assert.equal(state.view, 2, 'entries of view 2 prove view 2 began: the replica resumes there');
+  assert.equal(state.logView, 0, 'but reports its log with the log view it recorded');
+  const replica = new Replica({ replica: 1, replicaCount: 3 }, state, toyMachine);
+  replica.start();
+  replica.invariants();
+  assert.equal(replica.statusReport().status, 'view-change', 'and rejoins the view change (D4)');
+});

@@ -2,7 +2,8 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Cluster, type CoreEffect, registration, req } from './harness.js';
+import type { ClientRequest } from '../../../lib/replication/types.js';
+import { Cluster, type Command, type CoreEffect, registration, req } from './harness.js';
 
 test('§4.1 N=1: a request commits on the primary\'s own fsync and is answered once', () => {
   const cluster = new Cluster(1);
@@ -123,17 +124,20 @@ function peerSends(effects: CoreEffect[]): Array<[string, unknown, string]> {
   return effects.flatMap((e): Array<[string, unknown, string]> => (e.type === 'send' || e.type === 'broadcast' ? [[e.type, e.to, e.message.type]] : []));
 }
 
-test('§4.1 a backup with a gap before a PREPARE fetches the missing ops first (§5.2) and never skips one', () => {
+test('§4.1 step 3: a backup with a gap before a PREPARE fetches the missing ops first (§5.2), on that PREPARE, and never skips one', () => {
   const cluster = new Cluster(3);
   const primary = cluster.settle();
   cluster.register('c');
   const backup = (primary + 1) % 3;
   cluster.isolated.add(backup);
-  cluster.request(primary, req('c', 1, 'lost'));
+  cluster.request(primary, req('c', 1, 'lost')); // op 2
   cluster.deliverAll();
   cluster.isolated.delete(backup);
-  cluster.request(primary, req('c', 2, 'seen'));
+  cluster.request(primary, req('c', 2, 'seen')); // op 3, while the backup holds op 1: a gap of one op
   cluster.deliverAll();
+  // No tick yet: no heartbeat resends op 2, so only the backup's own GET-STATE can have brought it.
+  assert.ok(cluster.ofType(primary, 'log').some((e) => e.event === 'state transfer: sending' && e.fields?.to === backup), 'the backup asked for op 2');
+  assert.equal(cluster.replica(backup).statusReport().op, 3, 'and holds ops 2 and 3 before any heartbeat');
   cluster.tick(5);
   assert.deepEqual(cluster.items(backup), ['lost', 'seen']);
 });
@@ -165,6 +169,25 @@ test("part of a message arriving from the primary is word from it; from anyone e
   assert.equal(silentPrimary(() => null), true, 'without it the backup gives the view up');
   assert.equal(silentPrimary((primary) => primary), false, 'bytes from the primary keep it waiting');
   assert.equal(silentPrimary((_primary, other) => other), true, 'bytes from another backup do not');
+});
+
+test('§4.1 step 1: a request whose number and command disagree is ignored, never admitted: request 0 with a command, or 1 without one', () => {
+  const cluster = new Cluster(3);
+  const primary = cluster.settle();
+  cluster.register('c');
+  const before = cluster.replica(primary).statusReport().op;
+  // The type forbids the second, but the core checks whatever a driver hands it.
+  const malformed = [{ ...registration('new'), command: 'x' }, { ...req('c', 1, 'x'), command: null } as unknown as ClientRequest<Command>];
+  for (const request of malformed) {
+    const effects = cluster.request(primary, request);
+    assert.deepEqual(effects.map((e) => e.type === 'log' && [e.level, e.event, e.fields?.reason]), [['warn', 'ignoring request', 'malformed request']], JSON.stringify(request));
+  }
+  assert.equal(cluster.queue.length, 0, 'nothing was prepared');
+  assert.equal(cluster.replica(primary).statusReport().op, before, 'nothing entered the log');
+  // The client loses nothing: its well-formed request 1 is admitted as usual.
+  cluster.request(primary, req('c', 1, 'y'));
+  cluster.deliverAll();
+  assert.deepEqual(cluster.items(primary), ['y']);
 });
 
 test('requests to a backup are rejected with NOT_PRIMARY naming the primary', () => {
@@ -204,4 +227,18 @@ test('§4.1 step 5: a backup the primary never heard from in this view gets lost
   assert.equal(cluster.replica(backup).statusReport().op, 0, 'the PREPARE was lost');
   cluster.tickUntil('the op commits once the heartbeat resends it', () => cluster.replica(primary).statusReport().commit === 1, 100);
   assert.equal(cluster.replica(backup).statusReport().op, 1);
+});
+
+test('§4.1 step 5: a COMMIT below what a backup acknowledged makes it send PREPARE-OK again on that COMMIT (test/sim/FINDINGS.md F4)', () => {
+  const cluster = new Cluster(3);
+  const primary = cluster.settle();
+  cluster.register('c');
+  cluster.request(primary, req('c', 1, 'x'));
+  cluster.deliverAll((e) => e.message.type !== 'prepare-ok'); // op 2 on every replica, committed on none
+  // The primary's next heartbeat: COMMIT(1) to both backups — their acknowledgements moved since
+  // the last heartbeat, so it resends no entries. Only the backups can heal the loss now.
+  for (let t = 0; t < 20 && cluster.queue.length === 0; t++) cluster.tick(1, [primary], false);
+  assert.deepEqual(cluster.queue.map((e) => e.message.type === 'commit' && e.message.commit), [1, 1]);
+  cluster.deliverAll();
+  assert.equal(cluster.replica(primary).statusReport().commit, 2, 'the backups acknowledged op 2 again on that COMMIT');
 });

@@ -268,3 +268,34 @@ test('§5.2 an unanswered GET-STATE is resent ever more slowly, and at the norma
   cluster.tickUntil('the lagging replica caught up', () => cluster.replica(lagging).statusReport().status === 'normal', 100);
   assert.deepEqual(cluster.items(lagging), ['m1', 'm2', 'm3']);
 });
+
+test('§5.2 every piece of state is word from the primary: a catch-up longer than the view-change timeout, with no heartbeat getting through, ends in the view', () => {
+  const cluster = new Cluster(3, { messageEntriesMax: 1, heartbeatTicks: 5, viewChangeTimeoutTicks: 20 });
+  const old = cluster.settle();
+  cluster.register('c');
+  const lagging = (old + 2) % 3;
+  cluster.isolated.add(lagging);
+  commitMany(cluster, old, 1, 11); // ops 2..12
+  cluster.crash(old);
+  cluster.restart(old); // D4: the next view starts at op 12 without the lagging replica.
+  const next = cluster.settle();
+  cluster.isolated.delete(lagging);
+  for (let t = 0; t < 10 && !cluster.queue.some((e) => e.from === next && e.to === lagging); t++) cluster.handle(next, cluster.replica(next).tick());
+  while (cluster.replica(lagging).statusReport().status !== 'recovering') assert.ok(cluster.deliverOne(), 'the heartbeat tells it of the view');
+  // Catching up takes twelve pieces of one op. Only the lagging replica ticks, so the primary
+  // sends no heartbeat: each piece, 4 ticks after the last, is all it hears from the primary —
+  // less than a heartbeat apart (no GET-STATE resends), far longer than its timeout in all.
+  const timeoutTicks = 20 + lagging; // Each replica waits `replica` ticks longer (options.ts).
+  let ticks = 0;
+  while (cluster.replica(lagging).statusReport().status === 'recovering') {
+    assert.ok(ticks <= 100, 'the catch-up did not end');
+    cluster.tick(4, [lagging], false);
+    ticks += 4;
+    for (let envelope = cluster.deliverOne(); envelope !== null; envelope = cluster.deliverOne()) {
+      if (envelope.to === lagging && envelope.message.type === 'new-state') break;
+    }
+  }
+  const caughtUp = cluster.replica(lagging).statusReport();
+  assert.deepEqual([caughtUp.status, caughtUp.view, caughtUp.op], ['normal', cluster.replica(next).statusReport().view, 12], 'no view change meanwhile');
+  assert.ok(ticks > timeoutTicks, `the catch-up took ${ticks} ticks, longer than the timeout`);
+});

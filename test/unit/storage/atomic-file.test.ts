@@ -3,7 +3,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { readFileAtomic, writeFileAtomic } from '../../../lib/storage/atomic-file.js';
-import { StorageError } from '../../../lib/storage/errors.js';
+import { StorageError, toStorageError } from '../../../lib/storage/errors.js';
 import { nodeFs } from '../../../lib/storage/storage-fs.js';
 import { notOwnerOnly, systemError, tempDir, TestFs, withoutUmask } from './helpers.js';
 
@@ -94,4 +94,17 @@ test('a failed fsync surfaces as StorageError IO naming the file, and the old co
     return true;
   });
   assert.equal((await readFileAtomic(nodeFs, file))?.toString(), 'old');
+});
+
+test('an errno error becomes StorageError IO; a failed assertion inside storage stays a bug, not a disk problem', () => {
+  const eio = Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' });
+  const converted = toStorageError('fsync x', eio);
+  assert.ok(converted instanceof StorageError && converted.code === 'IO', 'EIO is a disk problem');
+  let assertion: unknown;
+  try {
+    assert.ok(false, 'an invariant of storage');
+  } catch (error) {
+    assertion = error;
+  }
+  assert.equal(toStorageError('journal write', assertion), assertion, 'an AssertionError (code ERR_ASSERTION) passes through untouched');
 });
