@@ -242,3 +242,26 @@ test('§4.1 step 5: a COMMIT below what a backup acknowledged makes it send PREP
   cluster.deliverAll();
   assert.equal(cluster.replica(primary).statusReport().commit, 2, 'the backups acknowledged op 2 again on that COMMIT');
 });
+
+test('§4.1 step 4: a primary counts PREPARE-OKs of its own view only: one left over from an older view commits nothing', () => {
+  const cluster = new Cluster(3);
+  const first = cluster.settle();
+  // A view change, so that there is an older view a PREPARE-OK can be left over from.
+  cluster.isolated.add(first);
+  const primary = cluster.settle();
+  cluster.isolated.delete(first);
+  cluster.register('c');
+  const { view, commit } = cluster.replica(primary).statusReport();
+  assert.ok(view > 0 && primary !== first);
+  // The backups hear nothing: the new op waits on the primary's own copy alone.
+  const backups = [0, 1, 2].filter((id) => id !== primary);
+  for (const id of backups) cluster.isolated.add(id);
+  cluster.request(primary, req('c', 1, 'a'));
+  const op = cluster.replica(primary).statusReport().op;
+  assert.equal(cluster.replica(primary).statusReport().commit, commit, 'one copy of three is not a majority');
+  // A PREPARE-OK of an older view arrives late (held by the network across the view change): it
+  // speaks of that view's log, whose suffix the view change may have replaced.
+  cluster.handle(primary, cluster.replica(primary).onMessage({ type: 'prepare-ok', view: view - 1, from: backups[0]!, op }));
+  assert.equal(cluster.replica(primary).statusReport().commit, commit, 'an acknowledgement from an older view commits nothing');
+  assert.ok(cluster.ofType(primary, 'log').some((e) => e.event === 'ignoring prepare-ok' && e.fields?.reason === 'older view'), 'and is logged as ignored');
+});
