@@ -92,6 +92,10 @@ test('§5.2 snapshots: a backup behind the primary\'s snapshot gets the snapshot
   cluster.tick(10);
   const installed = cluster.ofType(backup, 'log').find((e) => e.event === 'state transfer: installed snapshot');
   assert.ok(installed, 'the backup installed a snapshot');
+  // D3: it covers ops this journal never held, so storage must have its file on disk before
+  // anything after it counts as durable — it is not one the log could rebuild.
+  const received = cluster.disks[backup]!.records.filter((r) => r.record.kind === 'snapshot').map((r) => r.record);
+  assert.ok(received.length > 0 && received.every((r) => r.kind === 'snapshot' && !r.coveredByLog), 'persisted as not covered by the log');
   assert.deepEqual(cluster.items(backup), cluster.items(primary));
   assert.equal(cluster.items(backup).length, 10);
   // And it survives a restart: snapshot + replace record on its disk.

@@ -154,6 +154,24 @@ test('D3: the new primary persists the chosen log, then the view record, and onl
   assert.deepEqual(cluster.items(next), ['x']);
 });
 
+test('D3: a backup taking START-VIEW persists the log it carries before the view record that makes it its log view', () => {
+  const cluster = new Cluster(3);
+  const old = cluster.settle();
+  cluster.register('c');
+  cluster.request(old, req('c', 1, 'x'));
+  cluster.deliverAll();
+  const backup = (old + 2) % 3; // not the next primary: it takes the new view's log from START-VIEW
+  const before = cluster.disks[backup]!.records.length;
+  cluster.crash(old);
+  cluster.settle();
+  const { view } = cluster.replica(backup).statusReport();
+  const records = cluster.disks[backup]!.records.slice(before).map((r) => r.record);
+  const claims = records.findIndex((r) => r.kind === 'view' && r.view === view && r.logView === view);
+  const log = records.findIndex((r) => r.kind === 'replace');
+  assert.ok(claims >= 0 && log >= 0, 'START-VIEW wrote a log and a view record');
+  assert.ok(log < claims, 'the log first, then the view record that claims it (a crash between leaves the old log under the old log view)');
+});
+
 test('D4: a restarted primary with logView = view does not resume as primary; it starts a view change', () => {
   const cluster = new Cluster(3);
   const primary = cluster.settle();
