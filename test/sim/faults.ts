@@ -70,7 +70,7 @@ export function choosePlan(prng: Prng, replicaCount: number): FaultPlan {
     crashChance: prng.pick([0, 0.05, 0.15, 0.3, 0.5]),
     downMax: prng.chance(0.5) ? f : prng.int(1, f),
     clusterCrashChance: prng.pick([0, 0.02, 0.05, 0.1]),
-    slowDiskChance: prng.pick([0, 0, 0.05]),
+    slowDiskChance: prng.pick([0, 0.05, 0.2]),
     disk: prng.pick([{ fsyncMin: 1, fsyncMax: 4 }, { fsyncMin: 2, fsyncMax: 15 }, { fsyncMin: 5, fsyncMax: 40 }]),
     safetyMs: prng.int(2000, 6000),
     downInLiveness: prng.chance(0.3) ? prng.int(1, f) : 0,
@@ -262,7 +262,10 @@ export class FaultInjector<C, R, E> {
       }
     }
     if (!this.prng.chance(this.plan.slowDiskChance)) return;
-    const node = this.prng.pick(world.nodes);
+    // Half the time the primary's: a primary whose own copy lags its backups' is where counting
+    // that copy before its fsync (D1) would commit an op that fewer than f + 1 disks hold.
+    const primary = world.believedPrimary();
+    const node = primary !== null && this.prng.chance(0.5) ? world.nodes[primary]! : this.prng.pick(world.nodes);
     node.fs.latency = { ...SLOW_DISK };
     world.faultsSeen.add('slow-disk');
     world.trace.add(world.now, `SLOW disk on r${node.id}`);
