@@ -104,7 +104,7 @@ const EPOCH_MS = 1_700_000_000_000;
 const CLOCK_SKEW_MS = 1000;
 
 /** Every replica's data directory, each on its own simulated machine. */
-const DATA_DIR = '/data';
+export const DATA_DIR = '/data';
 const CLUSTER_NAME = 'sim';
 
 /** A step's flushes can make more persists durable at once (a snapshot the replica took itself
@@ -114,7 +114,7 @@ const FLUSH_ROUNDS_MAX = 100;
 /** Lets every promise chain that can run, run: storage's, to its next fsync. Deterministic, for
  *  nothing in the simulator waits on real I/O or a timer (setImmediate runs after the whole
  *  microtask queue is empty). */
-export function drainMicrotasks(): Promise<void> {
+function drainMicrotasks(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 

@@ -14,7 +14,7 @@
 // Changing what a plan draws, or in what order, changes what every seed does: seeds recorded in
 // FINDINGS.md name the simulator commit they were found with.
 
-import type { CrashAim, World } from './cluster.js';
+import { type CrashAim, DATA_DIR, type World } from './cluster.js';
 import type { NetworkFaults } from './network.js';
 import type { Prng } from './prng.js';
 import type { SimFs } from './sim-fs.js';
@@ -314,17 +314,19 @@ export class FaultInjector<C, R, E> {
     world.markDamaged(node.id, what);
   }
 
+  /** Rot (a bit flipped in synced log or snapshot data) or a lost file (a segment, a snapshot
+   *  or the view record) on a replica's disk; says what, or null if there was nothing to hit. */
   private damage(fs: SimFs): string | null {
     const roll = this.prng.int(0, 2);
     if (roll < 2) {
-      const flip = fs.flipRandomBit('/data', (name) => (roll === 0 ? /\.seg$/ : /^snapshot-/).test(name));
+      const flip = fs.flipRandomBit(DATA_DIR, (name) => (roll === 0 ? /\.seg$/ : /^snapshot-/).test(name));
       if (flip === null) return null;
       this.world.faultsSeen.add(roll === 0 ? 'bit-flip-log' : 'bit-flip-snapshot');
       return `bit ${flip.bit} of byte ${flip.byteIndex} of ${flip.path} flipped`;
     }
-    const files = fs.fileNames('/data').filter((name) => /\.seg$|^snapshot-|^view\.json$/.test(name));
+    const files = fs.fileNames(DATA_DIR).filter((name) => /\.seg$|^snapshot-|^view\.json$/.test(name));
     if (files.length === 0) return null;
-    const file = `/data/${this.prng.pick(files)}`;
+    const file = `${DATA_DIR}/${this.prng.pick(files)}`;
     fs.loseFile(file);
     this.world.faultsSeen.add('file-lost');
     return `${file} lost`;
