@@ -10,7 +10,7 @@ import type { DurableState, LoadedJournal, LogEntry } from './types.js';
 
 /** What a freshly formatted replica holds (the explicit format step of D7): view 0, empty log. */
 export function emptyDurableState<C, R>(): DurableState<C, R> {
-  return { view: 0, logView: 0, snapshot: null, entries: [] };
+  return { view: 0, logView: 0, snapshot: null, entries: [], damaged: false };
 }
 
 export function recover<C, R>(loaded: LoadedJournal<C, R>): DurableState<C, R> {
@@ -46,5 +46,5 @@ export function recover<C, R>(loaded: LoadedJournal<C, R>): DurableState<C, R> {
   // promises more than the view record did, never less. The log view stays as recorded, so a
   // view change ranks this log as the older one it is (test/sim/FINDINGS.md F7).
   const view = Math.max(recordedView, newestEntryView);
-  return { view, logView, snapshot: loaded.snapshot, entries: kept };
+  return { view, logView, snapshot: loaded.snapshot, entries: kept, damaged: loaded.view?.damaged ?? false };
 }

@@ -70,6 +70,7 @@ export class Replica<C, R, E> {
       machine: createMachine(snapshot === null ? null : snapshot.machine),
       clientTable: new ClientTable<R>(settings, snapshot?.clientTable ?? null),
       disk: new Durability<R>(durable.view, durable.logView, log.op),
+      damaged: durable.damaged,
     });
     this.rejoin();
   }
@@ -140,6 +141,7 @@ export class Replica<C, R, E> {
       op: s.log.op,
       commit: s.commit,
       executed: s.executed,
+      damaged: s.damaged,
     };
   }
 

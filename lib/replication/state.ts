@@ -154,6 +154,9 @@ export class ReplicaState<C, R, E> {
    *  the commit number that makes theirs due too (execute.ts executeCommitted). */
   snapshotAtNextTick = false;
   disk: Durability<R>;
+  /** Storage found this replica's log damaged at start-up: it may lack ops it acknowledged. Set
+   *  from the durable state; persisted in every view record while it holds. */
+  damaged: boolean;
 
   primary: PrimaryState<C> | null = null;
   backup: BackupState | null = null;
@@ -179,6 +182,7 @@ export class ReplicaState<C, R, E> {
       machine: StateMachine<C, R, E>;
       clientTable: ClientTable<R>;
       disk: Durability<R>;
+      damaged: boolean;
     },
   ) {
     this.view = fields.view;
@@ -188,6 +192,7 @@ export class ReplicaState<C, R, E> {
     this.machine = fields.machine;
     this.clientTable = fields.clientTable;
     this.disk = fields.disk;
+    this.damaged = fields.damaged;
     this.commit = fields.log.base;
     this.executed = fields.log.base;
     this.snapshotOp = fields.log.base;
@@ -262,7 +267,7 @@ export class ReplicaState<C, R, E> {
   persistView(): void {
     const { view, logView } = this.disk.issuedView;
     if (view === this.view && logView === this.logView) return;
-    this.disk.noteView(this.persist({ kind: 'view', view: this.view, logView: this.logView }), this.view, this.logView);
+    this.disk.noteView(this.persist({ kind: 'view', view: this.view, logView: this.logView, damaged: this.damaged }), this.view, this.logView);
   }
 
   /** True once the view record for the current (view, logView) is on disk. */

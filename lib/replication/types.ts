@@ -119,8 +119,11 @@ export type JournalRecord<C, R> =
   /** Atomically drop every op above `after` and append `entries` (a view change or state
    *  transfer replacing an uncommitted suffix; D3: never drop before the replacement is durable). */
   | { kind: 'replace'; after: number; entries: LogEntry<C>[] }
-  /** The view this replica is in and the view whose log it holds (v', "log view", D2/D3). */
-  | { kind: 'view'; view: number; logView: number }
+  /** The view this replica is in and the view whose log it holds (v', "log view", D2/D3), and
+   *  whether its log is damaged: it may lack ops this replica acknowledged (storage found damage
+   *  and cut the log there, docs/storage.md), so the replica votes in nothing until it has
+   *  repaired its log from its peers. */
+  | { kind: 'view'; view: number; logView: number; damaged: boolean }
   /** A snapshot; once durable, journal records wholly at or below `snapshot.op` may be deleted.
    *  `coveredByLog` says where it came from. True: taken here, from ops this replica executed,
    *  every one of them in a record persisted before this one — until its file is on disk the
@@ -138,6 +141,9 @@ export interface DurableState<C, R> {
   snapshot: Snapshot<R> | null;
   /** Log entries after the snapshot (or from op 1), dense and in order. */
   entries: LogEntry<C>[];
+  /** The log may lack ops this replica acknowledged (see the view record): it must be repaired
+   *  from peers before the replica votes again. */
+  damaged: boolean;
 }
 
 export type RejectCode =
@@ -187,6 +193,8 @@ export interface ReplicaStatusReport {
   commit: number;
   /** Highest op executed on this replica's state machine. */
   executed: number;
+  /** Its log may lack ops it acknowledged: it takes no part until repaired from its peers. */
+  damaged: boolean;
 }
 
 /** What the storage layer hands back at start-up, for `recover()` to turn into DurableState:
@@ -197,7 +205,7 @@ export interface ReplicaStatusReport {
  *  a durable snapshot covers every op they mention). Deleting a `replace` record while keeping an
  *  older record it cut would bring the cut entries back at the next start-up (FINDINGS F1). */
 export interface LoadedJournal<C, R> {
-  view: { view: number; logView: number } | null;
+  view: { view: number; logView: number; damaged: boolean } | null;
   snapshot: Snapshot<R> | null;
   log: Array<Extract<JournalRecord<C, R>, { kind: 'entries' | 'replace' }>>;
 }

@@ -83,10 +83,10 @@ function isLogRecord(value: unknown): value is LogRecord<unknown, unknown> {
 }
 
 export function decodeView(payload: Buffer, file: string): ViewRecord {
-  const parsed = parseJson(payload, file, null) as { view?: unknown; logView?: unknown } | null;
-  const { view, logView } = parsed ?? {};
-  if (!isCount(view) || !isCount(logView)) throw corruptError(file, null, 'not a {view, logView} record');
-  return { kind: 'view', view, logView };
+  const parsed = parseJson(payload, file, null) as { view?: unknown; logView?: unknown; damaged?: unknown } | null;
+  const { view, logView, damaged = false } = parsed ?? {};
+  if (!isCount(view) || !isCount(logView) || typeof damaged !== 'boolean') throw corruptError(file, null, 'not a {view, logView, damaged} record');
+  return { kind: 'view', view, logView, damaged };
 }
 
 export function decodeSnapshot<R>(payload: Buffer, file: string, op: number): Snapshot<R> {

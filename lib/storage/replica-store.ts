@@ -171,7 +171,7 @@ export class ReplicaStore<C, R> {
       case 'replace':
         return { kind: 'log', seq, ...encodeLogRecord(record) };
       case 'view':
-        return { kind: 'view', seq, record: { kind: 'view', view: record.view, logView: record.logView } };
+        return { kind: 'view', seq, record: { kind: 'view', view: record.view, logView: record.logView, damaged: record.damaged } };
       case 'snapshot':
         // Compaction deletes the log up to a snapshot's op; an older snapshot after it would
         // then have a hole between its op and the surviving log.
@@ -234,7 +234,7 @@ export class ReplicaStore<C, R> {
         return;
       }
       case 'view':
-        return writeFileAtomic(this.fs, path.join(this.dir, VIEW_FILE), [JSON.stringify({ view: step.record.view, logView: step.record.logView })]);
+        return writeFileAtomic(this.fs, path.join(this.dir, VIEW_FILE), [JSON.stringify({ view: step.record.view, logView: step.record.logView, damaged: step.record.damaged })]);
       case 'snapshot':
         if (step.coveredByLog) return this.handToSnapshotWriter(step.snapshot);
         // Received by state transfer: on disk before anything after it. An older snapshot of our
@@ -355,7 +355,7 @@ async function loadJournal<C, R>(fs: StorageFs, dir: string, names: string[], op
       segmentMaxOp.set(place.segment, maxOp);
     },
   });
-  return { journal: { view: view && { view: view.view, logView: view.logView }, snapshot, log }, segmentLog, segmentMaxOp, snapshotFiles };
+  return { journal: { view: view && { view: view.view, logView: view.logView, damaged: view.damaged }, snapshot, log }, segmentLog, segmentMaxOp, snapshotFiles };
 }
 
 /** The newest snapshot file must be sound: the log it replaced is gone, so there is nothing to

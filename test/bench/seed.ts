@@ -77,7 +77,7 @@ async function writeJournal(dir: string, cluster: string, replica: number, snaps
   });
   let seq = 0;
   if (snapshot) store.persist(++seq, { kind: 'snapshot', snapshot, coveredByLog: false });
-  store.persist(++seq, { kind: 'view', view: SEED_VIEW, logView: SEED_VIEW });
+  store.persist(++seq, { kind: 'view', view: SEED_VIEW, logView: SEED_VIEW, damaged: false });
   await store.close();
   if (failure !== null) throw failure;
   if (durable !== seq) throw new Error(`seeding ${dir}: ${durable} of ${seq} records durable`);

@@ -419,16 +419,16 @@ test('after a failed directory fsync the next process makes the names durable be
   for (let seed = 1; seed <= 10; seed++) {
     const machine = await formatted(new Machine(seed));
     const { store, recorder } = await openStore(machine);
-    store.persist(1, { kind: 'view', view: 1, logView: 0 });
+    store.persist(1, { kind: 'view', view: 1, logView: 0, damaged: false });
     await machine.run();
     machine.fs.failNextSync(DIR); // the fsync after the rename that publishes view.json
-    store.persist(2, { kind: 'view', view: 2, logView: 0 });
+    store.persist(2, { kind: 'view', view: 2, logView: 0, damaged: false });
     await machine.run();
     assert.equal(recorder.failures.length, 1);
     machine.fs.killProcess();
-    assert.deepEqual((await openStore(machine)).journal.view, { view: 2, logView: 0 });
+    assert.deepEqual((await openStore(machine)).journal.view, { view: 2, logView: 0, damaged: false });
     machine.fs.crashMachine();
-    assert.deepEqual((await openStore(machine)).journal.view, { view: 2, logView: 0 }, `seed ${seed}`);
+    assert.deepEqual((await openStore(machine)).journal.view, { view: 2, logView: 0, damaged: false }, `seed ${seed}`);
   }
 });
 

@@ -45,7 +45,7 @@ export class Disk {
     let snapshot: LoadedJournal<Command, Reply>['snapshot'] = null;
     const log: LoadedJournal<Command, Reply>['log'] = [];
     for (const { record } of this.records) {
-      if (record.kind === 'view') view = { view: record.view, logView: record.logView };
+      if (record.kind === 'view') view = { view: record.view, logView: record.logView, damaged: record.damaged };
       else if (record.kind === 'snapshot') snapshot = record.snapshot;
       else log.push(record);
     }

@@ -25,7 +25,7 @@ test('an empty journal is a freshly formatted replica: view 0, empty log', () =>
 });
 
 test('appends replay in order', () => {
-  const journal: Journal = { view: { view: 2, logView: 2 }, snapshot: null, log: [{ kind: 'entries', entries: entries(1, 3) }, { kind: 'entries', entries: entries(4, 5) }] };
+  const journal: Journal = { view: { view: 2, logView: 2, damaged: false }, snapshot: null, log: [{ kind: 'entries', entries: entries(1, 3) }, { kind: 'entries', entries: entries(4, 5) }] };
   const state = recover(journal);
   assert.deepEqual([state.view, state.logView], [2, 2]);
   assert.deepEqual(ops(state), ['1@1', '2@1', '3@1', '4@1', '5@1']);
@@ -33,7 +33,7 @@ test('appends replay in order', () => {
 
 test('a replace drops the suffix above `after` and appends its entries (a view change or state transfer)', () => {
   const journal: Journal = {
-    view: { view: 3, logView: 3 },
+    view: { view: 3, logView: 3, damaged: false },
     snapshot: null,
     log: [{ kind: 'entries', entries: entries(1, 5) }, { kind: 'replace', after: 3, entries: entries(4, 4, 2) }, { kind: 'entries', entries: entries(5, 6, 3) }],
   };
@@ -41,7 +41,7 @@ test('a replace drops the suffix above `after` and appends its entries (a view c
 });
 
 test('with a snapshot: entries at or below its op are folded in, a straddling record is cut', () => {
-  const journal: Journal = { view: { view: 1, logView: 1 }, snapshot: snapshot(4), log: [{ kind: 'entries', entries: entries(3, 6) }, { kind: 'entries', entries: entries(7, 7) }] };
+  const journal: Journal = { view: { view: 1, logView: 1, damaged: false }, snapshot: snapshot(4), log: [{ kind: 'entries', entries: entries(3, 6) }, { kind: 'entries', entries: entries(7, 7) }] };
   const state = recover(journal);
   assert.equal(state.snapshot?.op, 4);
   assert.deepEqual(ops(state), ['5@1', '6@1', '7@1']);
@@ -49,7 +49,7 @@ test('with a snapshot: entries at or below its op are folded in, a straddling re
 
 test('with a snapshot installed by state transfer: old records below it, then a replace after it', () => {
   const journal: Journal = {
-    view: { view: 5, logView: 5 },
+    view: { view: 5, logView: 5, damaged: false },
     snapshot: snapshot(100, 4),
     log: [{ kind: 'entries', entries: entries(1, 10) }, { kind: 'replace', after: 100, entries: entries(101, 102, 5) }],
   };
@@ -58,7 +58,7 @@ test('with a snapshot installed by state transfer: old records below it, then a 
 
 test('a replace written before the snapshot may cut below it; the snapshot covers that part', () => {
   const journal: Journal = {
-    view: { view: 2, logView: 2 },
+    view: { view: 2, logView: 2, damaged: false },
     snapshot: snapshot(5),
     log: [{ kind: 'entries', entries: entries(1, 8) }, { kind: 'replace', after: 3, entries: entries(4, 7, 2) }],
   };
@@ -66,17 +66,17 @@ test('a replace written before the snapshot may cut below it; the snapshot cover
 });
 
 test('a gap in the log is refused with a clear error (D6: never vote with a damaged log)', () => {
-  const journal: Journal = { view: { view: 1, logView: 1 }, snapshot: null, log: [{ kind: 'entries', entries: entries(1, 2) }, { kind: 'entries', entries: entries(4, 5) }] };
+  const journal: Journal = { view: { view: 1, logView: 1, damaged: false }, snapshot: null, log: [{ kind: 'entries', entries: entries(1, 2) }, { kind: 'entries', entries: entries(4, 5) }] };
   assert.throws(() => recover(journal), /op 4 does not continue the log at 2/);
 });
 
 test('a log view ahead of the view is refused', () => {
-  assert.throws(() => recover({ view: { view: 1, logView: 2 }, snapshot: null, log: [] }), /log view 2 is ahead of view 1/);
+  assert.throws(() => recover({ view: { view: 1, logView: 2, damaged: false }, snapshot: null, log: [] }), /log view 2 is ahead of view 1/);
 });
 
 test('old entries before a snapshot install are not compared with the snapshot once a replace removed them (sim seed 2387)', () => {
   const journal: Journal = {
-    view: { view: 3, logView: 3 },
+    view: { view: 3, logView: 3, damaged: false },
     snapshot: snapshot(16, 3),
     log: [{ kind: 'entries', entries: entries(1, 17, 1) }, { kind: 'replace', after: 16, entries: [] }, { kind: 'entries', entries: entries(17, 18, 3) }],
   };
@@ -84,23 +84,23 @@ test('old entries before a snapshot install are not compared with the snapshot o
 });
 
 test('a crash between the snapshot and replace records of an install leaves the older log above the snapshot, kept', () => {
-  const journal: Journal = { view: { view: 3, logView: 1 }, snapshot: snapshot(16, 3), log: [{ kind: 'entries', entries: entries(1, 18, 1) }] };
+  const journal: Journal = { view: { view: 3, logView: 1, damaged: false }, snapshot: snapshot(16, 3), log: [{ kind: 'entries', entries: entries(1, 18, 1) }] };
   const state = recover(journal);
   assert.deepEqual(ops(state), ['17@1', '18@1'], 'D3: nothing is dropped before its replacement is durable');
   assert.equal(state.logView, 1, 'and it is reported with the old log view');
 });
 
 test('a replica starts from that state and rejoins the view change with its old log view', () => {
-  const state = recover<string, number>({ view: { view: 3, logView: 1 }, snapshot: snapshot(16, 3), log: [{ kind: 'entries', entries: entries(1, 18, 1) }] });
+  const state = recover<string, number>({ view: { view: 3, logView: 1, damaged: false }, snapshot: snapshot(16, 3), log: [{ kind: 'entries', entries: entries(1, 18, 1) }] });
   const replica = new Replica({ replica: 1, replicaCount: 3 }, state, toyMachine);
   replica.start();
-  assert.deepEqual(replica.statusReport(), { replica: 1, status: 'view-change', view: 3, logView: 1, primary: 0, isPrimary: false, op: 18, commit: 16, executed: 16 });
+  assert.deepEqual(replica.statusReport(), { replica: 1, status: 'view-change', view: 3, logView: 1, primary: 0, isPrimary: false, op: 18, commit: 16, executed: 16, damaged: false });
 });
 
 test('a crash after a replace of a newer view was durable, before its view record was: the replica resumes in that view, with its old log view (sim seed 853, FINDINGS F7)', () => {
   // In view 1 (log view 0) it took the log of view 2 from a START-VIEW of view 3: the replace
   // landed, the view record {view 3, logView 3} after it did not.
-  const journal: Journal = { view: { view: 1, logView: 0 }, snapshot: null, log: [{ kind: 'replace', after: 0, entries: entries(1, 2, 2) }] };
+  const journal: Journal = { view: { view: 1, logView: 0, damaged: false }, snapshot: null, log: [{ kind: 'replace', after: 0, entries: entries(1, 2, 2) }] };
   const state = recover(journal);
   assert.deepEqual(ops(state), ['1@2', '2@2'], 'the log as written');
   assert.equal(state.view, 2, 'entries of view 2 prove view 2 began: the replica resumes there');

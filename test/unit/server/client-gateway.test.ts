@@ -35,7 +35,7 @@ class Primary implements ReplicaHost {
   }
 
   status() {
-    return { replica: 0, status: 'normal' as const, view: 0, logView: 0, primary: 0, isPrimary: true, op: 0, commit: 0, executed: 0 };
+    return { replica: 0, status: 'normal' as const, view: 0, logView: 0, primary: 0, isPrimary: true, op: 0, commit: 0, executed: 0, damaged: false };
   }
 
   primaryHint() {

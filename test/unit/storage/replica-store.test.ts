@@ -82,12 +82,12 @@ test('a format interrupted before its rename can be run again; open still calls 
 
 test('temp files left by interrupted atomic writes are removed at open', async (t) => {
   const dir = await formattedDir(t);
-  await writeJournal(dir, [{ kind: 'view', view: 1, logView: 1 }]);
+  await writeJournal(dir, [{ kind: 'view', view: 1, logView: 1, damaged: false }]);
   await writeFile(path.join(dir, 'view.json.tmp'), 'partial');
   await writeFile(path.join(dir, 'snapshot-000000000009.json.tmp'), 'partial');
   const { store, journal } = await openStore(dir);
   t.after(() => store.close());
-  assert.deepEqual(journal.view, { view: 1, logView: 1 });
+  assert.deepEqual(journal.view, { view: 1, logView: 1, damaged: false });
   assert.deepEqual((await readdir(dir)).sort(), ['identity.json', segmentFileName(1), 'view.json']);
 });
 
@@ -138,7 +138,7 @@ test('every file the store creates is 0600 and every directory 0700, whatever th
   await formatDataDir(dir, IDENTITY);
   const ownSnapshot: Journaled = { kind: 'snapshot', snapshot: snapshotAt(4), coveredByLog: true };
   const received: Journaled = { kind: 'snapshot', snapshot: snapshotAt(2), coveredByLog: false };
-  await writeJournal(dir, [{ kind: 'entries', entries: entries(1, 2, 150) }, received, { kind: 'view', view: 1, logView: 1 }, { kind: 'entries', entries: entries(3, 4, 150) }, ownSnapshot, { kind: 'entries', entries: entries(5, 6, 150) }], { segmentBytesMax: 500 });
+  await writeJournal(dir, [{ kind: 'entries', entries: entries(1, 2, 150) }, received, { kind: 'view', view: 1, logView: 1, damaged: false }, { kind: 'entries', entries: entries(3, 4, 150) }, ownSnapshot, { kind: 'entries', entries: entries(5, 6, 150) }], { segmentBytesMax: 500 });
   const names = await readdir(dir);
   for (const name of ['identity.json', 'view.json', 'snapshot-000000000004.json', segmentFileName(3)]) assert.ok(names.includes(name), `${name} in ${names.join(', ')}`);
   // An empty directory made beforehand (by an operator, say) is made owner-only by format.
@@ -154,16 +154,16 @@ test('mixed records come back at the next open: latest view, and log records in 
   const dir = await formattedDir(t);
   const records: Journaled[] = [
     { kind: 'entries', entries: entries(1, 3) },
-    { kind: 'view', view: 1, logView: 1 },
+    { kind: 'view', view: 1, logView: 1, damaged: false },
     { kind: 'entries', entries: entries(4, 5) },
     { kind: 'replace', after: 4, entries: entries(5, 6) },
-    { kind: 'view', view: 3, logView: 2 },
+    { kind: 'view', view: 3, logView: 2, damaged: false },
     { kind: 'entries', entries: [] },
   ];
   await writeJournal(dir, records);
   const { store, journal } = await openStore(dir);
   t.after(() => store.close());
-  assert.deepEqual(journal.view, { view: 3, logView: 2 });
+  assert.deepEqual(journal.view, { view: 3, logView: 2, damaged: false });
   assert.equal(journal.snapshot, null);
   assert.deepEqual(journal.log, records.filter((r) => r.kind === 'entries' || r.kind === 'replace'));
 });
@@ -171,11 +171,11 @@ test('mixed records come back at the next open: latest view, and log records in 
 test('onDurable reports seqs in order across record kinds, each only after every earlier record', async (t) => {
   const { store, recorder } = await openStore(await formattedDir(t));
   store.persist(10, { kind: 'entries', entries: entries(1, 1) });
-  store.persist(11, { kind: 'view', view: 1, logView: 0 });
+  store.persist(11, { kind: 'view', view: 1, logView: 0, damaged: false });
   store.persist(15, { kind: 'entries', entries: entries(2, 2) });
   store.persist(16, { kind: 'snapshot', snapshot: snapshotAt(1), coveredByLog: false });
-  store.persist(20, { kind: 'view', view: 2, logView: 1 });
-  store.persist(21, { kind: 'view', view: 2, logView: 2 });
+  store.persist(20, { kind: 'view', view: 2, logView: 1, damaged: false });
+  store.persist(21, { kind: 'view', view: 2, logView: 2, damaged: false });
   store.persist(30, { kind: 'replace', after: 1, entries: entries(2, 3) });
   await recorder.durableUpTo(30);
   await store.close();
@@ -190,7 +190,7 @@ test('a view record is not written until the entries before it are fsynced (D3)'
   fs.hold();
   const entriesSyncing = fs.nextDatasync();
   store.persist(1, { kind: 'entries', entries: entries(1, 2) });
-  store.persist(2, { kind: 'view', view: 5, logView: 5 });
+  store.persist(2, { kind: 'view', view: 5, logView: 5, damaged: false });
   await entriesSyncing;
   assert.ok(!fs.operations.some((o) => o.file.startsWith('view.json')), 'nothing of the view file yet');
   assert.deepEqual(recorder.durable, []);
@@ -485,7 +485,7 @@ test('a flipped byte in a middle record is CORRUPT, naming the file and the reco
 
 test('a flipped byte in the view file, the snapshot file or the identity file is CORRUPT, naming it', async (t) => {
   const dir = await formattedDir(t);
-  await writeJournal(dir, [{ kind: 'view', view: 4, logView: 4 }, { kind: 'snapshot', snapshot: snapshotAt(3), coveredByLog: false }]);
+  await writeJournal(dir, [{ kind: 'view', view: 4, logView: 4, damaged: false }, { kind: 'snapshot', snapshot: snapshotAt(3), coveredByLog: false }]);
   for (const name of ['view.json', 'snapshot-000000000003.json', 'identity.json']) {
     const file = path.join(dir, name);
     const good = await readFile(file);
@@ -497,7 +497,7 @@ test('a flipped byte in the view file, the snapshot file or the identity file is
   }
   const { store, journal } = await openStore(dir);
   t.after(() => store.close());
-  assert.deepEqual(journal.view, { view: 4, logView: 4 });
+  assert.deepEqual(journal.view, { view: 4, logView: 4, damaged: false });
 });
 
 test('a well-checksummed file with the wrong content is CORRUPT too, not a crash later', async (t) => {
@@ -546,7 +546,7 @@ for (const [op, code] of [['write', 'ENOSPC'], ['datasync', 'EIO'], ['rename', '
     await recorder.durableUpTo(1);
     fs.failAfter(op, 0, systemError(code));
     store.persist(2, { kind: 'entries', entries: entries(2, 2) });
-    store.persist(3, { kind: 'view', view: 1, logView: 1 });
+    store.persist(3, { kind: 'view', view: 1, logView: 1, damaged: false });
     store.persist(4, { kind: 'entries', entries: entries(3, 3) });
     await recorder.failed();
     store.persist(5, { kind: 'entries', entries: entries(4, 4) });
