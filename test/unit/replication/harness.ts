@@ -40,6 +40,30 @@ export class Disk {
     this.records = this.records.filter((r) => r.seq <= this.durableSeq);
   }
 
+  /** A restarted replica numbers its records from 1 again: what is on the disk already is durable. */
+  reopen(): void {
+    for (const r of this.records) r.seq = 0;
+    this.durableSeq = 0;
+  }
+
+  /** What storage does when it finds the log damaged at open (docs/storage.md): it keeps the log
+   *  records before the damage — here the first record holding an op above `keptOp` — drops that
+   *  one and every later one, and writes the view record as it was, with damaged: true. */
+  damage(keptOp: number): void {
+    const holdsLostOp = ({ record }: Disk['records'][number]) => record.kind !== 'view' && record.kind !== 'snapshot' && record.entries.some((e) => e.op > keptOp);
+    const at = this.records.findIndex(holdsLostOp);
+    if (at >= 0) this.records = this.records.filter(({ record }, i) => i < at || record.kind === 'view' || record.kind === 'snapshot');
+    const view = this.loaded().view ?? { view: 0, logView: 0 };
+    this.records.push({ seq: 0, record: { kind: 'view', view: view.view, logView: view.logView, damaged: true } });
+  }
+
+  /** Whether the newest durable view record says the log is damaged: what a restart would find. */
+  durablyDamaged(): boolean {
+    const views = this.records.filter((r) => r.seq <= this.durableSeq && r.record.kind === 'view');
+    const newest = views.at(-1)?.record;
+    return newest?.kind === 'view' && newest.damaged;
+  }
+
   loaded(): LoadedJournal<Command, Reply> {
     let view: LoadedJournal<Command, Reply>['view'] = null;
     let snapshot: LoadedJournal<Command, Reply>['snapshot'] = null;
@@ -66,6 +90,9 @@ export class Cluster {
   queue: Envelope[] = [];
   /** Every effect each replica emitted but sends and broadcasts, in order. */
   readonly effects: CoreEffect[][] = [];
+  /** Every message each replica sent (a broadcast once), in order, with whether its disk said
+   *  then that its log is damaged (Disk.durablyDamaged). */
+  readonly sent: Array<Array<{ message: Message; damaged: boolean }>> = [];
   /** When true, each persist is reported durable as soon as it is issued. */
   autoPersist: boolean[] = [];
   /** Replicas cut off from everyone: messages to or from them are dropped. */
@@ -78,6 +105,7 @@ export class Cluster {
     for (let id = 0; id < replicaCount; id++) {
       this.disks.push(new Disk());
       this.effects.push([]);
+      this.sent.push([]);
       this.autoPersist.push(true);
       this.replicas.push(null);
     }
@@ -102,6 +130,7 @@ export class Cluster {
     let lastSeq = 0;
     for (const effect of effects) {
       if (effect.type === 'send' || effect.type === 'broadcast') {
+        this.sent[id]!.push({ message: effect.message, damaged: this.disks[id]!.durablyDamaged() });
         for (const to of [effect.to].flat()) {
           if (!this.isolated.has(id) && !this.isolated.has(to)) this.queue.push({ from: id, to, message: effect.message });
         }
@@ -185,7 +214,16 @@ export class Cluster {
 
   restart(id: ReplicaId): void {
     assert.equal(this.replicas[id], null, 'crash it first');
+    this.disks[id]!.reopen();
     this.boot(id, recover(this.disks[id]!.loaded()));
+  }
+
+  /** Restarts `id` as storage does after finding its log damaged: every op above `keptOp` lost
+   *  (Disk.damage), the view record marked damaged. */
+  restartDamaged(id: ReplicaId, keptOp: number): void {
+    assert.equal(this.replicas[id], null, 'crash it first');
+    this.disks[id]!.damage(keptOp);
+    this.restart(id);
   }
 
   /** The primary of the highest view among reachable replicas. */
@@ -219,6 +257,14 @@ export class Cluster {
     const primary = this.primary();
     this.request(primary, registration(clientId, from));
     this.deliverAll();
+  }
+}
+
+/** Commits `count` requests of client `c` at the primary, numbered from `first`. */
+export function commitMany(cluster: Cluster, primary: ReplicaId, first: number, count: number): void {
+  for (let n = first; n < first + count; n++) {
+    cluster.request(primary, req('c', n, `m${n}`));
+    cluster.deliverAll();
   }
 }
 

@@ -3,15 +3,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Cluster, req } from './harness.js';
-
-/** Commits `count` requests of client `c` at the primary, numbered from `first`. */
-function commitMany(cluster: Cluster, primary: number, first: number, count: number): void {
-  for (let n = first; n < first + count; n++) {
-    cluster.request(primary, req('c', n, `m${n}`));
-    cluster.deliverAll();
-  }
-}
+import { Cluster, commitMany, req } from './harness.js';
 
 /** A 3-replica cluster in which `lagging` was cut off while the primary restarted and a new view
  *  (led by `next`) started without it. It is still cut off. */
