@@ -2,11 +2,22 @@
 // when they are durable (driver duty 2). A replica may only claim what is durable: a PREPARE-OK,
 // its own vote toward a commit, a DO-VIEW-CHANGE, a START-VIEW (disk rules D1–D3,
 // docs/architecture.md). This module turns "seq n is durable" into the facts those claims need:
-// which view record is on disk, how much of the in-memory log is on disk unchanged, which snapshots
-// are safe to build on.
+// which view record is on disk (with its `damaged` flag), how much of the in-memory log is on disk
+// unchanged, which snapshots are safe to build on.
 
 import assert from 'node:assert/strict';
 import type { Snapshot } from './types.js';
+
+/** What a view record says (D2/D3; `damaged`: the log may lack ops this replica acknowledged). */
+export interface ViewRecord {
+  view: number;
+  logView: number;
+  damaged: boolean;
+}
+
+export function sameViewRecord(a: ViewRecord, b: ViewRecord): boolean {
+  return a.view === b.view && a.logView === b.logView && a.damaged === b.damaged;
+}
 
 interface Pending<T> {
   seq: number;
@@ -21,21 +32,22 @@ export class Durability<R> {
   /** The newest durable view record (D2/D3). logView ≤ view. */
   view: number;
   logView: number;
+  /** The newest durable view record says the log may lack ops this replica acknowledged. */
+  damaged: boolean;
   /** Ops 1..op of the in-memory log are on disk exactly as they are in memory. */
   op: number;
   /** The view record most recently issued, durable or not (to persist only changes). */
-  issuedView: { view: number; logView: number };
+  issuedView: ViewRecord;
 
-  private readonly views: Pending<{ view: number; logView: number }>[] = [];
+  private readonly views: Pending<ViewRecord>[] = [];
   /** Log records in flight, each with the op the durable prefix reaches once it lands. */
   private readonly logMarks: Pending<number>[] = [];
   private readonly snapshots: Pending<Snapshot<R>>[] = [];
 
-  constructor(view: number, logView: number, op: number) {
-    this.view = view;
-    this.logView = logView;
+  constructor(record: ViewRecord, op: number) {
+    ({ view: this.view, logView: this.logView, damaged: this.damaged } = record);
     this.op = op;
-    this.issuedView = { view, logView };
+    this.issuedView = { ...record };
   }
 
   next(): number {
@@ -47,14 +59,14 @@ export class Durability<R> {
     return this.durable === this.issued;
   }
 
-  /** True when the durable view record says exactly (view, logView). */
-  viewIs(view: number, logView: number): boolean {
-    return this.view === view && this.logView === logView;
+  /** True when the durable view record says exactly this. */
+  viewIs(record: ViewRecord): boolean {
+    return sameViewRecord(this, record);
   }
 
-  noteView(seq: number, view: number, logView: number): void {
-    this.issuedView = { view, logView };
-    this.views.push({ seq, value: { view, logView } });
+  noteView(seq: number, record: ViewRecord): void {
+    this.issuedView = { ...record };
+    this.views.push({ seq, value: { ...record } });
   }
 
   /** Entries up to `op` were appended in record `seq`. */
@@ -80,7 +92,7 @@ export class Durability<R> {
     if (seq <= this.durable) return [];
     this.durable = seq;
     while (this.views[0] !== undefined && this.views[0].seq <= seq) {
-      ({ view: this.view, logView: this.logView } = this.views.shift()!.value);
+      ({ view: this.view, logView: this.logView, damaged: this.damaged } = this.views.shift()!.value);
     }
     while (this.logMarks[0] !== undefined && this.logMarks[0].seq <= seq) this.op = Math.max(this.op, this.logMarks.shift()!.value);
     const landed: Snapshot<R>[] = [];

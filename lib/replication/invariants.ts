@@ -28,7 +28,10 @@ export function checkInvariants<C, R, E>(s: ReplicaState<C, R, E>): void {
   assert.equal(s.viewChange !== null, s.status === 'view-change', 'view-change state exists only in view-change');
   assert.equal(s.transfer !== null, s.status === 'recovering', 'transfer state exists only while recovering');
   if (s.status === 'normal') assert.equal(s.logView, s.view, 'a normal replica holds the log of its view');
-  else assert.ok(s.logView < s.view, 'a replica not yet normal in its view holds an older log');
+  else assert.ok(s.logView < s.view || s.damaged, 'a replica not yet normal in its view holds an older log (or a damaged one)');
+  // A damaged replica votes in nothing (state-transfer.ts): no status but recovering gives it the
+  // state to send PREPARE-OK, DO-VIEW-CHANGE or START-VIEW from.
+  if (s.damaged) assert.equal(s.status, 'recovering', 'a damaged replica only fetches a log');
 
   if (s.primary !== null) {
     const pending = s.primary.pending;

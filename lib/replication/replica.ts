@@ -28,7 +28,7 @@ import {
 } from './normal.js';
 import { type ReplicaOptions, settingsFrom } from './options.js';
 import { type CoreEffect, ReplicaState } from './state.js';
-import { onGetState, onNewState, onStateResendTimeout } from './state-transfer.js';
+import { onGetState, onNewState, onStateResendTimeout, onTransferPrimaryTimeout, rejoinDamaged } from './state-transfer.js';
 import { becomeBackup, enterViewChange, startViewChange } from './transitions.js';
 import type { ClientRequest, DurableState, ReplicaId, ReplicaStatusReport, StateMachine, StateMachineFactory } from './types.js';
 import {
@@ -59,6 +59,9 @@ export class Replica<C, R, E> {
    *  start() hands back the effects of that decision. */
   constructor(options: ReplicaOptions, durable: DurableState<C, R>, createMachine: StateMachineFactory<C, R, E>) {
     const settings = settingsFrom(options);
+    if (durable.damaged && settings.replicaCount === 1) {
+      throw new Error(`replica ${settings.replica}'s log is damaged and a cluster of one has no peer to repair it from`);
+    }
     const snapshot = durable.snapshot;
     const log = new Log<C>(snapshot?.op ?? 0, snapshot?.view ?? 0, durable.entries);
     this.s = new ReplicaState(settings.replica, settings, createMachine, {
@@ -69,7 +72,7 @@ export class Replica<C, R, E> {
       // D5: only the snapshot is known committed; the log after it waits for the view to decide.
       machine: createMachine(snapshot === null ? null : snapshot.machine),
       clientTable: new ClientTable<R>(settings, snapshot?.clientTable ?? null),
-      disk: new Durability<R>(durable.view, durable.logView, log.op),
+      disk: new Durability<R>({ view: durable.view, logView: durable.logView, damaged: durable.damaged }, log.op),
       damaged: durable.damaged,
     });
     this.rejoin();
@@ -78,11 +81,13 @@ export class Replica<C, R, E> {
   /** D4: a primary of its log view must not resume (it may have sent PREPAREs it never persisted
    *  and would reuse their op numbers): it starts a view change to the next view. This applies to
    *  a freshly formatted replica 0 too — it cannot tell "never ran" from "crashed before its first
-   *  fsync". A backup of its log view resumes; anyone else rejoins the view change for its view. */
+   *  fsync". A backup of its log view resumes; anyone else rejoins the view change for its view.
+   *  A damaged replica does none of these: it votes in nothing until repaired (state-transfer.ts). */
   private rejoin(): void {
     const s = this.s;
     s.rebuildInFlight();
-    if (s.logView === s.view && s.primaryOf(s.view) === s.id) startViewChange(s, s.view + 1, 'restarted as primary of its log view (D4)');
+    if (s.damaged) rejoinDamaged(s);
+    else if (s.logView === s.view && s.primaryOf(s.view) === s.id) startViewChange(s, s.view + 1, 'restarted as primary of its log view (D4)');
     else if (s.logView === s.view) becomeBackup(s);
     else {
       s.logLine('info', 'view change: rejoining after restart', { logView: s.logView });
@@ -220,7 +225,7 @@ export class Replica<C, R, E> {
       if (s.viewChange.viewChangeTimeout.tick()) onViewChangeTimeout(s);
       else if (s.viewChange.resendTimeout.tick()) onViewChangeResendTimeout(s);
     } else if (s.transfer !== null) {
-      if (s.transfer.primaryTimeout.tick()) startViewChange(s, s.view + 1, 'no word from the primary while catching up');
+      if (s.transfer.primaryTimeout.tick()) onTransferPrimaryTimeout(s);
       else if (s.transfer.resendTimeout.tick()) onStateResendTimeout(s);
     }
   }

@@ -5,7 +5,7 @@
 // step.
 
 import type { ClientTable } from './client-table.js';
-import type { Durability } from './durability.js';
+import { type Durability, sameViewRecord, type ViewRecord } from './durability.js';
 import type { Log } from './log.js';
 import type { DoViewChange, ReplicationMessage } from './messages.js';
 import type { Settings } from './options.js';
@@ -93,18 +93,23 @@ interface ViewChangeState<C, R> {
   resendTimeout: Timeout;
 }
 
-/** Exists exactly while status is recovering: this replica knows view `view` started without it
- *  and fetches that view's log from its primary before acting in it (§5.2, with the fix: the old
- *  log and log view stay untouched until the answer is complete). */
+/** Exists exactly while status is recovering: this replica knows view `view` started without it,
+ *  or its log is damaged, and fetches that view's log from its primary before acting in it (§5.2,
+ *  with the fix: the old log and log view stay untouched until the answer is complete). */
 export interface TransferState<C, R> {
   /** Our commit number when the transfer began: the log up to it is committed and kept. */
   after: number;
   /** A snapshot the primary sent because its log no longer reaches back to `after`. */
   snapshot: Snapshot<R> | null;
   /** Entries received so far, continuing `snapshot?.op ?? after` densely. Installed once they
-   *  reach the view's start op (NEW-STATE's startOp). */
+   *  reach the view's start op (NEW-STATE's startOp) — and, while damaged, `repairTarget`. */
   staged: LogEntry<C>[];
-  /** Fires when the primary has been silent too long: start a view change. */
+  /** While damaged: the primary's op in the first NEW-STATE of this transfer, which its log then
+   *  held with every op we can have acknowledged (state-transfer.ts, "A damaged replica"). Null
+   *  until that piece arrives, and always for a whole replica. */
+  repairTarget: number | null;
+  /** Fires when the primary has been silent too long: start a view change (damaged: ask to be
+   *  repaired again instead). */
   primaryTimeout: Timeout;
   /** Resend GET-STATE; replaced by a longer one after each resend that got no answer. */
   resendTimeout: Timeout;
@@ -154,8 +159,12 @@ export class ReplicaState<C, R, E> {
    *  the commit number that makes theirs due too (execute.ts executeCommitted). */
   snapshotAtNextTick = false;
   disk: Durability<R>;
-  /** Storage found this replica's log damaged at start-up: it may lack ops it acknowledged. Set
-   *  from the durable state; persisted in every view record while it holds. */
+  /** The log may lack ops this replica acknowledged: storage found it damaged and cut it
+   *  (docs/storage.md). Set from the durable state and persisted in every view record while it
+   *  holds. A damaged replica votes in nothing — it stays in status recovering (invariants.ts),
+   *  so it has no backup, view-change or primary state to send PREPARE-OK, DO-VIEW-CHANGE or
+   *  START-VIEW from, and it starts, joins and leads no view change — until a primary's log has
+   *  replaced its own. Why that loses no acknowledged op: state-transfer.ts, "A damaged replica". */
   damaged: boolean;
 
   primary: PrimaryState<C> | null = null;
@@ -263,16 +272,24 @@ export class ReplicaState<C, R, E> {
     return seq;
   }
 
-  /** Persists (view, logView) if it differs from the last view record issued (D2/D3). */
-  persistView(): void {
-    const { view, logView } = this.disk.issuedView;
-    if (view === this.view && logView === this.logView) return;
-    this.disk.noteView(this.persist({ kind: 'view', view: this.view, logView: this.logView, damaged: this.damaged }), this.view, this.logView);
+  /** The view record the replica's state calls for. */
+  viewRecord(): ViewRecord {
+    return { view: this.view, logView: this.logView, damaged: this.damaged };
   }
 
-  /** True once the view record for the current (view, logView) is on disk. */
+  /** Persists the view record if it differs from the last one issued (D2/D3) — a change of
+   *  `damaged` alone included: a repair in the view whose log it held leaves (view, logView) as
+   *  they were. */
+  persistView(): void {
+    const record = this.viewRecord();
+    if (sameViewRecord(this.disk.issuedView, record)) return;
+    this.disk.noteView(this.persist({ kind: 'view', ...record }), record);
+  }
+
+  /** True once the view record for the current (view, logView, damaged) is on disk: a repaired
+   *  replica acts as whole only once a restart would find it so. */
   viewDurable(): boolean {
-    return this.disk.viewIs(this.view, this.logView);
+    return this.disk.viewIs(this.viewRecord());
   }
 
   /** Appends entries to the log and persists them as one record. */

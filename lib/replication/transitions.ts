@@ -1,7 +1,8 @@
 // Every change of status goes through here (TigerBeetle's transition_to_*): each one sets the
 // status, builds the state that status owns (and drops the others'), and persists the view record
 // when view or log view moved — the record must be durable before the replica acts in the new
-// view (D2), which the senders check with viewDurable() before they send.
+// view (D2), which the senders check with viewDurable() before they send. A damaged replica
+// (state.ts, `damaged`) enters no status but recovering until it is repaired: asserted here.
 
 import assert from 'node:assert/strict';
 import type { ReplicaState } from './state.js';
@@ -25,6 +26,7 @@ export function startViewChange<C, R, E>(s: ReplicaState<C, R, E>, view: number,
  *  below the durable view (D4: rejoin the view change for that view). */
 export function enterViewChange<C, R, E>(s: ReplicaState<C, R, E>): void {
   assert.ok(s.logView < s.view);
+  assert.ok(!s.damaged, 'a damaged replica starts and joins no view change');
   clearRoles(s);
   s.status = 'view-change';
   s.viewChange = {
@@ -41,11 +43,13 @@ export function enterViewChange<C, R, E>(s: ReplicaState<C, R, E>): void {
 
 /** The view `view` has started without us (we heard its primary, or its START-VIEW did not reach
  *  back to our commit number): fetch its log before acting in it (§5.2). Our log and log view stay
- *  as they are until the transfer completes — the fix for the state transfer defect. */
+ *  as they are until the transfer completes — the fix for the state transfer defect. A damaged
+ *  replica also recovers in the view whose log it holds, even one it leads (state-transfer.ts). */
 export function enterRecovering<C, R, E>(s: ReplicaState<C, R, E>, view: number, reason: string): void {
-  assert.ok(view >= s.view && s.logView < view);
-  assert.notEqual(s.primaryOf(view), s.id);
-  s.logLine('info', 'state transfer: catching up with a view that started without us', { to: view, after: s.commit, reason });
+  assert.ok(view >= s.view && (s.logView < view || s.damaged));
+  assert.ok(s.primaryOf(view) !== s.id || s.damaged, 'the primary of a view never fetches that view by state transfer');
+  const event = s.damaged ? 'storage repair: fetching a whole log from a primary' : 'state transfer: catching up with a view that started without us';
+  s.logLine('info', event, { to: view, after: s.commit, reason });
   s.view = view;
   clearRoles(s);
   s.status = 'recovering';
@@ -53,6 +57,7 @@ export function enterRecovering<C, R, E>(s: ReplicaState<C, R, E>, view: number,
     after: s.commit,
     snapshot: null,
     staged: [],
+    repairTarget: null,
     primaryTimeout: new Timeout('primary', s.viewChangeTimeoutTicks),
     resendTimeout: new Timeout('get-state-resend', s.settings.heartbeatTicks),
     resends: 0,
@@ -64,6 +69,7 @@ export function enterRecovering<C, R, E>(s: ReplicaState<C, R, E>, view: number,
  *  D3: the caller has persisted the log; now the view record with logView = view follows it. */
 export function becomePrimary<C, R, E>(s: ReplicaState<C, R, E>): void {
   assert.equal(s.primaryOf(s.view), s.id);
+  assert.ok(!s.damaged, 'a damaged replica never leads');
   clearRolesForNormal(s);
   s.status = 'normal';
   s.logView = s.view;
@@ -84,9 +90,11 @@ export function becomePrimary<C, R, E>(s: ReplicaState<C, R, E>): void {
 }
 
 /** §4.2 step 4 / §5.2: a backup holding the log of its view, in status normal (also on restart
- *  with logView = view, D4). D3: the caller has persisted the log first. */
+ *  with logView = view, D4). D3: the caller has persisted the log first — and cleared `damaged`
+ *  if that log repaired it, so the view record below says so after the log. */
 export function becomeBackup<C, R, E>(s: ReplicaState<C, R, E>): void {
   assert.notEqual(s.primaryOf(s.view), s.id);
+  assert.ok(!s.damaged, 'a damaged replica acknowledges nothing before it is repaired');
   clearRolesForNormal(s);
   s.status = 'normal';
   s.logView = s.view;

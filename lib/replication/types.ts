@@ -17,8 +17,11 @@
 //   3. A persistence failure (EIO, ENOSPC) is fatal for the replica: stop feeding it inputs and
 //      stop the process; never call onPersisted for a record that may not be on disk.
 //   4. Deliver `send` and `broadcast` effects best-effort: the network may drop, delay, reorder
-//      or duplicate them; the core tolerates all of that. Messages from peers go to `onMessage`
-//      unchanged. Optionally, while a large message from a peer is still arriving, call
+//      or duplicate them; the core tolerates all of that. One thing it may not do: deliver a
+//      message sent to one run of a replica to a later run of it (lib/server: each run has new
+//      connections) — a damaged replica trusts that an answer of its own view answers its own
+//      request (lib/replication/state-transfer.ts, "A damaged replica"). Messages from peers go to
+//      `onMessage` unchanged. Optionally, while a large message from a peer is still arriving, call
 //      `onReceiving(from)` (lib/server: once per socket read that leaves a frame unfinished):
 //      liveness only.
 //   5. Route `reply` and `reject` effects to the client connection waiting for that

@@ -9,17 +9,19 @@ import assert from 'node:assert/strict';
 import { learnCommit } from './execute.js';
 import type { DoViewChange, GetLog, LogSuffix, StartView, StartViewChange } from './messages.js';
 import type { LogFetch, ReplicaState } from './state.js';
-import { installSnapshot, requestState } from './state-transfer.js';
+import { installSnapshot, repaired, requestState } from './state-transfer.js';
 import { becomeBackup, becomePrimary, enterRecovering, startViewChange } from './transitions.js';
 import { Timeout } from './timeout.js';
 import type { LogEntry, ReplicaId, Snapshot } from './types.js';
 
 /** §4.2 step 1: another replica has started a view change. VRR joins at once; we join only when
- *  that cannot disrupt a working view (scenarios below; docs/architecture.md, "View change"). */
+ *  that cannot disrupt a working view (scenarios below; docs/architecture.md, "View change"), and
+ *  never while our log is damaged (state-transfer.ts, "A damaged replica"). */
 export function onStartViewChange<C, R, E>(s: ReplicaState<C, R, E>, m: StartViewChange): void {
   if (m.view < s.view) return s.ignore('start-view-change', 'older view', { from: m.from, messageView: m.view });
   if (m.view > s.view) {
     s.asked.set(m.from, Math.max(s.asked.get(m.from) ?? 0, m.view));
+    if (s.damaged) return s.ignore('start-view-change', 'damaged: votes in no view change', { from: m.from, messageView: m.view });
     const view = viewToJoin(s, m);
     if (view === null) {
       if (s.primary !== null && s.primary.rejoinTimeout === null) {
@@ -34,7 +36,8 @@ export function onStartViewChange<C, R, E>(s: ReplicaState<C, R, E>, m: StartVie
     for (const [from, asked] of s.asked) if (asked === view) s.viewChange!.startViewChangeFrom.add(from);
     return;
   } else if (s.status === 'normal') {
-    // A replica that missed our START-VIEW is still asking; the primary answers it again.
+    // A replica that missed our START-VIEW is still asking, or a damaged one asks to be repaired
+    // (state-transfer.ts): the primary answers it with START-VIEW, of its log as it is now.
     if (s.primary !== null) return sendStartViewTo(s, m.from);
     return s.ignore('start-view-change', 'this view has started', { from: m.from });
   } else if (s.status === 'recovering') {
@@ -132,6 +135,7 @@ function giveViewUp<C, R, E>(s: ReplicaState<C, R, E>, reason: string): void {
 export function onDoViewChange<C, R, E>(s: ReplicaState<C, R, E>, m: DoViewChange<C>): void {
   if (m.view < s.view) return s.ignore('do-view-change', 'older view', { from: m.from, messageView: m.view });
   if (s.primaryOf(m.view) !== s.id) return s.ignore('do-view-change', 'we are not the primary of that view', { from: m.from });
+  if (s.damaged) return s.ignore('do-view-change', 'damaged: cannot lead', { from: m.from, messageView: m.view });
   if (m.view > s.view) {
     startViewChange(s, m.view, `do-view-change from replica ${m.from}`);
   } else if (s.status === 'normal') {
@@ -383,7 +387,8 @@ function startViewMessage<C, R, E>(s: ReplicaState<C, R, E>): StartView<C> {
 
 /** §4.2 step 4: install the new view's log. Our log above our commit number may be from an older
  *  view and is replaced; if the message's tail does not reach back that far, fetch the rest by
- *  state transfer first (keeping our log meanwhile). */
+ *  state transfer first (keeping our log meanwhile). A damaged replica is repaired by it
+ *  (state-transfer.ts, "A damaged replica": why that log holds all it can have acknowledged). */
 export function onStartView<C, R, E>(s: ReplicaState<C, R, E>, m: StartView<C>): void {
   if (m.view < s.view) return s.ignore('start-view', 'older view', { from: m.from, messageView: m.view });
   if (m.view === s.view && s.status === 'normal') return s.ignore('start-view', 'already normal in this view', { from: m.from });
@@ -399,6 +404,7 @@ export function onStartView<C, R, E>(s: ReplicaState<C, R, E>, m: StartView<C>):
   if (!s.log.canFollow(s.commit, entries)) {
     return s.logLine('warn', 'ignoring start-view', { reason: 'entry views would decrease', from: m.from });
   }
+  if (s.damaged) repaired(s, m.from, s.commit, m.op);
   s.view = m.view;
   s.replaceLog(s.commit, entries);
   becomeBackup(s); // D3: the log record above goes first, then the view record.
