@@ -146,7 +146,7 @@ export class Replica<C, R, E> {
       op: s.log.op,
       commit: s.commit,
       executed: s.executed,
-      damaged: s.damaged,
+      damaged: s.damaged || s.disk.damaged,
     };
   }
 

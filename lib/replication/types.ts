@@ -196,7 +196,9 @@ export interface ReplicaStatusReport {
   commit: number;
   /** Highest op executed on this replica's state machine. */
   executed: number;
-  /** Its log may lack ops it acknowledged: it takes no part until repaired from its peers. */
+  /** Its log may lack ops it acknowledged: it takes no part until repaired from its peers — true
+   *  until the view record saying it is repaired is durable (a restart before would find it
+   *  damaged again). */
   damaged: boolean;
 }
 

@@ -104,8 +104,10 @@ test('same view: the primary answers its START-VIEW-CHANGE with START-VIEW; the 
   const prepareOks = () => cluster.queue.filter((e) => e.from === damaged && e.message.type === 'prepare-ok');
   cluster.persisted(damaged, written[0]!.seq);
   assert.deepEqual(prepareOks(), [], 'its log is durable, but a restart would still find it damaged: no PREPARE-OK yet');
+  assert.equal(cluster.replica(damaged).statusReport().damaged, true, 'and it still reports itself damaged');
   cluster.persisted(damaged);
   assert.equal(prepareOks().length, 1, 'whole on disk: it acknowledges again');
+  assert.equal(cluster.replica(damaged).statusReport().damaged, false);
   cluster.autoPersist[damaged] = true;
   cluster.settle();
   assert.deepEqual(cluster.items(damaged), ['m1', 'm2', 'm3']);
