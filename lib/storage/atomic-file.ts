@@ -7,8 +7,12 @@
 //   3. rename it over <name>                    atomic on POSIX file systems: old or new
 //   4. fsync the directory                      the rename itself survives a crash
 //
-// The content is framed as one record (records.ts): the header carries its length and CRC, so a
-// file damaged on disk is a clear CORRUPT error naming it rather than garbage handed upwards.
+// The content is framed as one record (records.ts): the header carries its length and CRC and
+// checks itself. A file is renamed into place only once it is whole and synced, so no crash
+// leaves a short or half-written one: any bad framing is damage to durable bytes. Read it with
+// readFileAtomic, which refuses it as CORRUPT naming the file, or with readFileChecked, which
+// says what is wrong and leaves the verdict to the caller (a view record copy or a snapshot is
+// repairable, docs/storage.md) — never garbage handed upwards.
 // Content is written from a sequence of chunks through a small staging buffer, so a snapshot of
 // hundreds of MB is never held twice in memory; the header is written last, at offset 0, once
 // the length and checksum are known.
@@ -18,7 +22,7 @@ import { constants as bufferConstants } from 'node:buffer';
 import * as path from 'node:path';
 import { crc32 } from './crc32.js';
 import { corruptError, io, isSystemError, StorageError, toStorageError } from './errors.js';
-import { readRecord, RECORD_HEADER_BYTES } from './records.js';
+import { type BadRecordReason, encodeRecordHeader, readRecord, RECORD_HEADER_BYTES } from './records.js';
 import { OWNER_ONLY_FILE_MODE, syncDirectory, writeFully, type StorageFile, type StorageFs } from './storage-fs.js';
 
 /** Largest content an atomic file may hold: readers turn it into one string to parse, and V8
@@ -42,10 +46,7 @@ export async function writeFileAtomic(fs: StorageFs, file: string, chunks: Itera
     // whatever mode it had, and the rename would publish that.
     await io(`chmod ${name}`, handle.chmod(OWNER_ONLY_FILE_MODE));
     const { bytes, crc } = await writeBody(handle, name, chunks);
-    const header = Buffer.allocUnsafe(RECORD_HEADER_BYTES);
-    header.writeUInt32BE(bytes, 0);
-    header.writeUInt32BE(crc, 4);
-    await writeFully(handle, header, 0, `write ${name}`);
+    await writeFully(handle, encodeRecordHeader(bytes, crc, ATOMIC_FILE_BYTES_MAX), 0, `write ${name}`);
     await io(`fdatasync ${name}`, handle.datasync());
   } finally {
     await io(`close ${name}`, handle.close());
@@ -89,19 +90,37 @@ async function writeBody(handle: StorageFile, name: string, chunks: Iterable<str
   return { bytes, crc };
 }
 
-/** The verified content of `file`, or null if there is no such file. A short, long or
- *  checksum-failing file is StorageError CORRUPT naming it. */
-export async function readFileAtomic(fs: StorageFs, file: string): Promise<Buffer | null> {
+/** What is wrong with an atomic file: its record is bad, it is empty, or bytes follow it. */
+type AtomicFileFault = BadRecordReason | 'empty' | 'trailing-bytes';
+
+/** An atomic file as read: absent, valid (its content), or bad (where and why). */
+export type CheckedFile = { kind: 'absent' } | { kind: 'valid'; payload: Buffer } | { kind: 'bad'; offset: number; reason: AtomicFileFault };
+
+/** Reads `file` and checks its framing, without judging what a bad file means. */
+export async function readFileChecked(fs: StorageFs, file: string): Promise<CheckedFile> {
   let data: Buffer;
   try {
     data = await fs.readFile(file);
   } catch (error) {
-    if (isSystemError(error) && error.code === 'ENOENT') return null;
+    if (isSystemError(error) && error.code === 'ENOENT') return { kind: 'absent' };
     throw toStorageError(`read ${file}`, error);
   }
   const read = readRecord(data, 0, ATOMIC_FILE_BYTES_MAX);
-  if (read.kind === 'end') throw corruptError(file, 0, 'file is empty');
-  if (read.kind === 'bad') throw corruptError(file, 0, `bad content (${read.reason})`);
-  if (read.next !== data.length) throw corruptError(file, read.next, `${data.length - read.next} unexpected bytes after the content`);
-  return read.payload;
+  if (read.kind === 'end') return { kind: 'bad', offset: 0, reason: 'empty' };
+  if (read.kind === 'bad') return read;
+  if (read.next !== data.length) return { kind: 'bad', offset: read.next, reason: 'trailing-bytes' };
+  return { kind: 'valid', payload: read.payload };
+}
+
+/** The verified content of `file`, or null if there is no such file. A short, long or
+ *  checksum-failing file is StorageError CORRUPT naming it. */
+export async function readFileAtomic(fs: StorageFs, file: string): Promise<Buffer | null> {
+  const checked = await readFileChecked(fs, file);
+  if (checked.kind === 'bad') throw badFileError(file, checked);
+  return checked.kind === 'valid' ? checked.payload : null;
+}
+
+/** The CORRUPT error for a bad atomic file, naming it, the offset and what is wrong. */
+export function badFileError(file: string, bad: Extract<CheckedFile, { kind: 'bad' }>): StorageError {
+  return corruptError(file, bad.offset, `bad content (${bad.reason})`);
 }

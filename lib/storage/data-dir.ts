@@ -2,7 +2,8 @@
 //
 //   identity.json              the data format, and which cluster and replica this directory
 //                              belongs to (written by the format step)
-//   view.json                  {view, logView}: the latest view record (atomic-file.ts)
+//   view-a.json, view-b.json   {view, logView, damaged}: the latest view record, in two copies
+//                              written one after the other (view-record.ts)
 //   snapshot-<op>.json         the latest snapshot (older ones are deleted once it is durable)
 //   log-00000001.seg ...       the segment log of entries/replace records (segment-log.ts)
 //   *.tmp                      an atomic write a crash interrupted; deleted at open
@@ -16,23 +17,33 @@
 // reads exactly one format and refuses any other at open, saying which it found and leaving the
 // data untouched: a journal read as if it were written another way could lose or garble
 // acknowledged ops. Format 1, the first, wrote no number; format 2 changed what the log and the
-// snapshots hold.
+// snapshots hold. Format 3 gave every record and atomic file a header that checks itself (12
+// bytes instead of 8, records.ts), so that a torn write can be told from damage; keeps the view
+// record in two copies instead of one view.json; and adds the `damaged` flag to it.
+//
+// The identity file of an older format is framed the older way (an 8-byte header), so it is read
+// that way too, only to say which format it holds (refuseBadIdentity).
 
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { readFileAtomic, TEMP_SUFFIX, writeFileAtomic } from './atomic-file.js';
+import { badFileError, type CheckedFile, readFileChecked, TEMP_SUFFIX, writeFileAtomic } from './atomic-file.js';
+import { crc32 } from './crc32.js';
 import { corruptError, io, isSystemError, StorageError, toStorageError } from './errors.js';
 import { parseJson } from './journal-codec.js';
 import { nodeFs, OWNER_ONLY_DIRECTORY_MODE, syncDirectory, type StorageFs } from './storage-fs.js';
 
 const IDENTITY_FILE = 'identity.json';
-export const VIEW_FILE = 'view.json';
+/** The two copies of the view record, in the order they are written (view-record.ts). */
+export const VIEW_FILES = ['view-a.json', 'view-b.json'] as const;
 
 const SNAPSHOT_NAME = /^snapshot-(\d+)\.json$/;
 
 /** The data format this program writes and reads. Raise it with every change that an older
  *  program could not read correctly. */
-export const DATA_FORMAT = 2;
+export const DATA_FORMAT = 3;
+
+/** The header size of the files of formats 1 and 2 (records.ts has the current one). */
+const OLDER_HEADER_BYTES = 8;
 
 /** The format of an identity.json with no `format` field: all that was ever written that way. */
 const FIRST_FORMAT = 1;
@@ -98,14 +109,13 @@ export async function checkIdentity(fs: StorageFs, dir: string, identity: StoreI
   }
   if (names.length === 0) throw notFormatted(dir, 'is empty');
   const file = path.join(dir, IDENTITY_FILE);
-  const payload = await readFileAtomic(fs, file);
-  if (payload === null) throw notFormatted(dir, `holds no ${IDENTITY_FILE}`);
-  const stored = parseJson(payload, file, null) as Partial<StoredIdentity> | null;
-  const notIdentity = (): StorageError => corruptError(file, null, 'not a {format, cluster, replica} record');
-  if (typeof stored !== 'object' || stored === null || Array.isArray(stored)) throw notIdentity();
+  const checked = await readFileChecked(fs, file);
+  if (checked.kind === 'absent') throw notFormatted(dir, `holds no ${IDENTITY_FILE}`);
+  const payload = checked.kind === 'valid' ? checked.payload : await refuseBadIdentity(fs, dir, file, checked);
+  const stored = parseIdentity(payload, file);
   // The format first: another format's identity may not even have the fields read below.
-  checkFormat(dir, file, Object.hasOwn(stored, 'format') ? stored.format : FIRST_FORMAT);
-  if (typeof stored.cluster !== 'string' || !Number.isSafeInteger(stored.replica)) throw notIdentity();
+  checkFormat(dir, file, formatOf(stored));
+  if (typeof stored.cluster !== 'string' || !Number.isSafeInteger(stored.replica)) throw notIdentity(file);
   if (stored.cluster !== identity.cluster || stored.replica !== identity.replica) {
     throw new StorageError(
       'WRONG_REPLICA',
@@ -130,6 +140,36 @@ function checkFormat(dir: string, file: string, format: unknown): void {
       ? `${found} an older Chat+ (format ${format}); ${reads}: move it aside and format a new replica, or run the older version`
       : `${found} a newer Chat+ (format ${format}); ${reads}: run the newer version`,
   );
+}
+
+/** identity.json's content as an object, whatever its format. */
+function parseIdentity(payload: Buffer, file: string): Partial<StoredIdentity> {
+  const stored = parseJson(payload, file, null) as Partial<StoredIdentity> | null;
+  if (typeof stored !== 'object' || stored === null || Array.isArray(stored)) throw notIdentity(file);
+  return stored;
+}
+
+function formatOf(stored: Partial<StoredIdentity>): unknown {
+  return Object.hasOwn(stored, 'format') ? stored.format : FIRST_FORMAT;
+}
+
+function notIdentity(file: string): StorageError {
+  return corruptError(file, null, 'not a {format, cluster, replica} record');
+}
+
+/** Refuses an identity file that fails the current framing. Programs of formats 1 and 2 framed
+ *  it with an 8-byte header ([u32 BE length][u32 BE crc32 of payload]): if that is what it is,
+ *  checkFormat refuses the older format it names (WRONG_FORMAT, the data left untouched). Any
+ *  other such file is damaged: CORRUPT, as `bad` says. (A file in the current framing never
+ *  passes for the older one: its length field is 12 bytes short of the file, not 8.) */
+async function refuseBadIdentity(fs: StorageFs, dir: string, file: string, bad: Extract<CheckedFile, { kind: 'bad' }>): Promise<never> {
+  const data = await io(`read ${file}`, fs.readFile(file));
+  const payload = data.subarray(OLDER_HEADER_BYTES);
+  if (data.length > OLDER_HEADER_BYTES && data.readUInt32BE(0) === payload.length && data.readUInt32BE(4) === crc32(payload)) {
+    const format = formatOf(parseIdentity(payload, file));
+    if (format !== DATA_FORMAT) checkFormat(dir, file, format);
+  }
+  throw badFileError(file, bad);
 }
 
 function notFormatted(dir: string, why: string): StorageError {

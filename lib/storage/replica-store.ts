@@ -6,7 +6,8 @@
 // from the front, one step at a time, and starts a step only when the previous one is durable:
 //
 //   entries/replace  every consecutive one queued → ONE segment record, one write, one fdatasync
-//   view             view.json replaced atomically (of several in a row, the last wins)
+//   view             both copies of the view record, view-a.json then view-b.json, each replaced
+//                    atomically (view-record.ts; of several in a row, the last wins)
 //   snapshot         received by state transfer: snapshot-<op>.json written atomically, older
 //                    snapshots and the segments it covers deleted
 //   snapshot         taken here (coveredByLog): handed to the snapshot writer, below; the step
@@ -41,13 +42,12 @@ import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import type { JournalRecord, LoadedJournal, Snapshot } from '../replication/types.js';
 import { readFileAtomic, writeFileAtomic } from './atomic-file.js';
-import { checkIdentity, removeTempFiles, snapshotFileName, snapshotOps, VIEW_FILE, type StoreIdentity } from './data-dir.js';
+import { checkIdentity, removeTempFiles, snapshotFileName, snapshotOps, type StoreIdentity } from './data-dir.js';
 import { io, StorageError, toStorageError } from './errors.js';
 import {
   batchBytes,
   decodeBatch,
   decodeSnapshot,
-  decodeView,
   encodeBatch,
   encodeLogRecord,
   type EncodedLogRecord,
@@ -59,6 +59,7 @@ import { jsonChunks } from './json-chunks.js';
 import { RECORD_BYTES_MAX } from './records.js';
 import { SEGMENT_BYTES_MAX_DEFAULT, SegmentLog } from './segment-log.js';
 import { nodeFs, type StorageFs } from './storage-fs.js';
+import { readViewRecord, writeViewRecord } from './view-record.js';
 
 export { formatDataDir, type StoreIdentity } from './data-dir.js';
 export { StorageError } from './errors.js';
@@ -69,7 +70,8 @@ interface ReplicaStoreOptions {
   onDurable: (seq: number) => void;
   /** Called at most once, on the first I/O failure; afterwards nothing is reported durable. */
   onFailure: (error: Error) => void;
-  /** Notable events for the operator: a torn tail cut at open, segments deleted by a snapshot. */
+  /** Notable events for the operator: at open a torn tail cut or a view record copy repaired;
+   *  segments deleted by a snapshot. */
   log?: (event: string, fields: Record<string, unknown>) => void;
   /** Size at which the segment log starts a new file (default 64 MiB). */
   segmentBytesMax?: number;
@@ -234,7 +236,7 @@ export class ReplicaStore<C, R> {
         return;
       }
       case 'view':
-        return writeFileAtomic(this.fs, path.join(this.dir, VIEW_FILE), [JSON.stringify({ view: step.record.view, logView: step.record.logView, damaged: step.record.damaged })]);
+        return writeViewRecord(this.fs, this.dir, step.record);
       case 'snapshot':
         if (step.coveredByLog) return this.handToSnapshotWriter(step.snapshot);
         // Received by state transfer: on disk before anything after it. An older snapshot of our
@@ -334,10 +336,9 @@ interface Loaded<C, R> {
   snapshotFiles: number[];
 }
 
-/** Reads the view file, the newest snapshot and every log record, in written order. */
+/** Reads the view record, the newest snapshot and every log record, in written order. */
 async function loadJournal<C, R>(fs: StorageFs, dir: string, names: string[], options: ReplicaStoreOptions): Promise<Loaded<C, R>> {
-  const viewPayload = await readFileAtomic(fs, path.join(dir, VIEW_FILE));
-  const view = viewPayload === null ? null : decodeView(viewPayload, path.join(dir, VIEW_FILE));
+  const view = await readViewRecord(fs, dir, options.log ?? (() => {}));
   const snapshotFiles = snapshotOps(names);
   const snapshot = await readSnapshot<R>(fs, dir, snapshotFiles.at(-1));
   const log: LogRecord<C, R>[] = [];

@@ -421,7 +421,7 @@ test('after a failed directory fsync the next process makes the names durable be
     const { store, recorder } = await openStore(machine);
     store.persist(1, { kind: 'view', view: 1, logView: 0, damaged: false });
     await machine.run();
-    machine.fs.failNextSync(DIR); // the fsync after the rename that publishes view.json
+    machine.fs.failNextSync(DIR); // the fsync after the rename that publishes view-a.json
     store.persist(2, { kind: 'view', view: 2, logView: 0, damaged: false });
     await machine.run();
     assert.equal(recorder.failures.length, 1);

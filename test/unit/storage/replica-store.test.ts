@@ -2,54 +2,14 @@ import assert from 'node:assert/strict';
 import { mkdir, readdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { test, type TestContext } from 'node:test';
-import type { JournalRecord, Snapshot } from '../../../lib/replication/types.js';
 import { readFileAtomic, writeFileAtomic } from '../../../lib/storage/atomic-file.js';
+import { crc32 } from '../../../lib/storage/crc32.js';
 import { encodeRecord, scanRecords } from '../../../lib/storage/records.js';
 import { nodeFs } from '../../../lib/storage/storage-fs.js';
 import { formatDataDir, ReplicaStore, StorageError, type StoreIdentity } from '../../../lib/storage/replica-store.js';
 import { segmentFileName } from '../../../lib/storage/segment-log.js';
 import { entries, notOwnerOnly, Recorder, systemError, tempDir, TestFs, withoutUmask } from './helpers.js';
-
-type Command = { kind: 'send'; text: string };
-type Journaled = JournalRecord<Command, string>;
-
-const IDENTITY: StoreIdentity = { cluster: 'test', replica: 2 };
-
-async function formattedDir(t: TestContext): Promise<string> {
-  const dir = path.join(await tempDir(t), 'replica-2');
-  await formatDataDir(dir, IDENTITY);
-  return dir;
-}
-
-async function openStore(dir: string, recorder = new Recorder(), extra: { fs?: TestFs; segmentBytesMax?: number } = {}) {
-  const opened = await ReplicaStore.open<Command, string>(dir, IDENTITY, { ...recorder.options, ...extra });
-  return { ...opened, recorder };
-}
-
-/** Persists each record with seq 1, 2, ... as its own step, waits until all are durable, closes. */
-async function writeJournal(dir: string, records: Journaled[], extra: { segmentBytesMax?: number } = {}): Promise<void> {
-  const { store, recorder } = await openStore(dir, new Recorder(), extra);
-  for (const [index, record] of records.entries()) {
-    store.persist(index + 1, record);
-    await recorder.durableUpTo(index + 1);
-  }
-  await store.close();
-}
-
-function rejectsWith(code: StorageError['code'], ...mentions: string[]) {
-  return (error: unknown) => {
-    assert.ok(error instanceof StorageError, String(error));
-    assert.equal(error.code, code, error.message);
-    for (const text of mentions) assert.ok(error.message.includes(text), `"${error.message}" should mention "${text}"`);
-    return true;
-  };
-}
-
-function snapshotAt(op: number, machine: unknown = { upTo: op }): Snapshot<string> {
-  return { op, view: 1, clientTable: { c: { owner: 'o', requestNumber: op, reply: `r${op}`, op, at: op } }, machine };
-}
-
-const logOps = (log: Array<{ entries: Array<{ op: number }> }>) => log.flatMap((record) => record.entries.map((e) => e.op));
+import { formattedDir, IDENTITY, type Journaled, logOps, openStore, rejectsWith, snapshotAt, writeJournal } from './store-helpers.js';
 
 // --- format and open (disk rule D7) ------------------------------------------------------------
 
@@ -83,12 +43,12 @@ test('a format interrupted before its rename can be run again; open still calls 
 test('temp files left by interrupted atomic writes are removed at open', async (t) => {
   const dir = await formattedDir(t);
   await writeJournal(dir, [{ kind: 'view', view: 1, logView: 1, damaged: false }]);
-  await writeFile(path.join(dir, 'view.json.tmp'), 'partial');
+  await writeFile(path.join(dir, 'view-a.json.tmp'), 'partial');
   await writeFile(path.join(dir, 'snapshot-000000000009.json.tmp'), 'partial');
   const { store, journal } = await openStore(dir);
   t.after(() => store.close());
   assert.deepEqual(journal.view, { view: 1, logView: 1, damaged: false });
-  assert.deepEqual((await readdir(dir)).sort(), ['identity.json', segmentFileName(1), 'view.json']);
+  assert.deepEqual((await readdir(dir)).sort(), ['identity.json', segmentFileName(1), 'view-a.json', 'view-b.json']);
 });
 
 test('open refuses a missing, an empty, and an unformatted directory: NOT_FORMATTED', async (t) => {
@@ -111,11 +71,11 @@ test("open refuses another replica's or another cluster's directory: WRONG_REPLI
 test('format writes the data format; open refuses an older or newer one, saying which and what to do: WRONG_FORMAT', async (t) => {
   const dir = await formattedDir(t);
   const identityFile = path.join(dir, 'identity.json');
-  assert.deepEqual(JSON.parse(String(await readFileAtomic(nodeFs, identityFile))), { format: 2, cluster: 'test', replica: 2 });
+  assert.deepEqual(JSON.parse(String(await readFileAtomic(nodeFs, identityFile))), { format: 3, cluster: 'test', replica: 2 });
   const olderOrNewer: Array<[string, string[]]> = [
-    ['{"cluster":"test","replica":2}', ['older Chat+ (format 1)', 'this one reads format 2', 'move it aside and format a new replica, or run the older version']],
-    ['{"format":1,"cluster":"test","replica":2}', ['older Chat+ (format 1)']],
-    ['{"format":3,"cluster":"test","replica":2}', ['newer Chat+ (format 3)', 'this one reads format 2', 'run the newer version']],
+    ['{"cluster":"test","replica":2}', ['older Chat+ (format 1)', 'this one reads format 3', 'move it aside and format a new replica, or run the older version']],
+    ['{"format":2,"cluster":"test","replica":2}', ['older Chat+ (format 2)']],
+    ['{"format":4,"cluster":"test","replica":2}', ['newer Chat+ (format 4)', 'this one reads format 3', 'run the newer version']],
   ];
   for (const [identity, mentions] of olderOrNewer) {
     await writeFileAtomic(nodeFs, identityFile, [identity]);
@@ -125,10 +85,34 @@ test('format writes the data format; open refuses an older or newer one, saying 
     await writeFileAtomic(nodeFs, identityFile, [`{"format":${format},"cluster":"test","replica":2}`]);
     await assert.rejects(openStore(dir), rejectsWith('CORRUPT', identityFile, 'format must be a positive integer'), format);
   }
-  for (const identity of ['{"format":2,"cluster":"test"}', '[]']) {
+  for (const identity of ['{"format":3,"cluster":"test"}', '[]']) {
     await writeFileAtomic(nodeFs, identityFile, [identity]);
     await assert.rejects(openStore(dir), rejectsWith('CORRUPT', identityFile, '{format, cluster, replica}'), identity);
   }
+});
+
+test('a directory of format 1 or 2, whose identity file has the older 8-byte header, is refused as older: WRONG_FORMAT', async (t) => {
+  const dir = await formattedDir(t);
+  const identityFile = path.join(dir, 'identity.json');
+  /** A file as programs of formats 1 and 2 wrote it: [u32 BE length][u32 BE crc32][payload]. */
+  const olderFramed = (text: string) => {
+    const payload = Buffer.from(text);
+    const header = Buffer.alloc(8);
+    header.writeUInt32BE(payload.length, 0);
+    header.writeUInt32BE(crc32(payload), 4);
+    return Buffer.concat([header, payload]);
+  };
+  for (const [identity, format] of [['{"cluster":"test","replica":2}', 1], ['{"format":2,"cluster":"test","replica":2}', 2]] as const) {
+    await writeFile(identityFile, olderFramed(identity));
+    await assert.rejects(openStore(dir), rejectsWith('WRONG_FORMAT', `older Chat+ (format ${format})`, 'this one reads format 3'), identity);
+  }
+  // The older framing is only ever read to name an older format.
+  await writeFile(identityFile, olderFramed('{"format":3,"cluster":"test","replica":2}'));
+  await assert.rejects(openStore(dir), rejectsWith('CORRUPT', identityFile, 'bad-header'));
+  const damaged = olderFramed('{"format":2,"cluster":"test","replica":2}');
+  damaged[20]! ^= 1;
+  await writeFile(identityFile, damaged);
+  await assert.rejects(openStore(dir), rejectsWith('CORRUPT', identityFile, 'bad-header'));
 });
 
 test('every file the store creates is 0600 and every directory 0700, whatever the umask', async (t) => {
@@ -140,7 +124,7 @@ test('every file the store creates is 0600 and every directory 0700, whatever th
   const received: Journaled = { kind: 'snapshot', snapshot: snapshotAt(2), coveredByLog: false };
   await writeJournal(dir, [{ kind: 'entries', entries: entries(1, 2, 150) }, received, { kind: 'view', view: 1, logView: 1, damaged: false }, { kind: 'entries', entries: entries(3, 4, 150) }, ownSnapshot, { kind: 'entries', entries: entries(5, 6, 150) }], { segmentBytesMax: 500 });
   const names = await readdir(dir);
-  for (const name of ['identity.json', 'view.json', 'snapshot-000000000004.json', segmentFileName(3)]) assert.ok(names.includes(name), `${name} in ${names.join(', ')}`);
+  for (const name of ['identity.json', 'view-a.json', 'view-b.json', 'snapshot-000000000004.json', segmentFileName(3)]) assert.ok(names.includes(name), `${name} in ${names.join(', ')}`);
   // An empty directory made beforehand (by an operator, say) is made owner-only by format.
   const premade = path.join(root, 'premade');
   await mkdir(premade, { mode: 0o755 });
@@ -192,12 +176,12 @@ test('a view record is not written until the entries before it are fsynced (D3)'
   store.persist(1, { kind: 'entries', entries: entries(1, 2) });
   store.persist(2, { kind: 'view', view: 5, logView: 5, damaged: false });
   await entriesSyncing;
-  assert.ok(!fs.operations.some((o) => o.file.startsWith('view.json')), 'nothing of the view file yet');
+  assert.ok(!fs.operations.some((o) => o.file.startsWith('view-')), 'nothing of the view record yet');
   assert.deepEqual(recorder.durable, []);
   fs.release();
   await recorder.durableUpTo(2);
   const index = (op: string, file: string) => fs.operations.findIndex((o) => o.op === op && o.file === file);
-  assert.ok(index('datasync', segmentFileName(1)) < index('open', 'view.json.tmp'));
+  assert.ok(index('datasync', segmentFileName(1)) < index('open', 'view-a.json.tmp'));
   assert.deepEqual(recorder.durable, [1, 2]);
 });
 
@@ -483,10 +467,10 @@ test('a flipped byte in a middle record is CORRUPT, naming the file and the reco
   await assert.rejects(openStore(dir), rejectsWith('CORRUPT', `${file} at offset ${middle}`));
 });
 
-test('a flipped byte in the view file, the snapshot file or the identity file is CORRUPT, naming it', async (t) => {
+test('a flipped byte in the snapshot file or the identity file is CORRUPT, naming it', async (t) => {
   const dir = await formattedDir(t);
   await writeJournal(dir, [{ kind: 'view', view: 4, logView: 4, damaged: false }, { kind: 'snapshot', snapshot: snapshotAt(3), coveredByLog: false }]);
-  for (const name of ['view.json', 'snapshot-000000000003.json', 'identity.json']) {
+  for (const name of ['snapshot-000000000003.json', 'identity.json']) {
     const file = path.join(dir, name);
     const good = await readFile(file);
     const damaged = Buffer.from(good);
@@ -523,8 +507,8 @@ test('a segment record with a good checksum but no journal batch inside is CORRU
 test('small files with a good checksum but the wrong shape are CORRUPT', async (t) => {
   const dir = await formattedDir(t);
   const cases: Array<[string, string]> = [
-    ['view.json', '{"view":-1,"logView":0}'],
-    ['view.json', '[1,2'],
+    ['view-a.json', '{"view":-1,"logView":0}'],
+    ['view-b.json', '[1,2'],
     ['snapshot-000000000003.json', '{"op":3,"view":1}'],
     ['snapshot-000000000003.json', 'null'],
   ];
