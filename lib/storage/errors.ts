@@ -4,8 +4,11 @@
 //   WRONG_REPLICA  the directory belongs to another cluster or replica number.
 //   WRONG_FORMAT   the directory was written by an older or newer Chat+, in a data format this
 //                  one does not read (data-dir.ts); the message says which and what to do.
-//   CORRUPT        bytes on disk fail their checksum or shape where no crash could have put
-//                  them; acknowledged data may be gone, so the replica must not start (D6).
+//   CORRUPT        what no peer can repair: the identity file damaged, both copies of the view
+//                  record unusable (view-record.ts), or a file whose checksum matches but whose
+//                  content is not what storage writes (a bug, or a foreign file). The replica
+//                  must not start. (Damage to the log or the snapshot is no error: the journal
+//                  opens as damaged and the replica repairs it from its peers, replica-store.ts.)
 //   IO             the operating system refused: a missing permission, ENOSPC, EIO, a
 //                  non-empty directory handed to format. After a failed write or fsync nothing
 //                  may be reported durable again (D1).

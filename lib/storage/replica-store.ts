@@ -37,11 +37,30 @@
 // Failure (D1): if any write, fsync or rename fails, onFailure is called once, the queue is
 // dropped, and nothing is ever reported durable again — a retried fsync may "succeed" with the
 // data gone. The driver must then stop the replica (duty 3).
+//
+// Opening a damaged directory (docs/storage.md). A torn tail is no damage: the segment log cuts
+// it (disk rule D6). Damage to the log (segment-log.ts) or to the newest snapshot means the
+// journal may lack ops this replica acknowledged. It is not refused — the replica repairs its
+// log from its peers — but handled in this order, so that a crash at any point opens as damaged
+// again:
+//   1. a log line, 'storage-damaged': the file, the offset, the reason, and what is dropped;
+//   2. the view record rewritten with damaged: true (view and log view as recorded, or 0 and 0),
+//      both copies durable before anything is cut;
+//   3. the cut: log damage drops the bad record and everything after it (SegmentLog cut());
+//      snapshot damage drops every segment (newest first, each unlink durable: the log stands
+//      on nothing without its base) and then every snapshot file, and the log restarts at
+//      segment 1;
+//   4. the journal handed back says damaged, with the records before the damage (and no
+//      snapshot after snapshot damage).
+// A directory whose view record already says damaged opens as damaged with nothing cut: the
+// core clears the flag with a view record of its own once it has repaired its log. Still
+// refused: a bad identity file, both copies of the view record unusable (view-record.ts), a
+// record whose checksum matches but whose content is not what we write (a bug), and I/O errors.
 
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import type { JournalRecord, LoadedJournal, Snapshot } from '../replication/types.js';
-import { readFileAtomic, writeFileAtomic } from './atomic-file.js';
+import { readFileAtomic, readFileChecked, writeFileAtomic } from './atomic-file.js';
 import { checkIdentity, removeTempFiles, snapshotFileName, snapshotOps, type StoreIdentity } from './data-dir.js';
 import { io, StorageError, toStorageError } from './errors.js';
 import {
@@ -70,8 +89,8 @@ interface ReplicaStoreOptions {
   onDurable: (seq: number) => void;
   /** Called at most once, on the first I/O failure; afterwards nothing is reported durable. */
   onFailure: (error: Error) => void;
-  /** Notable events for the operator: at open a torn tail cut or a view record copy repaired;
-   *  segments deleted by a snapshot. */
+  /** Notable events for the operator: at open a torn tail cut, a view record copy repaired, or
+   *  damage found ('storage-damaged'); segments deleted by a snapshot. */
   log?: (event: string, fields: Record<string, unknown>) => void;
   /** Size at which the segment log starts a new file (default 64 MiB). */
   segmentBytesMax?: number;
@@ -129,7 +148,8 @@ export class ReplicaStore<C, R> {
 
   /** Opens a formatted data directory and loads its journal. A missing, empty or unformatted
    *  directory is NOT_FORMATTED, another replica's is WRONG_REPLICA, one in another data format
-   *  is WRONG_FORMAT, damage is CORRUPT. */
+   *  is WRONG_FORMAT. Damage to the log or the snapshot opens as a damaged journal (see the
+   *  header); what cannot be repaired from peers is CORRUPT. */
   static async open<C, R>(
     dir: string,
     identity: StoreIdentity,
@@ -336,35 +356,75 @@ interface Loaded<C, R> {
   snapshotFiles: number[];
 }
 
-/** Reads the view record, the newest snapshot and every log record, in written order. */
+type OperatorLog = (event: string, fields: Record<string, unknown>) => void;
+
+/** What the 'storage-damaged' log line says: where, why, and what is dropped. */
+interface DamageReport {
+  file: string;
+  offset: number | null;
+  reason: string;
+  dropped: string;
+}
+
+/** Reads the view record, the newest snapshot and every log record, in written order; damage
+ *  to the log or the snapshot is recorded and cut (see the header). */
 async function loadJournal<C, R>(fs: StorageFs, dir: string, names: string[], options: ReplicaStoreOptions): Promise<Loaded<C, R>> {
-  const view = await readViewRecord(fs, dir, options.log ?? (() => {}));
+  const operatorLog = options.log ?? (() => {});
+  const view = await readViewRecord(fs, dir, operatorLog);
   const snapshotFiles = snapshotOps(names);
   const snapshot = await readSnapshot<R>(fs, dir, snapshotFiles.at(-1));
-  const log: LogRecord<C, R>[] = [];
+  const segmentLogOptions = { fs, segmentBytesMax: options.segmentBytesMax ?? SEGMENT_BYTES_MAX_DEFAULT, log: operatorLog };
+  if (snapshot.kind === 'damaged') {
+    const report = { ...snapshot.where, dropped: `${path.basename(snapshot.where.file)} damaged; snapshot and log dropped` };
+    const damagedView = await recordDamage(fs, dir, view, operatorLog, report);
+    await SegmentLog.deleteAll(fs, dir);
+    for (const op of snapshotFiles) await io(`delete ${snapshotFileName(op)}`, fs.unlink(path.join(dir, snapshotFileName(op))));
+    // Opening the log, now empty, creates segment 1 and syncs the directory: the unlinks too.
+    const opened = await SegmentLog.open(dir, { ...segmentLogOptions, onRecord: () => assert.fail('every segment was deleted') });
+    assert.ok(opened.damage === null);
+    return { journal: { view: damagedView, snapshot: null, log: [] }, segmentLog: opened.log, segmentMaxOp: new Map(), snapshotFiles: [] };
+  }
+  const records: LogRecord<C, R>[] = [];
   const segmentMaxOp = new Map<number, number>();
-  const segmentLog = await SegmentLog.open(dir, {
-    fs,
-    segmentBytesMax: options.segmentBytesMax ?? SEGMENT_BYTES_MAX_DEFAULT,
-    log: options.log ?? (() => {}),
+  const opened = await SegmentLog.open(dir, {
+    ...segmentLogOptions,
     onRecord: (payload, place) => {
       let maxOp = segmentMaxOp.get(place.segment) ?? 0;
       for (const record of decodeBatch<C, R>(payload, place)) {
-        log.push(record);
+        records.push(record);
         maxOp = Math.max(maxOp, maxOpOf(record));
       }
       segmentMaxOp.set(place.segment, maxOp);
     },
   });
-  return { journal: { view: view && { view: view.view, logView: view.logView, damaged: view.damaged }, snapshot, log }, segmentLog, segmentMaxOp, snapshotFiles };
+  const journal: LoadedJournal<C, R> = { view: view && { view: view.view, logView: view.logView, damaged: view.damaged }, snapshot: snapshot.snapshot, log: records };
+  if (opened.damage === null) return { journal, segmentLog: opened.log, segmentMaxOp, snapshotFiles };
+  const { file, offset, reason, dropped } = opened.damage;
+  journal.view = await recordDamage(fs, dir, view, operatorLog, { file, offset, reason, dropped });
+  return { journal, segmentLog: await opened.cut(), segmentMaxOp, snapshotFiles };
 }
 
-/** The newest snapshot file must be sound: the log it replaced is gone, so there is nothing to
- *  fall back on (an older snapshot plus that log would be missing ops). */
-async function readSnapshot<R>(fs: StorageFs, dir: string, op: number | undefined): Promise<Snapshot<R> | null> {
-  if (op === undefined) return null;
+/** Steps 1 and 2 for damage (see the header): the log line, then the view record saying
+ *  damaged, durable before anything is cut. Returns it as the journal reports it. */
+async function recordDamage(fs: StorageFs, dir: string, view: ViewRecord | null, operatorLog: OperatorLog, report: DamageReport): Promise<LoadedJournal<unknown, unknown>['view']> {
+  operatorLog('storage-damaged', { ...report });
+  const damaged: ViewRecord = { kind: 'view', view: view?.view ?? 0, logView: view?.logView ?? 0, damaged: true };
+  await writeViewRecord(fs, dir, damaged);
+  return { view: damaged.view, logView: damaged.logView, damaged: true };
+}
+
+/** The newest snapshot file (`op`), or null if there is none; or where and why it is damaged.
+ *  The log it replaced is gone, so there is nothing to fall back on (an older snapshot plus that
+ *  log would be missing ops): a damaged one makes the replica damaged. */
+async function readSnapshot<R>(
+  fs: StorageFs,
+  dir: string,
+  op: number | undefined,
+): Promise<{ kind: 'valid'; snapshot: Snapshot<R> | null } | { kind: 'damaged'; where: Omit<DamageReport, 'dropped'> }> {
+  if (op === undefined) return { kind: 'valid', snapshot: null };
   const file = path.join(dir, snapshotFileName(op));
-  const payload = await readFileAtomic(fs, file);
-  assert.ok(payload !== null, `${file} vanished while opening`);
-  return decodeSnapshot<R>(payload, file, op);
+  const checked = await readFileChecked(fs, file);
+  assert.ok(checked.kind !== 'absent', `${file} vanished while opening`);
+  if (checked.kind === 'bad') return { kind: 'damaged', where: { file, offset: checked.offset, reason: checked.reason } };
+  return { kind: 'valid', snapshot: decodeSnapshot<R>(checked.payload, file, op) };
 }

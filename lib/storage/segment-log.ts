@@ -10,31 +10,38 @@
 // A segment is rolled (a new file started) when the next record would push it past the size
 // limit; the new file's directory entry is fsynced before any record goes into it.
 //
-// Reading (open). Every segment is read and checked in order. A bad record is a torn tail, and
-// is cut off with a log line, only if it is in the last segment and no valid record follows it
-// anywhere in that file: then it is the write that was in flight at the crash, which nobody was
-// told was durable. Anything else means bytes that had been synced are damaged: StorageError
-// CORRUPT naming the file and offset, and the replica refuses to start (D6) — never a skip.
-// The valid bytes of the last segment are then written again and fdatasynced before anyone
-// trusts them: they may be bytes a failed fsync left in the page cache only (D1).
+// Reading (open). The segments are read in order and every record is checked, up to the first
+// bad one. By the property above, a bad record is one of two things:
+//   TORN    in the last segment, a record the file ends inside of (torn-header or torn-body,
+//           records.ts): the write that was in flight at the crash, which nobody was told was
+//           durable, and nothing can follow it. It is cut off with a log line ('torn-tail-cut').
+//   DAMAGE  everything else: a header or body checksum that fails anywhere, a record cut short
+//           in a sealed segment, a gap in the segment numbers (a lost segment). Those bytes may
+//           have been synced and acknowledged. (A whole-looking record with a bad checksum at
+//           the very end may also be a crash on a file system that grew the file before its
+//           data reached the disk; nothing tells that from rot, so it is damage too.)
+// Damage is not refused: open reports it (file, offset, reason, what a cut drops) and touches
+// nothing, so that the caller can first record durably that the replica is damaged
+// (replica-store.ts, docs/storage.md). Then cut() drops the damage and everything after it: the
+// later segments, newest first and each unlink durable, so that a crash part-way leaves a
+// contiguous run that still shows the damage; then the damaged segment is truncated at the bad
+// record. Torn or cut, the valid bytes of the last segment are then written again and
+// fdatasynced before anyone trusts them: they may be bytes a failed fsync left in the page cache
+// only (D1). A lost NEWEST segment cannot be noticed: the log just looks shorter.
 //
 // Compaction. deleteBelow(n) removes the segments numbered below n, oldest first, so that what
 // survives a crash part-way is always a contiguous run of segments; a gap in the numbering at
-// open is corruption (a segment lost), not something to paper over.
+// open is a lost segment, damage, never something to paper over.
 
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { corruptError, io, StorageError } from './errors.js';
-import { encodeRecord, readRecord, RECORD_BYTES_MAX, RECORD_HEADER_BYTES, scanRecords } from './records.js';
+import { io, StorageError } from './errors.js';
+import { type BadRecordReason, encodeRecord, scanRecords } from './records.js';
 import { OWNER_ONLY_FILE_MODE, syncDirectory, writeFully, type StorageFile, type StorageFs } from './storage-fs.js';
 
 export const SEGMENT_BYTES_MAX_DEFAULT = 64 * 1024 * 1024;
 
 const SEGMENT_NAME = /^log-(\d{8})\.seg$/;
-
-/** Checksum work the torn-tail search may spend before it gives up and calls the damage
- *  corruption (the safe verdict: refusing to start loses no acknowledged data). */
-const TAIL_SEARCH_CRC_BYTES_MAX = 256 * 1024 * 1024;
 
 export function segmentFileName(segment: number): string {
   return `log-${String(segment).padStart(8, '0')}.seg`;
@@ -47,11 +54,44 @@ export interface RecordPlace {
   offset: number;
 }
 
+/** Damage found at open (see the header), and what cutting it drops. */
+export interface LogDamage {
+  /** The segment holding the bad record, or the missing segment. */
+  file: string;
+  /** Where the bad record starts in `file`; null for a missing segment. */
+  offset: number | null;
+  reason: BadRecordReason | 'missing-segment';
+  /** Bytes of `file` from the bad record on (0 for a missing segment). */
+  bytesCut: number;
+  /** Segments after the damaged or missing one, all deleted by the cut. */
+  segmentsDropped: number;
+  /** The cut in one line, e.g. "log cut at log-00000003.seg offset 4096; 2 later segments dropped". */
+  dropped: string;
+}
+
+/** What open found: a log ready for appends, or damage that cut() must drop first. */
+export type OpenedSegmentLog =
+  | { damage: null; log: SegmentLog }
+  | { damage: LogDamage; cut: () => Promise<SegmentLog> };
+
+/** The outcome of reading the segments at open. */
+interface LogRead {
+  /** The segments that stay, ascending and contiguous; appends go to the last. */
+  kept: number[];
+  /** The last kept segment's bytes as read, and how many of them stay. */
+  data: Buffer;
+  validBytes: number;
+  /** The bytes after validBytes are a torn tail. */
+  torn: boolean;
+  damage: LogDamage | null;
+}
+
 interface SegmentLogOptions {
   fs: StorageFs;
   /** A segment is rolled before a record would take it past this size. */
   segmentBytesMax: number;
-  /** Called at open for every valid record, in written order. */
+  /** Called at open for every valid record before the end of the log or the damage, in written
+   *  order. */
   onRecord: (payload: Buffer, place: RecordPlace) => void;
   log: (event: string, fields: Record<string, unknown>) => void;
 }
@@ -79,29 +119,36 @@ export class SegmentLog {
     this.bytes = bytes;
   }
 
-  /** Reads and checks every segment, cuts a torn tail, and opens the last segment for appends. */
-  static async open(dir: string, options: SegmentLogOptions): Promise<SegmentLog> {
+  /** Reads and checks every segment. Without damage: cuts a torn tail and opens the last segment
+   *  for appends. With damage: changes nothing, and returns it with the cut to run. */
+  static async open(dir: string, options: SegmentLogOptions): Promise<OpenedSegmentLog> {
     assert.ok(options.segmentBytesMax > 0, 'segmentBytesMax must be positive');
     const { fs } = options;
-    const segments = await listSegments(fs, dir);
-    if (segments.length === 0) {
+    const listed = await listSegments(fs, dir);
+    if (listed.length === 0) {
       const file = await createSegment(fs, dir, 1);
-      return new SegmentLog(dir, fs, options.segmentBytesMax, [1], file, 0);
+      return { damage: null, log: new SegmentLog(dir, fs, options.segmentBytesMax, [1], file, 0) };
     }
-    let last: { validBytes: number; data: Buffer } = { validBytes: 0, data: Buffer.alloc(0) };
-    for (const [index, segment] of segments.entries()) {
-      last = await loadSegment(fs, dir, segment, index === segments.length - 1, options.onRecord);
-    }
-    const name = segmentFileName(segments.at(-1)!);
-    const file = await io(`open ${name}`, fs.open(path.join(dir, name), 'r+'));
-    const log = new SegmentLog(dir, fs, options.segmentBytesMax, segments, file, last.validBytes);
-    try {
-      await log.settleLastSegment(last.data, options.log);
-    } catch (error) {
-      await file.close(); // the open failed: do not leak the handle
-      throw error;
-    }
-    return log;
+    const read = await readSegments(fs, dir, listed, options.onRecord);
+    if (read.damage === null) return { damage: null, log: await SegmentLog.resume(dir, options, read) };
+    let cut = false;
+    return {
+      damage: read.damage,
+      cut: async () => {
+        assert.ok(!cut, 'the damage is cut once');
+        cut = true;
+        const last = read.kept.at(-1)!;
+        await deleteSegments(fs, dir, listed.filter((segment) => segment > last).reverse());
+        return SegmentLog.resume(dir, options, read);
+      },
+    };
+  }
+
+  /** Deletes every segment in `dir`, newest first, each unlink durable; returns how many. */
+  static async deleteAll(fs: StorageFs, dir: string): Promise<number> {
+    const listed = await listSegments(fs, dir);
+    await deleteSegments(fs, dir, listed.reverse());
+    return listed.length;
   }
 
   /** The segment appends go to. */
@@ -140,15 +187,10 @@ export class SegmentLog {
   async deleteBelow(segment: number): Promise<number> {
     assert.ok(segment <= this.currentSegment, 'the current segment is never deleted');
     return this.exclusively(async () => {
-      let deleted = 0;
-      while (this.segmentNumbers[0]! < segment) {
-        const name = segmentFileName(this.segmentNumbers[0]!);
-        await io(`delete ${name}`, this.fs.unlink(path.join(this.dir, name)));
-        await syncDirectory(this.fs, this.dir);
-        this.segmentNumbers.shift();
-        deleted++;
-      }
-      return deleted;
+      const below = this.segmentNumbers.filter((number) => number < segment);
+      await deleteSegments(this.fs, this.dir, below);
+      this.segmentNumbers.splice(0, below.length);
+      return below.length;
     });
   }
 
@@ -182,9 +224,24 @@ export class SegmentLog {
     this.bytes = 0;
   }
 
-  /** At open: cut whatever follows the valid records of the last segment (`data`, as read;
-   *  loadSegment proved the rest a torn tail), write the valid bytes again where they are, and
-   *  make the segment and the directory durable before anyone trusts them.
+  /** At open, once nothing after the kept segments is left: the last kept segment opened for
+   *  appends, settled. */
+  private static async resume(dir: string, options: SegmentLogOptions, read: LogRead): Promise<SegmentLog> {
+    const name = segmentFileName(read.kept.at(-1)!);
+    const file = await io(`open ${name}`, options.fs.open(path.join(dir, name), 'r+'));
+    const log = new SegmentLog(dir, options.fs, options.segmentBytesMax, read.kept, file, read.validBytes);
+    try {
+      await log.settleLastSegment(read, options.log);
+    } catch (error) {
+      await file.close(); // the open failed: do not leak the handle
+      throw error;
+    }
+    return log;
+  }
+
+  /** Cuts whatever follows the valid bytes of the last segment (`read.data`, as read: a torn
+   *  tail, or damage the caller has recorded), writes the valid bytes again where they are, and
+   *  makes the segment and the directory durable before anyone trusts them.
    *
    *  The fdatasync matters even with nothing cut: after the process died, the previous
    *  incarnation's last write may still be only in the page cache. The rewrite matters after a
@@ -204,33 +261,26 @@ export class SegmentLog {
    *  fdatasync stops it before the rename), so only their names could still be in doubt. (A
    *  failed directory fsync does not drop names as a failed fdatasync drops pages: they go
    *  through the file system's journal, which commits them later or stops the file system.) */
-  private async settleLastSegment(data: Buffer, log: SegmentLogOptions['log']): Promise<void> {
+  private async settleLastSegment(read: LogRead, log: SegmentLogOptions['log']): Promise<void> {
     const name = segmentFileName(this.currentSegment);
-    if (data.length > this.bytes) {
+    if (read.data.length > this.bytes) {
       await io(`truncate ${name}`, this.file.truncate(this.bytes));
-      log('torn-tail-cut', { file: path.join(this.dir, name), offset: this.bytes, bytesCut: data.length - this.bytes });
+      if (read.torn) log('torn-tail-cut', { file: path.join(this.dir, name), offset: this.bytes, bytesCut: read.data.length - this.bytes });
     }
-    await writeFully(this.file, data.subarray(0, this.bytes), 0, `rewrite ${name}`);
+    await writeFully(this.file, read.data.subarray(0, this.bytes), 0, `rewrite ${name}`);
     await io(`fdatasync ${name}`, this.file.datasync());
     await syncDirectory(this.fs, this.dir);
   }
 }
 
-/** The segment numbers in `dir`, ascending; a gap means a lost segment, which is corruption. */
+/** The segment numbers in `dir`, ascending (a gap is for readSegments to find). */
 async function listSegments(fs: StorageFs, dir: string): Promise<number[]> {
   const names = await io(`list ${dir}`, fs.readdir(dir));
   const segments = names.flatMap((name) => {
     const match = SEGMENT_NAME.exec(name);
     return match ? [Number(match[1])] : [];
   });
-  segments.sort((a, b) => a - b);
-  for (let i = 1; i < segments.length; i++) {
-    if (segments[i] !== segments[i - 1]! + 1) {
-      const missing = path.join(dir, segmentFileName(segments[i - 1]! + 1));
-      throw corruptError(missing, null, `segment missing between ${segmentFileName(segments[i - 1]!)} and ${segmentFileName(segments[i]!)}`);
-    }
-  }
-  return segments;
+  return segments.sort((a, b) => a - b);
 }
 
 /** Creates an empty, owner-only segment (never over an existing file, so the mode always
@@ -242,40 +292,50 @@ async function createSegment(fs: StorageFs, dir: string, segment: number): Promi
   return file;
 }
 
-/** Reads one segment, hands its valid records to `onRecord`, and returns how many of its bytes
- *  are valid, with the bytes read. Throws CORRUPT unless every byte is valid or the bad part is a
- *  torn tail. */
-async function loadSegment(
-  fs: StorageFs,
-  dir: string,
-  segment: number,
-  isLast: boolean,
-  onRecord: SegmentLogOptions['onRecord'],
-): Promise<{ validBytes: number; data: Buffer }> {
-  const file = path.join(dir, segmentFileName(segment));
-  const data = await io(`read ${file}`, fs.readFile(file));
-  const scan = scanRecords(data);
-  for (const record of scan.records) onRecord(record.payload, { segment, file, offset: record.offset });
-  if (scan.stop.kind === 'end') return { validBytes: data.length, data };
-  const { offset, reason } = scan.stop;
-  if (!isLast) throw corruptError(file, offset, `bad record (${reason}) in a segment that was sealed and synced`);
-  const after = searchForRecord(data, offset + 1);
-  if (after === 'gave-up') throw corruptError(file, offset, `bad record (${reason}); could not rule out valid records after it`);
-  if (after !== null) throw corruptError(file, offset, `bad record (${reason}) followed by a valid record at offset ${after}`);
-  return { validBytes: offset, data };
+/** Deletes `segments` in the order given, each unlink made durable before the next. */
+async function deleteSegments(fs: StorageFs, dir: string, segments: readonly number[]): Promise<void> {
+  for (const segment of segments) {
+    const name = segmentFileName(segment);
+    await io(`delete ${name}`, fs.unlink(path.join(dir, name)));
+    await syncDirectory(fs, dir);
+  }
 }
 
-/** The first offset at or after `from` where a valid record starts, or null if there is none.
- *  Used to tell a torn tail (nothing valid after the damage) from corruption. Only offsets whose
- *  length field is plausible are checksummed, and the total checksum work is bounded. */
-function searchForRecord(data: Buffer, from: number): number | null | 'gave-up' {
-  let checksummed = 0;
-  for (let offset = from; offset + RECORD_HEADER_BYTES < data.length; offset++) {
-    const length = data.readUInt32BE(offset);
-    if (length === 0 || length > RECORD_BYTES_MAX || offset + RECORD_HEADER_BYTES + length > data.length) continue;
-    checksummed += length;
-    if (checksummed > TAIL_SEARCH_CRC_BYTES_MAX) return 'gave-up';
-    if (readRecord(data, offset).kind === 'record') return offset;
+/** Reads the `listed` segments in order, handing every valid record to `onRecord`, up to the end
+ *  of the log, a torn tail or the first damage (see the header). */
+async function readSegments(fs: StorageFs, dir: string, listed: number[], onRecord: SegmentLogOptions['onRecord']): Promise<LogRead> {
+  let data: Buffer = Buffer.alloc(0);
+  for (const [index, segment] of listed.entries()) {
+    const later = listed.length - index - 1;
+    if (index > 0 && segment !== listed[index - 1]! + 1) {
+      return { kept: listed.slice(0, index), data, validBytes: data.length, torn: false, damage: missingSegment(dir, listed[index - 1]!, later + 1) };
+    }
+    const file = path.join(dir, segmentFileName(segment));
+    data = await io(`read ${file}`, fs.readFile(file));
+    const scan = scanRecords(data);
+    for (const record of scan.records) onRecord(record.payload, { segment, file, offset: record.offset });
+    if (scan.stop.kind === 'end') continue;
+    const { offset, reason } = scan.stop;
+    const kept = listed.slice(0, index + 1);
+    // The file ends inside the record, and it is the newest segment: the write a crash tore.
+    if (later === 0 && (reason === 'torn-header' || reason === 'torn-body')) return { kept, data, validBytes: offset, torn: true, damage: null };
+    return { kept, data, validBytes: offset, torn: false, damage: badRecord(file, offset, reason, data.length - offset, later) };
   }
-  return null;
+  return { kept: listed, data, validBytes: data.length, torn: false, damage: null };
+}
+
+function badRecord(file: string, offset: number, reason: BadRecordReason, bytesCut: number, segmentsDropped: number): LogDamage {
+  const dropped = `log cut at ${path.basename(file)} offset ${offset} (${bytesCut} bytes)${laterDropped(segmentsDropped)}`;
+  return { file, offset, reason, bytesCut, segmentsDropped, dropped };
+}
+
+/** The segment after `before` is missing; `segmentsDropped` segments follow the gap. */
+function missingSegment(dir: string, before: number, segmentsDropped: number): LogDamage {
+  const missing = segmentFileName(before + 1);
+  const dropped = `${missing} is missing: log cut after ${segmentFileName(before)}${laterDropped(segmentsDropped)}`;
+  return { file: path.join(dir, missing), offset: null, reason: 'missing-segment', bytesCut: 0, segmentsDropped, dropped };
+}
+
+function laterDropped(segments: number): string {
+  return segments === 0 ? '' : `; ${segments} later segment${segments === 1 ? '' : 's'} dropped`;
 }

@@ -157,13 +157,13 @@ const DISK_RULES: Mutant[] = [
   {
     id: 'd6-damage-cut-as-torn-tail',
     file: 'lib/storage/segment-log.ts',
-    find: 'if (after !== null) throw corruptError(file, offset, `bad record (${reason}) followed by a valid record at offset ${after}`);',
-    replace: '',
-    rule: 'disk rule D6, docs/architecture.md: damage before the tail stops the replica',
+    find: "if (later === 0 && (reason === 'torn-header' || reason === 'torn-body')) return",
+    replace: "if (later === 0 && (reason === 'torn-header' || reason === 'torn-body' || reason === 'checksum')) return",
+    rule: 'disk rule D6, docs/architecture.md: only the record a crash was writing is a torn tail; other damage is recorded',
     why:
-      'A crash can tear only the newest record. A bad record followed by a valid one is damage to synced bytes: ' +
-      'cutting the log there silently drops records the replica acknowledged, and it then votes in view changes ' +
-      'with a log missing committed ops.',
+      'A crash can only leave the file ending inside the newest record. A whole record whose checksum fails may ' +
+      'be one the replica synced and acknowledged: cutting it as a torn tail silently drops it, and the replica ' +
+      'then votes in view changes with a log missing committed ops instead of opening as damaged.',
   },
   {
     id: 'd7-empty-directory-is-new-replica',
