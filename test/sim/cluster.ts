@@ -31,7 +31,9 @@ import { describeMessage, describeRecord, Trace } from './trace.js';
 import type { Workload } from './workload.js';
 
 export type Payload<C, R> =
-  | { channel: 'peer'; message: ReplicationMessage<C, R> }
+  /** `toRun`: the receiver's incarnation when it was sent. A message for an earlier run of a
+   *  replica never reaches a later one (duty 4): the connection it was sent on died with it. */
+  | { channel: 'peer'; message: ReplicationMessage<C, R>; toRun: number }
   | { channel: 'request'; request: SimRequest<C> }
   | { channel: 'answer'; answer: Answer<R> };
 
@@ -79,9 +81,21 @@ export interface Node<C, R, E> {
    *  the second went out while state was not yet durable (a crash may be aimed just after it). */
   persisted: number;
   durable: number;
-  /** Why this replica's disk can no longer be trusted, if it was damaged (bit flip, lost file):
-   *  it stays out of the cluster for the rest of the run (see FaultInjector.damage). */
-  damaged: string | null;
+  /** Rot on this replica's disk that it has not repaired yet (a bit flipped in synced data while
+   *  it was down, see FaultInjector.damage). Storage must notice it at the next start — opening
+   *  the log as damaged, or mending a view record copy from the other — and the replica counts
+   *  as out until its status report says it is whole again (repaired from its peers). */
+  damaged: Damage | null;
+  /** A file lost from its disk. Storage cannot always notice (a lost newest segment only looks
+   *  like a shorter log), so the replica stays out for the rest of the run, counted among the f
+   *  faulty ones: the protocol owes nothing to a replica that lost what it acknowledged. */
+  lost: string | null;
+}
+
+/** A bit flipped on a down replica's disk, and in what. */
+export interface Damage {
+  what: string;
+  in: 'log' | 'snapshot' | 'view';
 }
 
 /** Something the fault injector wants to do at a given time. */
@@ -106,6 +120,8 @@ const CLOCK_SKEW_MS = 1000;
 /** Every replica's data directory, each on its own simulated machine. */
 export const DATA_DIR = '/data';
 const CLUSTER_NAME = 'sim';
+/** The event storage logs when it mends a damaged copy of the view record from the other. */
+const VIEW_COPY_MENDED = 'view-record-repaired';
 
 /** A step's flushes can make more persists durable at once (a snapshot the replica took itself
  *  needs no fsync), which asks for another flush: this many rounds means a loop. */
@@ -292,6 +308,10 @@ export class World<C, R, E> {
     const driver = node.driver;
     if (driver === null) return; // Nobody listening: the crashed process's socket is gone.
     if (payload.channel === 'peer') {
+      if (payload.toRun !== node.incarnation) {
+        this.faultsSeen.add('message-for-an-earlier-run-lost');
+        return;
+      }
       this.trace.add(this.now, `r${envelope.to} ← r${envelope.from} ${describeMessage(payload.message)}`);
       driver.onMessage(payload.message);
     } else {
@@ -404,7 +424,7 @@ export class World<C, R, E> {
     const garbleRate = this.options.garbleRate ?? 0;
     // Draw only when garbling is on, so that worlds without it keep their random streams.
     const garbled = garbleRate > 0 && this.prng.chance(garbleRate) ? this.garble(message) : message;
-    this.network.send(node.id, to, { channel: 'peer', message: garbled }, this.now);
+    this.network.send(node.id, to, { channel: 'peer', message: garbled, toRun: this.nodes[to]!.incarnation }, this.now);
     this.takeAim(node, message, 'after');
   }
 
@@ -475,6 +495,7 @@ export class World<C, R, E> {
       if (sample) this.checker.onState(node.id, report.executed, machine);
       this.traceStatus(node, report);
     }
+    this.trackRepairs();
     this.checker.afterStep();
   }
 
@@ -497,7 +518,7 @@ export class World<C, R, E> {
     const fs = new SimFs({ prng: this.prng.fork(), latency: { ...latency }, now: () => this.now });
     this.nodes.push({
       id, driver: null, fs, booting: false, nextTickAt: 0, connections: new Map(), flushAsked: false, incarnation: 0,
-      lastStatus: 'down', frozenUntil: 0, persisted: 0, durable: 0, damaged: null,
+      lastStatus: 'down', frozenUntil: 0, persisted: 0, durable: 0, damaged: null, lost: null,
     });
   }
 
@@ -601,6 +622,11 @@ export class World<C, R, E> {
       log: (event, fields) => {
         if (!live()) return;
         if (event === 'torn-tail-cut') this.faultsSeen.add('torn-tail-cut');
+        if (event === VIEW_COPY_MENDED && node.damaged?.in === 'view') {
+          // Mended on disk, or to be mended again at the next open if a crash comes first.
+          this.faultsSeen.add('view-copy-mended');
+          node.damaged = null;
+        }
         this.trace.add(this.now, `r${node.id} storage ${event} ${JSON.stringify(fields)}`);
       },
     });
@@ -611,24 +637,47 @@ export class World<C, R, E> {
     const options = { ...this.replicaOptions, replica: node.id, tickMs: this.tickMs };
     const driver = new ReplicaDriver(journal, options, this.options.workload.createMachine, this.ports(node, store, incarnation));
     this.trace.add(this.now, `r${node.id} START view ${journal.view?.view ?? 0} logView ${journal.view?.logView ?? 0} snapshot ${journal.snapshot?.op ?? '-'} records ${journal.log.length}`);
-    if (node.damaged !== null) {
-      // Its disk was damaged and storage did not notice: until replicas repair their storage
-      // from their peers, such a replica must not take part (it may have lost what it
-      // acknowledged), so it stays out, counted among the f faulty ones.
-      this.faultsSeen.add('damage-not-detected');
-      this.stop(node, `its disk was damaged (${node.damaged}) and storage opened it`, 'process');
+    if (node.lost !== null) {
+      this.faultsSeen.add('lost-file-opened');
+      this.stop(node, `a file of its disk was lost (${node.lost}) and storage opened it`, 'process');
       return;
     }
+    if (node.damaged !== null && !this.damageNoticed(node, node.damaged, journal.view?.damaged ?? false)) return;
     node.driver = driver;
     node.nextTickAt = this.now + this.prng.int(1, this.tickMs);
     this.checker.onIncarnation(node.id, journal.snapshot?.op ?? 0);
     this.guard(() => driver.start());
   }
 
-  /** The store refused to open, or its journal does not make a log. For a damaged disk that is
-   *  the detection we want; for an undamaged one it is a bug (a crash must never leave a disk
-   *  that does not open). A full disk may refuse too: the replica stays down and is started
-   *  again later. */
+  /** Once a store has opened after rot, storage must have noticed it. Rot in the log or the
+   *  snapshot opens as a damaged journal (the replica then repairs from its peers, see
+   *  trackRepairs); rot in one copy of the view record is mended from the other during the open
+   *  (the log callback above clears it). Anything else is a durability violation: the replica
+   *  would vote with what it may have lost. Returns whether the replica may run. */
+  private damageNoticed(node: Node<C, R, E>, damage: Damage, journalDamaged: boolean): boolean {
+    if (damage.in !== 'view' && journalDamaged) {
+      this.faultsSeen.add('damage-detected');
+      return true;
+    }
+    this.asyncError = new SafetyViolation('(d) durability', `replica ${node.id}'s disk rotted (${damage.what}) and storage opened it as whole`);
+    return false;
+  }
+
+  /** A replica that opened a damaged journal is whole again once its status report says so: it
+   *  fetched a log from a primary that holds everything it may have acknowledged. */
+  private trackRepairs(): void {
+    for (const node of this.nodes) {
+      if (node.damaged === null || node.driver === null || node.driver.statusReport().damaged) continue;
+      this.faultsSeen.add('damage-repaired');
+      this.trace.add(this.now, `r${node.id} REPAIRED from its peers (${node.damaged.what})`);
+      node.damaged = null;
+    }
+  }
+
+  /** The store refused to open, or its journal does not make a log. For a disk that lost a file
+   *  that may be the detection we want; for any other it is a bug (a crash must never leave a
+   *  disk that does not open, and rot must be repaired without an operator). A full disk may
+   *  refuse too: the replica stays down and is started again later. */
   private bootFailed(node: Node<C, R, E>, incarnation: number, error: unknown): void {
     if (node.incarnation !== incarnation) return;
     node.booting = false;
@@ -637,12 +686,13 @@ export class World<C, R, E> {
     const message = error instanceof Error ? error.message : String(error);
     const code = error instanceof StorageError ? error.code : null;
     this.trace.add(this.now, `r${node.id} REFUSED to start: ${message}`);
-    if (node.damaged !== null) {
-      this.faultsSeen.add('damage-detected');
+    if (node.lost !== null) {
+      this.faultsSeen.add('lost-file-refused');
       return;
     }
     if (code === 'IO') return; // The disk is full or failing; a later start may succeed.
-    this.asyncError = new SafetyViolation('(d) durability', `replica ${node.id}'s store, undamaged, refused to open: ${message}`);
+    const damage = node.damaged === null ? 'undamaged' : `rotted (${node.damaged.what}) but repairable`;
+    this.asyncError = new SafetyViolation('(d) durability', `replica ${node.id}'s store, ${damage}, refused to open: ${message}`);
   }
 
   /** Runs `action` (a call into the driver from a promise chain of the store), keeping any error
@@ -664,12 +714,20 @@ export class World<C, R, E> {
     this.trace.add(this.now, `r${id} FROZEN until ${node.frozenUntil}`);
   }
 
-  /** Marks a down replica's disk damaged (the fault injector flipped a bit or lost a file). */
-  markDamaged(id: ReplicaId, what: string): void {
+  /** Marks a down replica's disk rotted (the fault injector flipped a bit of synced data). */
+  markDamaged(id: ReplicaId, damage: Damage): void {
     const node = this.nodes[id]!;
-    assert.ok(!this.isRunning(id), `damage to replica ${id}'s disk while it runs`);
-    node.damaged ??= what;
-    this.trace.add(this.now, `r${id} DISK DAMAGED: ${what}`);
+    assert.ok(!this.isRunning(id) && node.damaged === null, `rot on replica ${id}'s disk while it runs or is still damaged`);
+    node.damaged = damage;
+    this.trace.add(this.now, `r${id} DISK ROT: ${damage.what}`);
+  }
+
+  /** Marks a down replica's disk as having lost a file. */
+  markLost(id: ReplicaId, what: string): void {
+    const node = this.nodes[id]!;
+    assert.ok(!this.isRunning(id), `a file lost from replica ${id}'s disk while it runs`);
+    node.lost ??= what;
+    this.trace.add(this.now, `r${id} DISK LOST A FILE: ${what}`);
   }
 
   /** The replica that the highest-viewed normal replica believes is primary, if it is up. */

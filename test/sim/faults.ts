@@ -5,16 +5,20 @@
 // specific, replayable mix of them. The FaultInjector (the world's nemesis) then acts at random
 // moments of the safety phase, within the plan.
 //
-// The fault budget: at most `downMax` (≤ f) replicas are out at once — crashed, starting, or
-// kept out because their disk was damaged. A damaged disk (a flipped bit in synced data, a lost
-// file) is one storage cannot yet repair from the peers, so the replica it belongs to stays out
-// for the rest of the run, whether storage noticed the damage or not: it counts as a faulty
-// replica, and the protocol owes nothing to a replica that lost what it acknowledged.
+// The fault budget: at most `downMax` (≤ f) replicas are out at once — crashed, starting, damaged
+// and not yet repaired, or kept out because their disk lost a file. Rot (a bit flipped in a
+// complete record of the log, in the newest snapshot or in one copy of the view record) strikes a
+// down replica; storage must notice it at the next start, and the replica must repair itself from
+// its peers without an operator (docs/storage.md). A lost file is another matter: a lost newest
+// segment only looks like a shorter log, so that replica stays out for the rest of the run,
+// counted as a faulty one — the protocol owes nothing to a replica that lost what it acknowledged.
 //
 // Changing what a plan draws, or in what order, changes what every seed does: seeds recorded in
 // FINDINGS.md name the simulator commit they were found with.
 
-import { type CrashAim, DATA_DIR, type World } from './cluster.js';
+import * as path from 'node:path';
+import { scanRecords, RECORD_HEADER_BYTES } from '../../lib/storage/records.js';
+import { type CrashAim, DATA_DIR, type Damage, type World } from './cluster.js';
 import type { NetworkFaults } from './network.js';
 import type { Prng } from './prng.js';
 import type { SimFs } from './sim-fs.js';
@@ -138,8 +142,11 @@ export class FaultInjector<C, R, E> {
    *  armed crash, an armed fsync failure and a full disk count as down (they will be). */
   private get outCount(): number {
     const world = this.world;
-    // A damaged replica may be starting, but it will not stay up (see the header).
-    const doomed = world.nodes.filter((node) => world.isRunning(node.id) && (node.damaged !== null || node.fs.syncFailureArmed || node.fs.spaceLeft < Infinity));
+    // A damaged replica runs but takes no part until repaired; one that lost a file will not stay
+    // up (see the header).
+    const doomed = world.nodes.filter(
+      (node) => world.isRunning(node.id) && (node.damaged !== null || node.lost !== null || node.fs.syncFailureArmed || node.fs.spaceLeft < Infinity),
+    );
     return world.replicaCount - world.runningCount + world.crashDuring.length + doomed.length;
   }
 
@@ -154,15 +161,16 @@ export class FaultInjector<C, R, E> {
       node.fs.setSpace(Infinity);
       node.fs.disarmSyncFailures();
     });
-    // Damaged replicas stay out (see the header), even one still starting; of the others, all
-    // but downInLiveness run.
-    const damaged = world.nodes.filter((node) => node.damaged !== null).length;
-    const keepDown = Math.max(this.plan.downInLiveness, damaged);
-    const healthy = (running: boolean) => world.nodes.filter((node) => node.damaged === null && world.isRunning(node.id) === running).map((node) => node.id);
-    const out = () => world.replicaCount - healthy(true).length;
-    const down = this.prng.shuffle(healthy(false));
+    // Replicas that lost a file stay out (see the header), even one still starting. Of the others,
+    // all but downInLiveness run — a damaged one counts as out until it has repaired itself, which
+    // the liveness phase then waits for.
+    const lost = world.nodes.filter((node) => node.lost !== null).length;
+    const keepDown = Math.max(this.plan.downInLiveness, lost);
+    const whole = (node: { lost: string | null; damaged: Damage | null }) => node.lost === null && node.damaged === null;
+    const out = () => world.replicaCount - world.nodes.filter((node) => whole(node) && world.isRunning(node.id)).length;
+    const down = this.prng.shuffle(world.nodes.filter((node) => node.lost === null && !world.isRunning(node.id)).map((node) => node.id));
     while (down.length > 0 && out() > keepDown) world.restart(down.pop()!);
-    const up = this.prng.shuffle(healthy(true));
+    const up = this.prng.shuffle(world.nodes.filter((node) => whole(node) && world.isRunning(node.id)).map((node) => node.id));
     while (out() < keepDown) world.crash(up.pop()!, 'kept down for the liveness phase');
     if (world.runningCount < world.replicaCount) world.faultsSeen.add('liveness-with-replicas-down');
   }
@@ -299,32 +307,61 @@ export class FaultInjector<C, R, E> {
     }
   }
 
-  /** Rot or a lost file on a down replica's disk, within the fault budget: that replica stays
-   *  out for the rest of the run (see the header), so there is room for it only while fewer
-   *  than downMax replicas are out besides it — it is out already, being down. */
+  /** Rot or a lost file on a down replica's disk. Within the fault budget: damaged replicas (not
+   *  yet repaired) and those that lost a file stay out after they start, so there is room for one
+   *  more only while fewer than downMax are — then even a whole-cluster power cut leaves f + 1
+   *  whole replicas to repair the damaged ones from. */
   private maybeDamage(): void {
     const world = this.world;
     if (this.plan.damageChance === 0 || !this.prng.chance(this.plan.damageChance)) return;
-    const damaged = world.nodes.filter((node) => node.damaged !== null).length;
-    const candidates = world.nodes.filter((node) => !world.isRunning(node.id) && node.damaged === null);
-    if (candidates.length === 0 || damaged + 1 > this.plan.downMax) return;
+    const hurt = world.nodes.filter((node) => node.damaged !== null || node.lost !== null).length;
+    const candidates = world.nodes.filter((node) => !world.isRunning(node.id) && node.damaged === null && node.lost === null);
+    if (candidates.length === 0 || hurt + 1 > this.plan.downMax) return;
     const node = this.prng.pick(candidates);
-    const what = this.damage(node.fs);
-    if (what === null) return;
-    world.markDamaged(node.id, what);
+    if (this.prng.chance(0.2)) {
+      const lost = this.loseFile(node.fs);
+      if (lost !== null) world.markLost(node.id, lost);
+      return;
+    }
+    const damage = this.rot(node.fs);
+    if (damage !== null) world.markDamaged(node.id, damage);
   }
 
-  /** Rot (a bit flipped in synced log or snapshot data) or a lost file (a segment, a snapshot
-   *  or the view record) on a replica's disk; says what, or null if there was nothing to hit. */
-  private damage(fs: SimFs): string | null {
-    const roll = this.prng.int(0, 2);
-    if (roll < 2) {
-      const flip = fs.flipRandomBit(DATA_DIR, (name) => (roll === 0 ? /\.seg$/ : /^snapshot-/).test(name));
-      if (flip === null) return null;
-      this.world.faultsSeen.add(roll === 0 ? 'bit-flip-log' : 'bit-flip-snapshot');
-      return `bit ${flip.bit} of byte ${flip.byteIndex} of ${flip.path} flipped`;
+  /** A bit flipped where storage reads it back as written: in a complete record of a log segment
+   *  (half the time the newest one's last — rot there looks most like a torn write), in the
+   *  newest snapshot, or in one copy of the view record. Null if the disk holds none of them. */
+  private rot(fs: SimFs): Damage | null {
+    const names = fs.fileNames(DATA_DIR);
+    const pick = this.prng.pick(['log', 'snapshot', 'view'] as const);
+    let target: { name: string; from: number; to: number } | null = null;
+    if (pick === 'log') target = this.recordToRot(fs, names.filter((name) => /\.seg$/.test(name)));
+    else {
+      const files = names.filter((name) => (pick === 'snapshot' ? /^snapshot-/ : /^view-[ab]\.json$/).test(name));
+      // The store reads only the newest snapshot; either copy of the view record.
+      const name = files.length === 0 ? null : pick === 'snapshot' ? files.at(-1)! : this.prng.pick(files);
+      const size = name === null ? 0 : (fs.readDurable(path.posix.join(DATA_DIR, name))?.length ?? 0);
+      if (size > 0) target = { name: name!, from: 0, to: size };
     }
-    const files = fs.fileNames(DATA_DIR).filter((name) => /\.seg$|^snapshot-|^view\.json$/.test(name));
+    if (target === null) return null;
+    const flip = fs.flipBit(path.posix.join(DATA_DIR, target.name), this.prng.int(target.from, target.to - 1));
+    this.world.faultsSeen.add(`bit-flip-${pick}`);
+    return { what: `bit ${flip.bit} of byte ${flip.byteIndex} of ${flip.path} flipped`, in: pick };
+  }
+
+  /** The byte range of a complete, synced record of one of `segments` (read with storage's own
+   *  framing), or null if there is none. */
+  private recordToRot(fs: SimFs, segments: string[]): { name: string; from: number; to: number } | null {
+    const records = segments.flatMap((name) => {
+      const data = fs.readDurable(path.posix.join(DATA_DIR, name)) ?? Buffer.alloc(0);
+      return scanRecords(data).records.map((record) => ({ name, from: record.offset, to: record.offset + RECORD_HEADER_BYTES + record.payload.length }));
+    });
+    if (records.length === 0) return null;
+    return this.prng.chance(0.5) ? records.at(-1)! : this.prng.pick(records);
+  }
+
+  /** A file gone from the disk: a segment, a snapshot or a view record copy. */
+  private loseFile(fs: SimFs): string | null {
+    const files = fs.fileNames(DATA_DIR).filter((name) => /\.seg$|^snapshot-|^view-[ab]\.json$/.test(name));
     if (files.length === 0) return null;
     const file = `${DATA_DIR}/${this.prng.pick(files)}`;
     fs.loseFile(file);
