@@ -33,7 +33,7 @@ export function onStartViewChange<C, R, E>(s: ReplicaState<C, R, E>, m: StartVie
     }
     startViewChange(s, view, `start-view-change from replica ${m.from}`);
     // Everyone who asked for exactly this view has sent its START-VIEW-CHANGE for it.
-    for (const [from, asked] of s.asked) if (asked === view) s.viewChange!.startViewChangeFrom.add(from);
+    for (const [from, asked] of s.asked) if (asked === view) addParticipant(s, from);
     return;
   } else if (s.status === 'normal') {
     // A replica that missed our START-VIEW is still asking, or a damaged one asks to be repaired
@@ -43,7 +43,18 @@ export function onStartViewChange<C, R, E>(s: ReplicaState<C, R, E>, m: StartVie
   } else if (s.status === 'recovering') {
     return s.ignore('start-view-change', 'this view has started; fetching its log', { from: m.from });
   }
-  s.viewChange!.startViewChangeFrom.add(m.from);
+  addParticipant(s, m.from);
+}
+
+/** Another replica takes part in our view change: its START-VIEW-CHANGE, or its DO-VIEW-CHANGE,
+ *  says so. The f-th makes the view change real (scenario 6), and its timeout starts again then:
+ *  a real view change gets the whole timeout to complete before we try the next view, however
+ *  long we waited for the others — alone, or a little ahead of them. */
+function addParticipant<C, R, E>(s: ReplicaState<C, R, E>, from: ReplicaId): void {
+  const vc = s.viewChange!;
+  const wasReal = vc.startViewChangeFrom.size >= s.f;
+  vc.startViewChangeFrom.add(from);
+  if (!wasReal && vc.startViewChangeFrom.size >= s.f) vc.viewChangeTimeout.reset();
 }
 
 // ---- when a view change may start (why one replica cannot drag the cluster along) -----------
@@ -73,7 +84,12 @@ export function onStartViewChange<C, R, E>(s: ReplicaState<C, R, E>, m: StartVie
 //     what step 2 needs to send DO-VIEW-CHANGE) it was real and its primary failed: climb to
 //     v + 2, as before. Otherwise we timed out alone: stay in view-change for v + 1 and ask
 //     again, so that when the others do move they meet us at v + 1 instead of at a view we raised
-//     one by one. A minority (≤ f) can therefore never raise the view at all.
+//     one by one. A minority (≤ f) can therefore never raise the view at all. A real view change
+//     gets the whole timeout: it starts again when the f-th participant arrives (addParticipant).
+//     Counted from when we entered v + 1, a timer that had run while we waited alone would fire
+//     moments after the others came; we would climb to v + 2, ignore the START-VIEW of v + 1 as
+//     older, and wait alone again until the next primary gave its view up (7) — the same race
+//     every round (test/sim/FINDINGS.md F8).
 //  7. The replica stuck alone at v + 1 while the cluster works in v. It rejoins as soon as the
 //     cluster reaches v + 1 or beyond: a START-VIEW, PREPARE or COMMIT of that view moves it
 //     (scenario 5; state transfer if need be). To make sure the cluster does get there — and to
@@ -89,8 +105,10 @@ export function onStartViewChange<C, R, E>(s: ReplicaState<C, R, E>, m: StartVie
 //  8. If the primary of v is dead, its backups time out by themselves (their timers are not reset
 //     by anyone else), meet at v + 1 (a lone replica already waiting there counts), and complete
 //     the view change in one view when the primary of v + 1 is alive; otherwise scenario 6.
-//  9. Safety is untouched: this only decides when a replica enters a view change. Which log wins,
-//     and what is durable before each message (D2/D3), is as before.
+//  9. Safety is untouched: this only decides when a replica enters a view change (and, in 6, when
+//     it leaves one for the next view: timing, which no safety argument relies on — any replica
+//     may move to a higher view at any moment). Which log wins, and what is durable before each
+//     message (D2/D3), is as before.
 
 /** The view we join on this START-VIEW-CHANGE for a newer view, or null to stay (scenarios 1–4). */
 function viewToJoin<C, R, E>(s: ReplicaState<C, R, E>, m: StartViewChange): number | null {
@@ -128,7 +146,7 @@ function giveViewUp<C, R, E>(s: ReplicaState<C, R, E>, reason: string): void {
   const view = Math.max(...s.asked.values());
   assert.ok(view > s.view);
   startViewChange(s, view, `${reason}; giving this view up so it can rejoin`);
-  for (const [from, asked] of s.asked) if (asked === view) s.viewChange!.startViewChangeFrom.add(from);
+  for (const [from, asked] of s.asked) if (asked === view) addParticipant(s, from);
 }
 
 /** §4.2 step 3: a replica's log, sent to us as the primary of `m.view`. */
@@ -143,7 +161,7 @@ export function onDoViewChange<C, R, E>(s: ReplicaState<C, R, E>, m: DoViewChang
   }
   assert.equal(s.status, 'view-change', 'the primary of a view never fetches that view by state transfer');
   // A DO-VIEW-CHANGE also says its sender started this view change, like its START-VIEW-CHANGE.
-  s.viewChange!.startViewChangeFrom.add(m.from);
+  addParticipant(s, m.from);
   s.viewChange!.doViewChanges.set(m.from, m);
 }
 
@@ -411,8 +429,9 @@ export function onStartView<C, R, E>(s: ReplicaState<C, R, E>, m: StartView<C>):
   learnCommit(s, m.commit);
 }
 
-/** The view change has not completed in time: the new primary may be dead too. Try the next —
- *  but only if this view change was real (f + 1 participants); alone, stay and ask again (6). */
+/** The view change has not completed in time — counted, once it was real, from when it became
+ *  real: the new primary may be dead too. Try the next — but only if this view change was real
+ *  (f + 1 participants); alone, stay and ask again (6). */
 export function onViewChangeTimeout<C, R, E>(s: ReplicaState<C, R, E>): void {
   const vc = s.viewChange!;
   if (vc.startViewChangeFrom.size >= s.f) {

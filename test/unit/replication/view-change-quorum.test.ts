@@ -53,6 +53,49 @@ test('scenario 6: a replica that timed out alone stays at v + 1 and does not cli
   assert.deepEqual(views(cluster, others(5, lone)), [view, view, view, view]);
 });
 
+test('scenario 6: a view change that becomes real just before the timer of a replica waiting alone fires gets its whole timeout; that replica does not climb past the view the others complete', () => {
+  const timeout = 20;
+  const cluster = new Cluster(5, { viewChangeTimeoutTicks: timeout });
+  const primary = cluster.settle();
+  const view = cluster.replica(primary).statusReport().view;
+  const next = (view + 1) % 5; // The primary of view + 1.
+  const lone = others(5, primary, next)[0]!;
+  const rest = others(5, lone);
+  const timedOutAlone = () => cluster.ofType(lone, 'log').filter((e) => e.event.startsWith('view change: timed out without f + 1')).length;
+  const sentDoViewChange = () => cluster.sent[lone]!.some(({ message }) => message.type === 'do-view-change' && message.view === view + 1);
+
+  // The lone replica moves to view + 1 and waits there alone; its view-change timer has just fired.
+  cluster.isolated.add(lone);
+  cluster.tickUntil('the lone replica times out alone in view + 1', () => timedOutAlone() === 1);
+  cluster.isolated.delete(lone);
+  // Its timer runs on, to two ticks before it fires again; its resent START-VIEW-CHANGEs reach the
+  // others, and the primary starts its rejoin wait (scenario 7).
+  cluster.tick(timeout + lone - 2, [lone]);
+  // Meanwhile (only the others tick: we choose the moment) the primary gives its view up, its
+  // backups follow, and the lone replica's view change becomes real: it sends DO-VIEW-CHANGE. The
+  // new primary's disk is slow, so the view change takes a few ticks more.
+  cluster.autoPersist[next] = false;
+  for (let t = 0; !sentDoViewChange(); t++) {
+    assert.ok(t < 30 * timeout, 'the primary gives its view up within its rejoin wait');
+    cluster.tick(1, rest);
+  }
+  assert.deepEqual(views(cluster, others(5)), others(5).map(() => view + 1));
+  // Two ticks: the old timer would fire now. The lone replica's disk is slow too, so a climb to
+  // view + 2 would be told to the others only after they completed view + 1 — as the simulator saw.
+  cluster.autoPersist[lone] = false;
+  cluster.tick(2);
+  cluster.autoPersist[next] = true;
+  cluster.persisted(next);
+  cluster.deliverAll();
+  cluster.autoPersist[lone] = true;
+  cluster.persisted(lone);
+  cluster.tick(3 * timeout);
+  for (const id of others(5)) {
+    const r = cluster.replica(id).statusReport();
+    assert.deepEqual([r.status, r.view], ['normal', view + 1], `replica ${id} (the lone one is ${lone}) completes view ${view + 1}`);
+  }
+});
+
 test('scenario 8: when the primary really dies, the view change completes in one view', () => {
   for (const n of [3, 5, 7]) {
     const cluster = new Cluster(n);
