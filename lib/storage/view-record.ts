@@ -12,7 +12,11 @@
 //                             between the writes and A's newer record was never acted upon, so
 //                             B promises nothing less than the replica promised
 //   both absent               no view record yet (a freshly formatted replica)
-//   neither usable            refused: StorageError CORRUPT. The replica cannot know which
+//   A bad, B absent           no view record either: B is created by the first record's second
+//                             write and never deleted, so the first record ever written was
+//                             cut short between its copies — nothing acted on it, and nothing
+//                             came before it (logged 'view-record-dropped')
+//   neither usable otherwise  refused: StorageError CORRUPT. The replica cannot know which
 //                             views it promised to leave, so it must not rejoin without an
 //                             operator — the only damage storage refuses to start with
 // A rewrite at open is logged ('view-record-repaired') and made durable before the record is
@@ -50,6 +54,10 @@ export async function readViewRecord(fs: StorageFs, dir: string, log: Log): Prom
   const b = await readCopy(fs, path.join(dir, VIEW_FILES[1]));
   if (a.record === null && b.record === null) {
     if (a.checked.kind === 'absent' && b.checked.kind === 'absent') return null;
+    if (b.checked.kind === 'absent') {
+      log('view-record-dropped', { file: a.file, was: describe(a), why: `${path.basename(b.file)} was never written: the first view record was cut short between its copies` });
+      return null;
+    }
     throw new StorageError(
       'CORRUPT',
       `${a.file} and ${b.file}: both copies of the view record are damaged or missing (${describe(a)}; ${describe(b)}); ` +

@@ -96,6 +96,8 @@ export interface Node<C, R, E> {
 export interface Damage {
   what: string;
   in: 'log' | 'snapshot' | 'view';
+  /** A store has opened it as damaged: from then on the disk says so until the repair is. */
+  detected?: boolean;
 }
 
 /** Something the fault injector wants to do at a given time. */
@@ -120,8 +122,9 @@ const CLOCK_SKEW_MS = 1000;
 /** Every replica's data directory, each on its own simulated machine. */
 export const DATA_DIR = '/data';
 const CLUSTER_NAME = 'sim';
-/** The event storage logs when it mends a damaged copy of the view record from the other. */
-const VIEW_COPY_MENDED = 'view-record-repaired';
+/** The events storage logs when it notices a damaged copy of the view record: it mends it from
+ *  the other, or drops it when the other was never written (view-record.ts). */
+const VIEW_COPY_NOTICED = new Set(['view-record-repaired', 'view-record-dropped']);
 
 /** A step's flushes can make more persists durable at once (a snapshot the replica took itself
  *  needs no fsync), which asks for another flush: this many rounds means a loop. */
@@ -622,7 +625,7 @@ export class World<C, R, E> {
       log: (event, fields) => {
         if (!live()) return;
         if (event === 'torn-tail-cut') this.faultsSeen.add('torn-tail-cut');
-        if (event === VIEW_COPY_MENDED && node.damaged?.in === 'view') {
+        if (VIEW_COPY_NOTICED.has(event) && node.damaged?.in === 'view') {
           // Mended on disk, or to be mended again at the next open if a crash comes first.
           this.faultsSeen.add('view-copy-mended');
           node.damaged = null;
@@ -657,6 +660,14 @@ export class World<C, R, E> {
   private damageNoticed(node: Node<C, R, E>, damage: Damage, journalDamaged: boolean): boolean {
     if (damage.in !== 'view' && journalDamaged) {
       this.faultsSeen.add('damage-detected');
+      damage.detected = true;
+      return true;
+    }
+    if (damage.in !== 'view' && damage.detected === true) {
+      // A store noticed it before, and the repair reached the disk (the repaired log, then the
+      // view record saying whole, in copy A at least) though a crash came before it was
+      // reported durable: the replica is whole.
+      this.repairedFrom(node, damage);
       return true;
     }
     this.asyncError = new SafetyViolation('(d) durability', `replica ${node.id}'s disk rotted (${damage.what}) and storage opened it as whole`);
@@ -667,11 +678,14 @@ export class World<C, R, E> {
    *  fetched a log from a primary that holds everything it may have acknowledged. */
   private trackRepairs(): void {
     for (const node of this.nodes) {
-      if (node.damaged === null || node.driver === null || node.driver.statusReport().damaged) continue;
-      this.faultsSeen.add('damage-repaired');
-      this.trace.add(this.now, `r${node.id} REPAIRED from its peers (${node.damaged.what})`);
-      node.damaged = null;
+      if (node.damaged !== null && node.driver !== null && !node.driver.statusReport().damaged) this.repairedFrom(node, node.damaged);
     }
+  }
+
+  private repairedFrom(node: Node<C, R, E>, damage: Damage): void {
+    this.faultsSeen.add('damage-repaired');
+    this.trace.add(this.now, `r${node.id} REPAIRED from its peers (${damage.what})`);
+    node.damaged = null;
   }
 
   /** The store refused to open, or its journal does not make a log. For a disk that lost a file

@@ -69,7 +69,20 @@ test('neither copy usable is the one damage refused: CORRUPT, saying why the rep
   await writeFile(b, flipped(good, 30));
   const why = ['both copies of the view record are damaged or missing', 'cannot know which views it promised to leave', 'an operator'];
   await assert.rejects(openAndClose(dir), rejectsWith('CORRUPT', a, b, 'view-a.json is damaged at offset 0 (bad-header)', 'view-b.json is damaged at offset 0 (checksum)', ...why));
-  await unlink(b);
-  await assert.rejects(openAndClose(dir), rejectsWith('CORRUPT', 'view-b.json is missing', ...why));
-  assert.deepEqual(await readFile(a), flipped(good, 3), 'nothing is touched');
+  await unlink(a);
+  await assert.rejects(openAndClose(dir), rejectsWith('CORRUPT', 'view-a.json is missing', ...why));
+  assert.deepEqual(await readFile(b), flipped(good, 30), 'nothing is touched');
+});
+
+test('A bad and B absent is the first view record cut short between its copies, then rot: no view record was ever acted on', async (t) => {
+  const dir = await formattedDir(t);
+  await writeJournal(dir, [{ kind: 'view', ...VIEW, damaged: false }]);
+  const a = path.join(dir, 'view-a.json');
+  const good = await readFile(a);
+  await unlink(path.join(dir, 'view-b.json'));
+  await writeFile(a, flipped(good, 3));
+  const opened = await openAndClose(dir);
+  assert.equal(opened.journal.view, null, 'view 0, as before any view record');
+  const why = 'view-b.json was never written: the first view record was cut short between its copies';
+  assert.deepEqual(opened.logs, [{ event: 'view-record-dropped', fields: { file: a, was: 'view-a.json is damaged at offset 0 (bad-header)', why } }]);
 });
