@@ -409,6 +409,100 @@ const HEARTBEAT_FINDINGS: Mutant[] = [
   },
 ];
 
+/** Storage repair (docs/storage.md): telling a torn write from rot, the two view copies, and the
+ *  rule that a damaged replica votes in nothing until a primary's log has repaired it. */
+const STORAGE_REPAIR: Mutant[] = [
+  {
+    id: 'record-header-unchecked',
+    file: 'lib/storage/records.ts',
+    find: "  if (crc32(checked) !== buffer.readUInt32BE(offset + CHECKED_HEADER_BYTES)) return { kind: 'bad', offset, reason: 'bad-header' };\n",
+    replace: '',
+    rule: 'disk rule D6, docs/architecture.md: only the record a crash was writing is a torn tail',
+    why:
+      'Without its own checksum a header is believed: rot that makes the length field larger makes a whole, ' +
+      'synced record look as if the file ended inside it — a torn write — and it is cut silently, acknowledged ' +
+      'ops with it.',
+  },
+  {
+    id: 'damage-cut-before-it-is-recorded',
+    file: 'lib/storage/replica-store.ts',
+    find:
+      '  journal.view = await recordDamage(fs, dir, view, operatorLog, { file, offset, reason, dropped });\n' +
+      '  return { journal, segmentLog: await opened.cut(), segmentMaxOp, snapshotFiles };',
+    replace:
+      '  const segmentLog = await opened.cut();\n' +
+      '  journal.view = await recordDamage(fs, dir, view, operatorLog, { file, offset, reason, dropped });\n' +
+      '  return { journal, segmentLog, segmentMaxOp, snapshotFiles };',
+    rule: 'disk rule D6, docs/architecture.md: the damage is on disk before anything is cut',
+    why:
+      'Cut first, and a crash between the cut and the damaged view record leaves a log that reads clean: the ' +
+      'next start calls the replica whole, and it votes with a log that lacks what it acknowledged.',
+  },
+  {
+    id: 'view-copy-b-preferred',
+    file: 'lib/storage/view-record.ts',
+    find: 'const [used, other] = a.record !== null ? [a, b] : [b, a];',
+    replace: 'const [used, other] = b.record !== null ? [b, a] : [a, b];',
+    rule: 'disk rule D2, docs/architecture.md: after a restart a replica never goes back to a lower view',
+    why:
+      'Copy A is written first. After a crash between the two writes, B holds the older record; preferring it ' +
+      'would do no harm once, but B is then written back over the newer A, and the view the replica reached is ' +
+      'forgotten for good (a record the replica acted on is in both copies, so only the crash case shows it).',
+  },
+  {
+    id: 'view-record-one-copy',
+    file: 'lib/storage/view-record.ts',
+    find: '  for (const name of VIEW_FILES) await writeFileAtomic(fs, path.join(dir, name), [text]);',
+    replace: '  await writeFileAtomic(fs, path.join(dir, VIEW_FILES[0]), [text]);',
+    rule: 'disk rule D2, docs/architecture.md: the view a replica promised survives rot of one copy',
+    why:
+      'With one copy, rot in it leaves the replica unable to know which views it promised to leave: it must ' +
+      'refuse to start, and an operator must act, although the second copy would have told it.',
+  },
+  {
+    id: 'damaged-replica-resumes-whole',
+    file: 'lib/replication/replica.ts',
+    find: 'if (s.damaged) rejoinDamaged(s);',
+    replace: 'if (s.damaged && s.replicaCount < 0) rejoinDamaged(s);',
+    rule: 'VRR §4.3 and §8.1: a replica that may have lost what it acknowledged votes in nothing until repaired',
+    why:
+      'Resuming as if whole, the replica reports its cut log in the next view change. If it was one of exactly ' +
+      'f + 1 replicas that held a committed op, the f + 1 votes of that view change may hold the op nowhere else, ' +
+      'and the new view drops it.',
+  },
+  {
+    id: 'damaged-replica-joins-view-change',
+    file: 'lib/replication/view-change.ts',
+    find: "    if (s.damaged) return s.ignore('start-view-change', 'damaged: votes in no view change', { from: m.from, messageView: m.view });\n",
+    replace: '',
+    rule: 'VRR §4.3 and §8.1: a damaged replica sends no DO-VIEW-CHANGE',
+    why:
+      'Joining a view change it would send DO-VIEW-CHANGE with a log that may lack committed ops it acknowledged: ' +
+      'the very vote the rule exists to stop.',
+  },
+  {
+    id: 'repair-before-target',
+    file: 'lib/replication/state-transfer.ts',
+    find: '  if (end < (t.repairTarget ?? 0)) return requestState(s);\n',
+    replace: '',
+    rule: 'VRR §5.2 and §8.1: a damaged replica is repaired only by a log that holds all it may have acknowledged',
+    why:
+      'In its own view the replica may have acknowledged ops after the view began. A log taken only as far as ' +
+      "the view's start op can lack them, and the replica would vote again without them.",
+  },
+  {
+    id: 'repair-not-made-durable',
+    file: 'lib/replication/durability.ts',
+    find: 'return a.view === b.view && a.logView === b.logView && a.damaged === b.damaged;',
+    replace: 'return a.view === b.view && a.logView === b.logView;',
+    rule: 'disk rules D2 and D3, docs/architecture.md: the repaired log, then the view record saying so',
+    why:
+      'A repair in the same view changes neither view nor log view: if only those are compared, the record ' +
+      'saying "no longer damaged" is never written, the replica acknowledges while its disk still says damaged, ' +
+      'and a restart finds it damaged again.',
+  },
+];
+
 /** Edits that cannot change behaviour, with the argument. They show how a survivor that is not a
  *  gap in the tests is recorded, and the runner proves each argument wrong if anything kills it. */
 const EQUIVALENT: Mutant[] = [
@@ -435,5 +529,6 @@ export const MUTANTS: readonly Mutant[] = [
   ...STATE_TRANSFER,
   ...CLIENT_OWNERSHIP,
   ...HEARTBEAT_FINDINGS,
+  ...STORAGE_REPAIR,
   ...EQUIVALENT,
 ];
