@@ -38,6 +38,22 @@ const STAGING_BYTES = 1024 * 1024;
 
 /** Replaces the file at `file` with the concatenation of `chunks` (strings are UTF-8). */
 export async function writeFileAtomic(fs: StorageFs, file: string, chunks: Iterable<string | Uint8Array>): Promise<void> {
+  await writeFilesAtomic(fs, [{ file, chunks }]);
+}
+
+/** Replaces several files of one directory, each atomically as above, at the cost of one: steps
+ *  0–2 for all of them at once, then the renames, then ONE directory fsync. A crash may publish
+ *  any of them without the others; each is old or new, never a mixture. */
+export async function writeFilesAtomic(fs: StorageFs, files: ReadonlyArray<{ file: string; chunks: Iterable<string | Uint8Array> }>): Promise<void> {
+  const dir = path.dirname(files[0]!.file);
+  assert.ok(files.every(({ file }) => path.dirname(file) === dir), 'writeFilesAtomic: one directory, one fsync');
+  await Promise.all(files.map(({ file, chunks }) => writeTemp(fs, file, chunks)));
+  for (const { file } of files) await io(`rename ${path.basename(file)}${TEMP_SUFFIX}`, fs.rename(`${file}${TEMP_SUFFIX}`, file));
+  await syncDirectory(fs, dir);
+}
+
+/** Steps 0–2: the content of `file`, whole and synced, in its temp file. */
+async function writeTemp(fs: StorageFs, file: string, chunks: Iterable<string | Uint8Array>): Promise<void> {
   const temp = `${file}${TEMP_SUFFIX}`;
   const name = path.basename(temp);
   const handle = await io(`create ${name}`, fs.open(temp, 'w', OWNER_ONLY_FILE_MODE));
@@ -51,8 +67,6 @@ export async function writeFileAtomic(fs: StorageFs, file: string, chunks: Itera
   } finally {
     await io(`close ${name}`, handle.close());
   }
-  await io(`rename ${name}`, fs.rename(temp, file));
-  await syncDirectory(fs, path.dirname(file));
 }
 
 /** Streams the chunks into the file after the (not yet written) header; returns length and CRC. */

@@ -84,7 +84,7 @@ function isLogRecord(value: unknown): value is LogRecord<unknown, unknown> {
 
 export function decodeView(payload: Buffer, file: string): ViewRecord {
   const parsed = parseJson(payload, file, null) as { view?: unknown; logView?: unknown; damaged?: unknown } | null;
-  const { view, logView, damaged = false } = parsed ?? {};
+  const { view, logView, damaged } = parsed ?? {};
   if (!isCount(view) || !isCount(logView) || typeof damaged !== 'boolean') throw corruptError(file, null, 'not a {view, logView, damaged} record');
   return { kind: 'view', view, logView, damaged };
 }

@@ -1,22 +1,21 @@
-// The view record in two copies: view-a.json, then view-b.json, each replaced atomically
-// (atomic-file.ts). A record is durable only once both copies are, and the core acts on a view
-// record only once it is durable (disk rule D2, docs/architecture.md). So at rest the two
-// copies are equal, and the only moment they differ is between the two writes, when A holds the
-// newer record and nothing has acted on it yet.
+// The view record in two copies, view-a.json and view-b.json, replaced together: both written
+// and fdatasynced at once, then both renamed, then one directory fsync (writeFilesAtomic,
+// atomic-file.ts) — the cost of one atomic file. A record is durable only once both copies are,
+// and the core acts on a view record only once it is durable (disk rule D2,
+// docs/architecture.md). So at rest the two copies are equal; after a crash during a write each
+// copy holds either the record the replica last acted on or the newer one it never acted on —
+// whose log is already durable (D3) — and either is safe to resume from.
 //
 // That lets open survive damage to either copy (docs/storage.md):
 //   both valid and equal      that record
-//   both valid, different     A, the newer (a crash came between the writes); B is rewritten
-//   one valid, other bad      the valid one; the other is rewritten from it. Safe even when
-//     or absent               only B is valid: either A held the same record, or a crash came
-//                             between the writes and A's newer record was never acted upon, so
-//                             B promises nothing less than the replica promised
+//   both valid, different     A (a crash came during a write; either would do); B is rewritten
+//   one valid, other bad      the valid one; the other is rewritten from it. The valid copy
+//     or absent               holds the record acted on or a newer one, never an older one
 //   both absent               no view record yet (a freshly formatted replica)
-//   A bad, B absent           no view record either: B is created by the first record's second
-//                             write and never deleted, so the first record ever written was
-//                             cut short between its copies — nothing acted on it, and nothing
-//                             came before it (logged 'view-record-dropped')
-//   neither usable otherwise  refused: StorageError CORRUPT. The replica cannot know which
+//   one bad, other absent     no view record either: copies are never deleted, so one is absent
+//                             only when the first record ever written was cut short — nothing
+//                             acted on it, and nothing came before it ('view-record-dropped')
+//   both bad                  refused: StorageError CORRUPT. The replica cannot know which
 //                             views it promised to leave, so it must not rejoin without an
 //                             operator — the only damage storage refuses to start with
 // A rewrite at open is logged ('view-record-repaired') and made durable before the record is
@@ -26,7 +25,7 @@
 // damaged by the disk: CORRUPT, as for every file (journal-codec.ts).
 
 import * as path from 'node:path';
-import { type CheckedFile, readFileChecked, writeFileAtomic } from './atomic-file.js';
+import { type CheckedFile, readFileChecked, writeFileAtomic, writeFilesAtomic } from './atomic-file.js';
 import { VIEW_FILES } from './data-dir.js';
 import { StorageError } from './errors.js';
 import { decodeView, type ViewRecord } from './journal-codec.js';
@@ -41,10 +40,10 @@ interface Copy {
   record: ViewRecord | null;
 }
 
-/** Writes `record` to both copies, A first; durable when this resolves. */
+/** Writes `record` to both copies; durable when this resolves. */
 export async function writeViewRecord(fs: StorageFs, dir: string, record: ViewRecord): Promise<void> {
   const text = viewRecordText(record);
-  for (const name of VIEW_FILES) await writeFileAtomic(fs, path.join(dir, name), [text]);
+  await writeFilesAtomic(fs, VIEW_FILES.map((name) => ({ file: path.join(dir, name), chunks: [text] })));
 }
 
 /** The view record of `dir` by the rules of the header, with a copy that was bad, absent or
@@ -54,8 +53,10 @@ export async function readViewRecord(fs: StorageFs, dir: string, log: Log): Prom
   const b = await readCopy(fs, path.join(dir, VIEW_FILES[1]));
   if (a.record === null && b.record === null) {
     if (a.checked.kind === 'absent' && b.checked.kind === 'absent') return null;
-    if (b.checked.kind === 'absent') {
-      log('view-record-dropped', { file: a.file, was: describe(a), why: `${path.basename(b.file)} was never written: the first view record was cut short between its copies` });
+    const [bad, absent] = b.checked.kind === 'absent' ? [a, b] : [b, a];
+    if (absent.checked.kind === 'absent') {
+      const why = `${path.basename(absent.file)} was never written: the first view record was cut short`;
+      log('view-record-dropped', { file: bad.file, was: describe(bad), why });
       return null;
     }
     throw new StorageError(

@@ -81,8 +81,8 @@ const DISK_RULES: Mutant[] = [
   {
     id: 'd1-directory-synced-before-rename',
     file: 'lib/storage/atomic-file.ts',
-    find: '  await io(`rename ${name}`, fs.rename(temp, file));\n  await syncDirectory(fs, path.dirname(file));',
-    replace: '  await syncDirectory(fs, path.dirname(file));\n  await io(`rename ${name}`, fs.rename(temp, file));',
+    find: '  for (const { file } of files) await io(`rename ${path.basename(file)}${TEMP_SUFFIX}`, fs.rename(`${file}${TEMP_SUFFIX}`, file));\n  await syncDirectory(fs, dir);',
+    replace: '  await syncDirectory(fs, dir);\n  for (const { file } of files) await io(`rename ${path.basename(file)}${TEMP_SUFFIX}`, fs.rename(`${file}${TEMP_SUFFIX}`, file));',
     rule: 'disk rule D1, docs/architecture.md: a renamed file is durable only once its directory is synced',
     why:
       'A rename lives in the directory, not in the file. Synced before the rename, the directory does not hold ' +
@@ -439,20 +439,20 @@ const STORAGE_REPAIR: Mutant[] = [
       'next start calls the replica whole, and it votes with a log that lacks what it acknowledged.',
   },
   {
-    id: 'view-copy-b-preferred',
+    id: 'view-record-forgets-damage',
     file: 'lib/storage/view-record.ts',
-    find: 'const [used, other] = a.record !== null ? [a, b] : [b, a];',
-    replace: 'const [used, other] = b.record !== null ? [b, a] : [a, b];',
-    rule: 'disk rule D2, docs/architecture.md: after a restart a replica never goes back to a lower view',
+    find: '  return JSON.stringify({ view: record.view, logView: record.logView, damaged: record.damaged });',
+    replace: '  return JSON.stringify({ view: record.view, logView: record.logView, damaged: false });',
+    rule: 'disk rule D6, docs/architecture.md: a damaged replica stays damaged across restarts until repaired',
     why:
-      'Copy A is written first. After a crash between the two writes, B holds the older record; preferring it ' +
-      'would do no harm once, but B is then written back over the newer A, and the view the replica reached is ' +
-      'forgotten for good (a record the replica acted on is in both copies, so only the crash case shows it).',
+      'The damage is recorded in the view record before the log is cut. Written without it, the next start finds ' +
+      'a cut log that reads clean and a view record that says whole: the replica votes with a log that lacks what ' +
+      'it acknowledged.',
   },
   {
     id: 'view-record-one-copy',
     file: 'lib/storage/view-record.ts',
-    find: '  for (const name of VIEW_FILES) await writeFileAtomic(fs, path.join(dir, name), [text]);',
+    find: '  await writeFilesAtomic(fs, VIEW_FILES.map((name) => ({ file: path.join(dir, name), chunks: [text] })));',
     replace: '  await writeFileAtomic(fs, path.join(dir, VIEW_FILES[0]), [text]);',
     rule: 'disk rule D2, docs/architecture.md: the view a replica promised survives rot of one copy',
     why:

@@ -1,6 +1,7 @@
-// The view record's two copies at open (lib/storage/view-record.ts, docs/storage.md): a bad or
-// missing copy is repaired from the other, copies that differ are a crash between the two writes
-// (A is the newer), and neither copy usable is the one damage storage refuses.
+// The view record's two copies (lib/storage/view-record.ts, docs/storage.md): written together
+// at the cost of one atomic file; at open a bad or missing copy is repaired from the other,
+// copies that differ are a crash during a write (A is taken), one bad copy beside an absent one
+// is the first record cut short, and both bad is the one damage storage refuses.
 
 import assert from 'node:assert/strict';
 import { readFile, unlink, writeFile } from 'node:fs/promises';
@@ -9,7 +10,8 @@ import { test } from 'node:test';
 import { readFileAtomic, writeFileAtomic } from '../../../lib/storage/atomic-file.js';
 import { RECORD_HEADER_BYTES } from '../../../lib/storage/records.js';
 import { nodeFs } from '../../../lib/storage/storage-fs.js';
-import { flipped, formattedDir, openAndClose, rejectsWith, saveFiles, writeJournal } from './store-helpers.js';
+import { Recorder, TestFs } from './helpers.js';
+import { flipped, formattedDir, openAndClose, openStore, rejectsWith, saveFiles, writeJournal } from './store-helpers.js';
 
 const VIEW = { view: 3, logView: 3 };
 
@@ -36,7 +38,7 @@ test('a flipped bit in either copy of the view record is repaired from the other
   }
 });
 
-test('copies that differ are a crash between the two writes: A, the newer, is taken and B rewritten from it', async (t) => {
+test('copies that differ are a crash during a write: A is taken and B rewritten from it', async (t) => {
   const dir = await formattedDir(t);
   await writeJournal(dir, [{ kind: 'view', ...VIEW, damaged: false }]);
   await writeFileAtomic(nodeFs, path.join(dir, 'view-a.json'), ['{"view":4,"logView":3,"damaged":false}']);
@@ -69,20 +71,32 @@ test('neither copy usable is the one damage refused: CORRUPT, saying why the rep
   await writeFile(b, flipped(good, 30));
   const why = ['both copies of the view record are damaged or missing', 'cannot know which views it promised to leave', 'an operator'];
   await assert.rejects(openAndClose(dir), rejectsWith('CORRUPT', a, b, 'view-a.json is damaged at offset 0 (bad-header)', 'view-b.json is damaged at offset 0 (checksum)', ...why));
-  await unlink(a);
-  await assert.rejects(openAndClose(dir), rejectsWith('CORRUPT', 'view-a.json is missing', ...why));
-  assert.deepEqual(await readFile(b), flipped(good, 30), 'nothing is touched');
+  assert.deepEqual([await readFile(a), await readFile(b)], [flipped(good, 3), flipped(good, 30)], 'nothing is touched');
 });
 
-test('A bad and B absent is the first view record cut short between its copies, then rot: no view record was ever acted on', async (t) => {
-  const dir = await formattedDir(t);
-  await writeJournal(dir, [{ kind: 'view', ...VIEW, damaged: false }]);
-  const a = path.join(dir, 'view-a.json');
-  const good = await readFile(a);
-  await unlink(path.join(dir, 'view-b.json'));
-  await writeFile(a, flipped(good, 3));
-  const opened = await openAndClose(dir);
-  assert.equal(opened.journal.view, null, 'view 0, as before any view record');
-  const why = 'view-b.json was never written: the first view record was cut short between its copies';
-  assert.deepEqual(opened.logs, [{ event: 'view-record-dropped', fields: { file: a, was: 'view-a.json is damaged at offset 0 (bad-header)', why } }]);
+test('one copy bad and the other absent is the first view record cut short, then rot: no view record was ever acted on', async (t) => {
+  for (const [bad, absent] of [['view-a.json', 'view-b.json'], ['view-b.json', 'view-a.json']]) {
+    const dir = await formattedDir(t);
+    await writeJournal(dir, [{ kind: 'view', ...VIEW, damaged: false }]);
+    const good = await readFile(path.join(dir, bad));
+    await unlink(path.join(dir, absent));
+    await writeFile(path.join(dir, bad), flipped(good, 3));
+    const opened = await openAndClose(dir);
+    assert.equal(opened.journal.view, null, `${bad} bad, ${absent} absent: view 0, as before any view record`);
+    const why = `${absent} was never written: the first view record was cut short`;
+    assert.deepEqual(opened.logs, [{ event: 'view-record-dropped', fields: { file: path.join(dir, bad), was: `${bad} is damaged at offset 0 (bad-header)`, why } }]);
+  }
+});
+
+test('a view record costs one atomic file: both copies fdatasynced (at once), then both renamed, then one directory fsync', async (t) => {
+  const fs = new TestFs();
+  const { store, recorder } = await openStore(await formattedDir(t), new Recorder(), { fs });
+  t.after(() => store.close());
+  fs.operations.length = 0;
+  store.persist(1, { kind: 'view', ...VIEW, damaged: false });
+  await recorder.durableUpTo(1);
+  const steps = fs.operations.filter((o) => o.op === 'datasync' || o.op === 'rename' || o.op === 'sync').map((o) => `${o.op} ${o.file}`);
+  assert.deepEqual(steps.slice(0, 2).sort(), ['datasync view-a.json.tmp', 'datasync view-b.json.tmp']);
+  assert.deepEqual(steps.slice(2, 4), ['rename view-a.json', 'rename view-b.json']);
+  assert.deepEqual(steps.slice(4).map((step) => step.split(' ')[0]), ['sync'], 'one directory fsync');
 });
