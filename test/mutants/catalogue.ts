@@ -415,8 +415,8 @@ const STORAGE_REPAIR: Mutant[] = [
   {
     id: 'record-header-unchecked',
     file: 'lib/storage/records.ts',
-    find: "  if (crc32(checked) !== buffer.readUInt32BE(offset + CHECKED_HEADER_BYTES)) return { kind: 'bad', offset, reason: 'bad-header' };\n",
-    replace: '',
+    find: "  if (crc32(checked) !== buffer.readUInt32BE(offset + CHECKED_HEADER_BYTES)) return { kind: 'bad', offset, reason: 'bad-header' };",
+    replace: "  if (checked.length !== CHECKED_HEADER_BYTES) return { kind: 'bad', offset, reason: 'bad-header' };",
     rule: 'disk rule D6, docs/architecture.md: only the record a crash was writing is a torn tail',
     why:
       'Without its own checksum a header is believed: rot that makes the length field larger makes a whole, ' +
@@ -453,7 +453,7 @@ const STORAGE_REPAIR: Mutant[] = [
     id: 'view-record-one-copy',
     file: 'lib/storage/view-record.ts',
     find: '  await writeFilesAtomic(fs, VIEW_FILES.map((name) => ({ file: path.join(dir, name), chunks: [text] })));',
-    replace: '  await writeFileAtomic(fs, path.join(dir, VIEW_FILES[0]), [text]);',
+    replace: '  await writeFilesAtomic(fs, [{ file: path.join(dir, VIEW_FILES[0]), chunks: [text] }]);',
     rule: 'disk rule D2, docs/architecture.md: the view a replica promised survives rot of one copy',
     why:
       'With one copy, rot in it leaves the replica unable to know which views it promised to leave: it must ' +
