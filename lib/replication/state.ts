@@ -87,7 +87,9 @@ interface ViewChangeState<C, R> {
   cannotLead: boolean;
   /** The new primary is fetching the chosen log's missing prefix (§5.3), or null. */
   logFetch: LogFetch<C, R> | null;
-  /** Fires if this view change takes too long: the next primary may be dead too, try the next. */
+  /** Fires if this view change takes too long: the next primary may be dead too, try the next.
+   *  Restarted when our DO-VIEW-CHANGE goes out; before that it only has us ask again
+   *  (view-change.ts, scenario 6). */
   viewChangeTimeout: Timeout;
   /** Resend our START-VIEW-CHANGE / DO-VIEW-CHANGE in case the network lost them. */
   resendTimeout: Timeout;

@@ -47,14 +47,10 @@ export function onStartViewChange<C, R, E>(s: ReplicaState<C, R, E>, m: StartVie
 }
 
 /** Another replica takes part in our view change: its START-VIEW-CHANGE, or its DO-VIEW-CHANGE,
- *  says so. The f-th makes the view change real (scenario 6), and its timeout starts again then:
- *  a real view change gets the whole timeout to complete before we try the next view, however
- *  long we waited for the others — alone, or a little ahead of them. */
+ *  says so. The f-th makes the view change real (scenario 6): we send DO-VIEW-CHANGE once our
+ *  disk holds everything we persisted. */
 function addParticipant<C, R, E>(s: ReplicaState<C, R, E>, from: ReplicaId): void {
-  const vc = s.viewChange!;
-  const wasReal = vc.startViewChangeFrom.size >= s.f;
-  vc.startViewChangeFrom.add(from);
-  if (!wasReal && vc.startViewChangeFrom.size >= s.f) vc.viewChangeTimeout.reset();
+  s.viewChange!.startViewChangeFrom.add(from);
 }
 
 // ---- when a view change may start (why one replica cannot drag the cluster along) -----------
@@ -80,16 +76,21 @@ function addParticipant<C, R, E>(s: ReplicaState<C, R, E>, from: ReplicaId): voi
 //  5. DO-VIEW-CHANGE and START-VIEW of v', and PREPARE/COMMIT from a normal primary of v', prove
 //     that v' is under way or established: they move us as before (onDoViewChange, onStartView,
 //     followPrimary in normal.ts).
-//  6. A view change times out. If it had f + 1 participants (f START-VIEW-CHANGEs besides ours —
-//     what step 2 needs to send DO-VIEW-CHANGE) it was real and its primary failed: climb to
-//     v + 2, as before. Otherwise we timed out alone: stay in view-change for v + 1 and ask
-//     again, so that when the others do move they meet us at v + 1 instead of at a view we raised
-//     one by one. A minority (≤ f) can therefore never raise the view at all. A real view change
-//     gets the whole timeout: it starts again when the f-th participant arrives (addParticipant).
-//     Counted from when we entered v + 1, a timer that had run while we waited alone would fire
-//     moments after the others came; we would climb to v + 2, ignore the START-VIEW of v + 1 as
-//     older, and wait alone again until the next primary gave its view up (7) — the same race
-//     every round (test/sim/FINDINGS.md F8).
+//  6. A view change times out. If we have sent our DO-VIEW-CHANGE (step 2: f START-VIEW-CHANGEs
+//     besides ours, so f + 1 participants, and our disk holds all we persisted) it was real and
+//     its primary failed: climb to v + 2, as before. Otherwise we timed out alone, or our own disk
+//     is still writing (climbing would only wait for it again): stay in view-change for v + 1 and
+//     ask again, so that when the others do move they meet us at v + 1 instead of at a view we
+//     raised one by one. A minority (≤ f) can therefore never raise the view at all. A real view
+//     change gets the whole timeout from our DO-VIEW-CHANGE: the timer starts again when it goes
+//     out (sendDoViewChange), since what is left is the new primary's part. Counted from when we
+//     entered v + 1, the timer fired too early twice over: after running while we waited alone,
+//     moments after the others came (test/sim/FINDINGS.md F8); and after our own slow disk had
+//     used part of it before anyone heard from us — three view records in a row (ours, the new
+//     primary's, then its log view's) outlast one timeout on slow disks (F10). Either way we
+//     climbed to v + 2, ignored the START-VIEW of v + 1 as older, and waited alone again until
+//     the next primary gave its view up (7) — the same race every round, since reaching normal
+//     resets the backoff.
 //  7. The replica stuck alone at v + 1 while the cluster works in v. It rejoins as soon as the
 //     cluster reaches v + 1 or beyond: a START-VIEW, PREPARE or COMMIT of that view moves it
 //     (scenario 5; state transfer if need be). To make sure the cluster does get there — and to
@@ -191,6 +192,7 @@ export function sendDoViewChange<C, R, E>(s: ReplicaState<C, R, E>): void {
     entries: s.log.tail(s.settings.messageLimit),
   };
   vc.doViewChangeSent = message;
+  vc.viewChangeTimeout.reset(); // Our part is done; the new primary gets the whole timeout (scenario 6).
   if (s.primaryOf(s.view) === s.id) vc.doViewChanges.set(s.id, message);
   else s.send(s.primaryOf(s.view), message);
 }
@@ -429,15 +431,18 @@ export function onStartView<C, R, E>(s: ReplicaState<C, R, E>, m: StartView<C>):
   learnCommit(s, m.commit);
 }
 
-/** The view change has not completed in time — counted, once it was real, from when it became
- *  real: the new primary may be dead too. Try the next — but only if this view change was real
- *  (f + 1 participants); alone, stay and ask again (6). */
+/** The view change has not completed in time — counted, once we sent our DO-VIEW-CHANGE, from
+ *  then: the new primary may be dead too. Try the next — but only if we sent it (the view change
+ *  was real, f + 1 participants); alone, or before our own disk let us, stay and ask again (6). */
 export function onViewChangeTimeout<C, R, E>(s: ReplicaState<C, R, E>): void {
   const vc = s.viewChange!;
-  if (vc.startViewChangeFrom.size >= s.f) {
-    return startViewChange(s, s.view + 1, `view change to view ${s.view} did not complete in ${s.viewChangeBackoffTicks} ticks`);
+  if (vc.doViewChangeSent !== null) {
+    return startViewChange(s, s.view + 1, `view change to view ${s.view} did not complete in ${s.viewChangeBackoffTicks} ticks after our do-view-change`);
   }
-  s.logLine('info', 'view change: timed out without f + 1 participants; staying in this view', { participants: vc.startViewChangeFrom.size + 1 });
+  s.logLine('info', 'view change: timed out before our do-view-change; staying in this view', {
+    participants: vc.startViewChangeFrom.size + 1,
+    durable: s.disk.everythingDurable(),
+  });
   if (vc.startViewChangeSent) s.broadcast({ type: 'start-view-change', view: s.view, from: s.id });
 }
 

@@ -61,7 +61,7 @@ test('scenario 6: a view change that becomes real just before the timer of a rep
   const next = (view + 1) % 5; // The primary of view + 1.
   const lone = others(5, primary, next)[0]!;
   const rest = others(5, lone);
-  const timedOutAlone = () => cluster.ofType(lone, 'log').filter((e) => e.event.startsWith('view change: timed out without f + 1')).length;
+  const timedOutAlone = () => cluster.ofType(lone, 'log').filter((e) => e.event.startsWith('view change: timed out before our do-view-change')).length;
   const sentDoViewChange = () => cluster.sent[lone]!.some(({ message }) => message.type === 'do-view-change' && message.view === view + 1);
 
   // The lone replica moves to view + 1 and waits there alone; its view-change timer has just fired.
@@ -93,6 +93,50 @@ test('scenario 6: a view change that becomes real just before the timer of a rep
   for (const id of others(5)) {
     const r = cluster.replica(id).statusReport();
     assert.deepEqual([r.status, r.view], ['normal', view + 1], `replica ${id} (the lone one is ${lone}) completes view ${view + 1}`);
+  }
+});
+
+test('scenario 7: the primary that gives its view up counts the view-change timeout from its own DO-VIEW-CHANGE: its slow disk, then the new primary\'s, do not make it climb past the view it gave its view up for', () => {
+  const timeout = 20;
+  const newPrimaryDiskTicks = 8; // Each of the new primary's two view records: 16 ticks in all, within one timeout.
+  // Our own view record takes half a timeout (as in the simulator), or longer than a whole one.
+  for (const ownDiskTicks of [timeout / 2, timeout + 5]) {
+    const cluster = new Cluster(3, { viewChangeTimeoutTicks: timeout });
+    const primary = cluster.settle();
+    const view = cluster.replica(primary).statusReport().view;
+    const next = (view + 1) % 3; // The primary of view + 1.
+    const lone = (view + 2) % 3;
+    const slowDisk = (id: number, ticks: number) => {
+      cluster.tick(ticks);
+      cluster.persisted(id);
+      cluster.deliverAll();
+    };
+
+    // A replica waits alone in view + 1 (scenario 6), until the primary gives its view up for it
+    // (scenario 7) — on a slow disk: its view record for view + 1 is not durable yet.
+    cluster.isolated.add(lone);
+    cluster.tickUntil('the lone replica moves to view + 1', () => cluster.replica(lone).statusReport().view === view + 1);
+    cluster.isolated.delete(lone);
+    cluster.autoPersist[primary] = false;
+    cluster.tickUntil('the primary gives its view up', () => cluster.replica(primary).statusReport().status === 'view-change', 30 * timeout);
+    // Its view record lands: START-VIEW-CHANGE and DO-VIEW-CHANGE go out. The new primary joins,
+    // on a slow disk too: its view record, then (with the lone replica's DO-VIEW-CHANGE and ours)
+    // the chosen log and the view record that lets it send START-VIEW. Counted from when the
+    // primary gave its view up, that is more than a timeout; counted from its DO-VIEW-CHANGE, less.
+    // The old primary's disk stays slow, so a climb to view + 2 would be told to the others only
+    // after they completed view + 1 — as the simulator saw.
+    cluster.autoPersist[next] = false;
+    slowDisk(primary, ownDiskTicks);
+    slowDisk(next, newPrimaryDiskTicks);
+    slowDisk(next, newPrimaryDiskTicks);
+    cluster.autoPersist[next] = true;
+    cluster.autoPersist[primary] = true;
+    cluster.persisted(primary);
+    cluster.tick(3 * timeout);
+    for (const id of others(3)) {
+      const r = cluster.replica(id).statusReport();
+      assert.deepEqual([r.status, r.view], ['normal', view + 1], `replica ${id} (the old primary is ${primary}; its disk took ${ownDiskTicks} ticks) completes view ${view + 1}`);
+    }
   }
 });
 
