@@ -503,6 +503,21 @@ const STORAGE_REPAIR: Mutant[] = [
   },
 ];
 
+/** The view-change timing rule the simulator found missing (test/sim/FINDINGS.md F8 and F10). */
+const VIEW_CHANGE_TIMING: Mutant[] = [
+  {
+    id: 'f10-view-change-timer-from-entry',
+    file: 'lib/replication/view-change.ts',
+    find: '  vc.viewChangeTimeout.reset(); // Our part is done; the new primary gets the whole timeout (scenario 6).\n',
+    replace: '',
+    rule: 'VRR §4.2 step 2 (liveness): a view change times out counted from our DO-VIEW-CHANGE (test/sim/FINDINGS.md F8, F10)',
+    why:
+      'Counted from when the replica entered the view, the time it waited alone, or its own slow disk took, is ' +
+      'charged to the new primary: it gives up moments before START-VIEW arrives, climbs past the view the others ' +
+      'complete, and ignores it; a view later the same happens again.',
+  },
+];
+
 /** Edits that cannot change behaviour, with the argument. They show how a survivor that is not a
  *  gap in the tests is recorded, and the runner proves each argument wrong if anything kills it. */
 const EQUIVALENT: Mutant[] = [
@@ -530,5 +545,6 @@ export const MUTANTS: readonly Mutant[] = [
   ...CLIENT_OWNERSHIP,
   ...HEARTBEAT_FINDINGS,
   ...STORAGE_REPAIR,
+  ...VIEW_CHANGE_TIMING,
   ...EQUIVALENT,
 ];

@@ -336,8 +336,9 @@ export class FaultInjector<C, R, E> {
     let target: { name: string; from: number; to: number } | null = null;
     if (pick === 'log') target = this.recordToRot(fs, names.filter((name) => /\.seg$/.test(name)));
     else {
-      const files = names.filter((name) => (pick === 'snapshot' ? /^snapshot-/ : /^view-[ab]\.json$/).test(name));
-      // The store reads only the newest snapshot; either copy of the view record.
+      const files = names.filter((name) => (pick === 'snapshot' ? /^snapshot-\d+\.json$/ : /^view-[ab]\.json$/).test(name));
+      // The store reads only the newest snapshot (not the temp file of one being written), and
+      // either copy of the view record.
       const name = files.length === 0 ? null : pick === 'snapshot' ? files.at(-1)! : this.prng.pick(files);
       const size = name === null ? 0 : (fs.readDurable(path.posix.join(DATA_DIR, name))?.length ?? 0);
       if (size > 0) target = { name: name!, from: 0, to: size };
@@ -361,7 +362,7 @@ export class FaultInjector<C, R, E> {
 
   /** A file gone from the disk: a segment, a snapshot or a view record copy. */
   private loseFile(fs: SimFs): string | null {
-    const files = fs.fileNames(DATA_DIR).filter((name) => /\.seg$|^snapshot-|^view-[ab]\.json$/.test(name));
+    const files = fs.fileNames(DATA_DIR).filter((name) => /\.seg$|^snapshot-\d+\.json$|^view-[ab]\.json$/.test(name));
     if (files.length === 0) return null;
     const file = `${DATA_DIR}/${this.prng.pick(files)}`;
     fs.loseFile(file);
