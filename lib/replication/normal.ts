@@ -177,7 +177,10 @@ export function sendPrepareOk<C, R, E>(s: ReplicaState<C, R, E>): void {
  *  has not moved for a whole heartbeat while ops wait to commit, the entries after it again (the
  *  PREPARE or its PREPARE-OK may have been lost). A backup with no acknowledgement in this view
  *  at all (every one it sent was lost, e.g. the one after START-VIEW) gets the entries after the
- *  commit number: it acknowledges them if it has them, appends them, or fetches what it lacks. */
+ *  commit number; one whose acknowledgement is below our snapshot, the entries after that (the
+ *  log before it is folded away, and the backup may hold it all: its PREPARE-OKs may be what was
+ *  lost, F11). Either way it acknowledges them if it has them, appends them, or fetches what it
+ *  lacks (a gap before them). */
 export function onCommitTimeout<C, R, E>(s: ReplicaState<C, R, E>): void {
   const p = s.primary;
   assert.ok(p !== null);
@@ -185,8 +188,8 @@ export function onCommitTimeout<C, R, E>(s: ReplicaState<C, R, E>): void {
   const commitTo: ReplicaId[] = [];
   for (const backup of s.others()) {
     const acked = p.acks.get(backup);
-    const from = acked ?? s.commit;
-    const stalled = from < s.log.op && from >= s.log.base && p.acksAtHeartbeat.get(backup) === acked;
+    const from = Math.max(acked ?? s.commit, s.log.base);
+    const stalled = from < s.log.op && p.acksAtHeartbeat.get(backup) === acked;
     if (stalled) {
       const entries = s.log.after(from, { entriesMax: s.settings.batchEntriesMax, bytesMax: s.settings.messageBytesMax });
       s.send(backup, { type: 'prepare', view: s.view, from: s.id, entries, commit: s.commit });

@@ -399,8 +399,8 @@ const HEARTBEAT_FINDINGS: Mutant[] = [
   {
     id: 'f5-silent-backup-never-resent',
     file: 'lib/replication/normal.ts',
-    find: 'const from = acked ?? s.commit;',
-    replace: 'const from = acked ?? s.log.op;',
+    find: 'const from = Math.max(acked ?? s.commit, s.log.base);',
+    replace: 'const from = Math.max(acked ?? s.log.op, s.log.base);',
     rule: 'VRR §4.1 step 5: the heartbeat resends entries to a backup that acknowledged nothing in this view (test/sim/FINDINGS.md F5)',
     why:
       'A backup whose every acknowledgement in this view was lost looks, to a primary that counts only ' +
@@ -503,6 +503,18 @@ const STORAGE_REPAIR: Mutant[] = [
   },
 ];
 
+const F11_HEARTBEAT: Mutant = {
+  id: 'f11-no-resend-below-snapshot',
+  file: 'lib/replication/normal.ts',
+  find: 'const from = Math.max(acked ?? s.commit, s.log.base);\n    const stalled = from < s.log.op && p.acksAtHeartbeat.get(backup) === acked;',
+  replace: 'const from = acked ?? s.commit;\n    const stalled = from < s.log.op && from >= s.log.base && p.acksAtHeartbeat.get(backup) === acked;',
+  rule: 'VRR §4.1 step 5: the heartbeat resends lost PREPAREs to a stalled backup, even one behind the snapshot (test/sim/FINDINGS.md F11)',
+  why:
+    'A backup whose PREPARE-OKs were lost until the primary folded its log past them is sent only COMMITs that ' +
+    'match what it holds: it never learns of the PREPAREs it missed, and ops that need its acknowledgement wait ' +
+    'forever.',
+};
+
 /** The view-change timing rule the simulator found missing (test/sim/FINDINGS.md F8 and F10). */
 const VIEW_CHANGE_TIMING: Mutant[] = [
   {
@@ -544,6 +556,7 @@ export const MUTANTS: readonly Mutant[] = [
   ...STATE_TRANSFER,
   ...CLIENT_OWNERSHIP,
   ...HEARTBEAT_FINDINGS,
+  F11_HEARTBEAT,
   ...STORAGE_REPAIR,
   ...VIEW_CHANGE_TIMING,
   ...EQUIVALENT,

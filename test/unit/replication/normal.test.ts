@@ -229,6 +229,27 @@ test('§4.1 step 5: a backup the primary never heard from in this view gets lost
   assert.equal(cluster.replica(backup).statusReport().op, 1);
 });
 
+test('§4.1 step 5: a backup whose last acknowledgement the primary has compacted away still gets lost PREPAREs again on the heartbeat (test/sim/FINDINGS.md F11)', () => {
+  const cluster = new Cluster(3, { snapshotEveryOps: 4 });
+  const primary = cluster.settle();
+  const backup = (primary + 1) % 3;
+  const other = (primary + 2) % 3;
+  cluster.register('c'); // op 1, acknowledged by both backups
+  // The backup holds every op but its PREPARE-OKs are lost: ops commit with the other backup's.
+  for (let n = 1; n <= 10; n++) {
+    cluster.request(primary, req('c', n, `m${n}`));
+    cluster.deliverAll((e) => !(e.message.type === 'prepare-ok' && e.message.from === backup));
+  }
+  cluster.tick(1, [primary]); // the primary's deferred snapshot: its log now starts above op 1
+  assert.equal(cluster.replica(backup).statusReport().op, 11);
+  cluster.crash(other);
+  cluster.request(primary, req('c', 11, 'm11'));
+  cluster.deliverAll((e) => e.message.type !== 'prepare'); // op 12's PREPARE to the backup is lost
+  assert.equal(cluster.replica(backup).statusReport().op, 11, 'the PREPARE was lost');
+  // Its COMMITs say 11, all the backup holds and acknowledged: only the primary can heal this.
+  cluster.tickUntil('op 12 commits once the heartbeat resends it', () => cluster.replica(primary).statusReport().commit === 12, 200);
+});
+
 test('§4.1 step 5: a COMMIT below what a backup acknowledged makes it send PREPARE-OK again on that COMMIT (test/sim/FINDINGS.md F4)', () => {
   const cluster = new Cluster(3);
   const primary = cluster.settle();
