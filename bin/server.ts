@@ -2,22 +2,30 @@
 //
 //   bin/server --config cluster.json --id 2            run replica 2
 //   bin/server --config cluster.json --id 2 --format   create replica 2's empty data directory, then exit
+//   bin/server --config cluster.json --id 2 --format-replacement
+//                                                      the same, for a replica whose disk was lost:
+//                                                      it starts damaged and repairs from its peers
 //
 // A replica never creates its own state on start-up: a missing or empty data directory is an error
 // (disk rule D7, docs/architecture.md), because a replica that silently started empty could vote
-// away messages it had acknowledged. `--format` is the one explicit way to make a new replica.
+// away messages it had acknowledged. `--format` is the one explicit way to make a new replica;
+// `--format-replacement` the one way to replace a replica of a running cluster whose disk is gone
+// (docs/storage.md, "Replacing a lost disk").
 
 import { parseArgs } from 'node:util';
 import { loadConfig, replicaById, ConfigError } from '../lib/server/config.js';
-import { formatDataDir, StorageError } from '../lib/storage/replica-store.js';
+import { formatDataDir, formatReplacementDataDir, StorageError } from '../lib/storage/replica-store.js';
 import { ReplicaServer } from '../lib/server/replica-server.js';
 import type { Level } from '../lib/server/logger.js';
 
-const USAGE = `usage: bin/server --config <file> --id <n> [--format] [--log-level debug|info|warn|error]
+const USAGE = `usage: bin/server --config <file> --id <n> [--format | --format-replacement] [--log-level debug|info|warn|error]
 
   --config <file>   cluster configuration (JSON; see docs/implementation.md)
   --id <n>          which replica of the config this process is
   --format          create this replica's empty data directory and exit
+  --format-replacement
+                    the same, for a replica that replaces one whose disk was lost: it starts
+                    damaged, votes in nothing, and takes its log from a primary before it does
   --log-level <l>   least severe level to print (default info)
   --help            this text`;
 
@@ -36,6 +44,7 @@ async function main(): Promise<void> {
         config: { type: 'string' },
         id: { type: 'string' },
         format: { type: 'boolean', default: false },
+        'format-replacement': { type: 'boolean', default: false },
         'log-level': { type: 'string', default: 'info' },
         help: { type: 'boolean', default: false },
       },
@@ -56,9 +65,13 @@ async function main(): Promise<void> {
   const id = Number(values.id);
   const config = loadConfig(values.config);
   const self = replicaById(config, id);
-  if (values.format) {
-    await formatDataDir(self.data, { cluster: config.cluster, replica: id });
-    process.stdout.write(`formatted ${self.data} for replica ${id} of cluster "${config.cluster}"\n`);
+  if (values.format && values['format-replacement']) die(`--format and --format-replacement exclude each other\n${USAGE}`);
+  if (values.format || values['format-replacement']) {
+    const identity = { cluster: config.cluster, replica: id };
+    if (values.format) await formatDataDir(self.data, identity);
+    else await formatReplacementDataDir(self.data, identity);
+    const as = values.format ? '' : ' (a replacement: it repairs from its peers before it votes)';
+    process.stdout.write(`formatted ${self.data} for replica ${id} of cluster "${config.cluster}"${as}\n`);
     return;
   }
   await serve(config, id, level);

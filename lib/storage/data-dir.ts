@@ -71,13 +71,21 @@ export function snapshotOps(names: readonly string[]): number[] {
 }
 
 /** Creates `dir` (and missing parents), owner-only, and marks it as `identity`'s. Refuses a
- *  directory that already holds anything: formatting must never overwrite a replica's state. */
-export async function formatDataDir(dir: string, identity: StoreIdentity, fs: StorageFs = nodeFs): Promise<void> {
+ *  directory that already holds anything: formatting must never overwrite a replica's state.
+ *  `initialize` writes what the new replica starts with besides an empty journal (a replacement's
+ *  damaged view record, replica-store.ts) before the identity that makes the directory formatted. */
+export async function formatDataDir(
+  dir: string,
+  identity: StoreIdentity,
+  fs: StorageFs = nodeFs,
+  initialize?: (fs: StorageFs, dir: string) => Promise<void>,
+): Promise<void> {
   assert.ok(identity.cluster.length > 0, 'cluster name must not be empty');
   assert.ok(Number.isSafeInteger(identity.replica) && identity.replica >= 0, 'replica must be a non-negative integer');
   const created = await io(`create directory ${dir}`, fs.mkdir(dir, { recursive: true, mode: OWNER_ONLY_DIRECTORY_MODE }));
-  // The temp file of a format that crashed before its rename is the only thing allowed here.
-  const names = (await io(`list ${dir}`, fs.readdir(dir))).filter((name) => name !== `${IDENTITY_FILE}${TEMP_SUFFIX}`);
+  // What a format that crashed before its identity's rename leaves is the only thing allowed here.
+  const leftover = new Set<string>([...VIEW_FILES, ...[IDENTITY_FILE, ...VIEW_FILES].map((name) => `${name}${TEMP_SUFFIX}`)]);
+  const names = (await io(`list ${dir}`, fs.readdir(dir))).filter((name) => !leftover.has(name));
   if (names.length > 0) {
     throw new StorageError('IO', `refusing to format ${dir}: it is not empty (holds ${names.slice(0, 3).join(', ')}${names.length > 3 ? ', ...' : ''})`);
   }
@@ -92,6 +100,7 @@ export async function formatDataDir(dir: string, identity: StoreIdentity, fs: St
       if (made === path.resolve(created)) break;
     }
   }
+  await initialize?.(fs, dir);
   const stored: StoredIdentity = { format: DATA_FORMAT, cluster: identity.cluster, replica: identity.replica };
   const text = JSON.stringify(stored);
   await writeFileAtomic(fs, path.join(dir, IDENTITY_FILE), [text]);

@@ -61,7 +61,7 @@ import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import type { JournalRecord, LoadedJournal, Snapshot } from '../replication/types.js';
 import { readFileAtomic, readFileChecked, writeFileAtomic } from './atomic-file.js';
-import { checkIdentity, removeTempFiles, snapshotFileName, snapshotOps, type StoreIdentity } from './data-dir.js';
+import { checkIdentity, formatDataDir, removeTempFiles, snapshotFileName, snapshotOps, type StoreIdentity } from './data-dir.js';
 import { io, StorageError, toStorageError } from './errors.js';
 import {
   batchBytes,
@@ -81,6 +81,14 @@ import { nodeFs, type StorageFs } from './storage-fs.js';
 import { readViewRecord, writeViewRecord } from './view-record.js';
 
 export { formatDataDir, type StoreIdentity } from './data-dir.js';
+
+/** Formats `dir` for a replica that takes the place of one whose disk was lost: its view record
+ *  says damaged from the start, so it votes in nothing until it has fetched a log from a primary
+ *  (docs/storage.md, "Replacing a lost disk"). A plain format would start it whole, with an empty
+ *  log it could vote with (disk rule D7). */
+export function formatReplacementDataDir(dir: string, identity: StoreIdentity, fs: StorageFs = nodeFs): Promise<void> {
+  return formatDataDir(dir, identity, fs, (fs, dir) => writeViewRecord(fs, dir, { kind: 'view', view: 0, logView: 0, damaged: true }));
+}
 export { StorageError } from './errors.js';
 export { OWNER_ONLY_DIRECTORY_MODE, OWNER_ONLY_FILE_MODE } from './storage-fs.js';
 

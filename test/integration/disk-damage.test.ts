@@ -4,13 +4,15 @@
 // snapshot — it must come back whole (status normal, damaged: false). A damaged log or snapshot
 // is not a torn write, so it is never cut silently (disk rule D6): the replica says what it found
 // ('storage-damaged'), votes in nothing, and takes its log back from a primary (docs/storage.md).
-// A damaged view record copy is rewritten from the other one. The file ends by killing f replicas
+// A damaged view record copy is rewritten from the other one. A replica whose whole disk is lost
+// is formatted again as a replacement, and repairs the same way. The file ends by killing f replicas
 // and reading every mailbox from the survivors, all of them repaired replicas: every acknowledged
 // send must be there exactly once, in order (test/integration/history.ts).
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { Connector } from '../../lib/client/connector.js';
 import { VERIFIER_ITERATIONS_MIN } from '../../lib/chat/limits.js';
@@ -18,7 +20,7 @@ import { settingsFrom } from '../../lib/replication/options.js';
 import { snapshotFileName, snapshotOps, VIEW_FILES } from '../../lib/storage/data-dir.js';
 import { scanRecords } from '../../lib/storage/records.js';
 import { Prng } from '../sim/prng.js';
-import { TestCluster, waitFor } from './harness.js';
+import { ROOT, TestCluster, waitFor } from './harness.js';
 import { History, readAll } from './history.js';
 
 const REPLICAS = 5;
@@ -296,6 +298,27 @@ test('a flipped byte in the newest snapshot is damage: snapshot and log dropped,
     const file = join(dataDir(victim), snapshotFileName(snapshot));
     return { file, offset: Math.floor(SNAPSHOT_BYTE * statSync(file).size), what: 'the newest snapshot', expect: 'log' };
   }, () => sendLoad('snapshot', 5));
+});
+
+test('a replica whose whole disk is lost is formatted again as a replacement (bin/server --format-replacement): it starts damaged and repairs from a primary', async () => {
+  const round = ++rounds;
+  const victim = await nextBackup();
+  const primary = await cluster.waitForPrimary();
+  await cluster.waitForCatchUp([victim], (await cluster.freshStatus(primary)).commit);
+  await cluster.kill(victim);
+  rmSync(dataDir(victim), { recursive: true, force: true });
+  const format = spawnSync(join(ROOT, 'bin/server'), ['--config', cluster.configPath, '--id', String(victim), '--format-replacement'], { encoding: 'utf8' });
+  assert.equal(format.status, 0, `bin/server --format-replacement failed: ${format.stderr}`);
+  assert.match(format.stdout, /a replacement/);
+  const since = logSize(victim);
+  const sending = sendLoad('replaced', 5);
+  cluster.launcher.start(victim);
+  await waitWhole(victim, since);
+  await sending;
+  await waitFor(`round ${round}: a '${EVENT.repaired}' line in replica ${victim}'s log`, () => (eventLines(victim, since, EVENT.repaired).length > 0 ? true : undefined), 10_000, () => logTail(victim, since));
+  repairedInRound.set(victim, round);
+  const leader = await cluster.waitForPrimary();
+  await cluster.waitForCatchUp([victim], (await cluster.freshStatus(leader)).commit);
 });
 
 test(`after the repairs, kill f = ${F} other replicas: the repaired survivors hold every acknowledged send, once, in order`, async () => {

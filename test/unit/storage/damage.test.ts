@@ -10,8 +10,9 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { RECORD_HEADER_BYTES, scanRecords } from '../../../lib/storage/records.js';
 import { segmentFileName } from '../../../lib/storage/segment-log.js';
-import { entries, systemError, TestFs, type FsOperation } from './helpers.js';
-import { flipped, formattedDir, type Journaled, logOps, openAndClose, rejectsWith, saveFiles, snapshotAt, writeJournal } from './store-helpers.js';
+import { formatReplacementDataDir } from '../../../lib/storage/replica-store.js';
+import { entries, systemError, tempDir, TestFs, type FsOperation } from './helpers.js';
+import { flipped, formattedDir, IDENTITY, type Journaled, logOps, openAndClose, rejectsWith, saveFiles, snapshotAt, writeJournal } from './store-helpers.js';
 
 const VIEW = { view: 3, logView: 3 };
 
@@ -194,4 +195,18 @@ test('a crash between the damaged view record and the end of the cut still opens
     assert.deepEqual([again.logs, again.journal], [[], reopened.journal], `${what}: cut once the cut completed`);
     assert.deepEqual(await segmentsIn(dir), [1, 2].map(segmentFileName), what);
   }
+});
+
+test('a replacement for a replica whose disk was lost is formatted damaged: it opens damaged with an empty journal, a plain format opens whole', async (t) => {
+  const dir = path.join(await tempDir(t), 'replacement');
+  await formatReplacementDataDir(dir, IDENTITY);
+  assert.deepEqual((await openAndClose(dir)).journal, { view: { view: 0, logView: 0, damaged: true }, snapshot: null, log: [] });
+  assert.deepEqual((await openAndClose(await formattedDir(t))).journal, { view: null, snapshot: null, log: [] });
+  // A replacement format that crashed before its identity was written (its view copies are
+  // there) can simply be run again.
+  const again = path.join(await tempDir(t), 'again');
+  await formatReplacementDataDir(again, IDENTITY);
+  await unlink(path.join(again, 'identity.json'));
+  await formatReplacementDataDir(again, IDENTITY);
+  assert.equal((await openAndClose(again)).journal.view?.damaged, true);
 });
