@@ -96,7 +96,8 @@ export interface Node<C, R, E> {
 export interface Damage {
   what: string;
   in: 'log' | 'snapshot' | 'view';
-  /** A store has opened it as damaged: from then on the disk says so until the repair is. */
+  /** Storage has noticed it: a store opened the journal as damaged (from then on the disk says
+   *  so until the repair is), or logged the mending of the view copy. */
   detected?: boolean;
 }
 
@@ -625,11 +626,9 @@ export class World<C, R, E> {
       log: (event, fields) => {
         if (!live()) return;
         if (event === 'torn-tail-cut') this.faultsSeen.add('torn-tail-cut');
-        if (VIEW_COPY_NOTICED.has(event) && node.damaged?.in === 'view') {
-          // Mended on disk, or to be mended again at the next open if a crash comes first.
-          this.faultsSeen.add('view-copy-mended');
-          node.damaged = null;
-        }
+        // Noticed; mended on disk once this open completes (a crash first, and the next open
+        // mends it again), so the replica stays damaged for the fault budget until then.
+        if (VIEW_COPY_NOTICED.has(event) && node.damaged?.in === 'view') node.damaged.detected = true;
         this.trace.add(this.now, `r${node.id} storage ${event} ${JSON.stringify(fields)}`);
       },
     });
@@ -654,10 +653,16 @@ export class World<C, R, E> {
 
   /** Once a store has opened after rot, storage must have noticed it. Rot in the log or the
    *  snapshot opens as a damaged journal (the replica then repairs from its peers, see
-   *  trackRepairs); rot in one copy of the view record is mended from the other during the open
-   *  (the log callback above clears it). Anything else is a durability violation: the replica
-   *  would vote with what it may have lost. Returns whether the replica may run. */
+   *  trackRepairs); rot in one copy of the view record is mended from the other during an open
+   *  (the log callback above notes it), and is gone once an open completes. Anything else is a
+   *  durability violation: the replica would vote with what it may have lost. Returns whether
+   *  the replica may run. */
   private damageNoticed(node: Node<C, R, E>, damage: Damage, journalDamaged: boolean): boolean {
+    if (damage.in === 'view' && damage.detected === true) {
+      this.faultsSeen.add('view-copy-mended');
+      node.damaged = null;
+      return true;
+    }
     if (damage.in !== 'view' && journalDamaged) {
       this.faultsSeen.add('damage-detected');
       damage.detected = true;
