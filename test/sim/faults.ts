@@ -329,18 +329,21 @@ export class FaultInjector<C, R, E> {
 
   /** A bit flipped where storage reads it back as written: in a complete record of a log segment
    *  (half the time the newest one's last — rot there looks most like a torn write), in the
-   *  newest snapshot, or in one copy of the view record. Null if the disk holds none of them. */
+   *  newest snapshot, or in one copy of the view record. Only in a file whose name is on disk: one
+   *  a power loss may still take back (an unsynced rename) would take its rot along. Null if the
+   *  disk holds none of them. */
   private rot(fs: SimFs): Damage | null {
     const names = fs.fileNames(DATA_DIR);
+    const settled = (name: string | null) => name !== null && fs.nameSettled(path.posix.join(DATA_DIR, name));
     const pick = this.prng.pick(['log', 'snapshot', 'view'] as const);
     let target: { name: string; from: number; to: number } | null = null;
-    if (pick === 'log') target = this.recordToRot(fs, names.filter((name) => /\.seg$/.test(name)));
+    if (pick === 'log') target = this.recordToRot(fs, names.filter((name) => /\.seg$/.test(name) && settled(name)));
     else {
       const files = names.filter((name) => (pick === 'snapshot' ? /^snapshot-\d+\.json$/ : /^view-[ab]\.json$/).test(name));
       // The store reads only the newest snapshot (not the temp file of one being written), and
       // either copy of the view record.
       const name = files.length === 0 ? null : pick === 'snapshot' ? files.at(-1)! : this.prng.pick(files);
-      const size = name === null ? 0 : (fs.readDurable(path.posix.join(DATA_DIR, name))?.length ?? 0);
+      const size = settled(name) ? (fs.readDurable(path.posix.join(DATA_DIR, name!))?.length ?? 0) : 0;
       if (size > 0) target = { name: name!, from: 0, to: size };
     }
     if (target === null) return null;

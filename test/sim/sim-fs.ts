@@ -406,6 +406,14 @@ export class SimFs implements StorageFs {
 
   // --- inspection, for tests and the trace ---------------------------------------------------
 
+  /** Whether reads of `file` and the disk's durable name of it reach the same file: false while
+   *  a rename or create of that name is not yet synced (a power loss may then bring back another
+   *  file under it, or none). */
+  nameSettled(file: string): boolean {
+    const cached = this.lookup(file, 'cache');
+    return cached !== undefined && cached === this.lookup(file, 'durable');
+  }
+
   /** What the disk holds under `file`, through the durable names; null if there is none. */
   readDurable(file: string): Buffer | null {
     const node = this.lookup(file, 'durable');
