@@ -1,5 +1,5 @@
 // One connection to one replica. It numbers the requests sent on it, matches each reply to its
-// request by id, and hands pushes on. Whatever goes wrong — the socket closes, a reply is late,
+// request by id, and hands pushes and announcements on. Whatever goes wrong — the socket closes, a reply is late,
 // the replica sends a frame that is not valid — ends the link: every request still waiting on
 // it fails with LinkLost and 'lost' is emitted once. Deciding what to do next (which replica,
 // how long to wait, whether a retry is safe) is the connector's business, not the link's.
@@ -10,7 +10,7 @@ import type { StoredMessage } from '../chat/types.js';
 import { parseServerFrame } from '../protocol/codec.js';
 import { FramedConnection } from '../transport/connection.js';
 import { encodeJsonFrame, FRAME_HEADER_BYTES } from '../transport/frame.js';
-import { CLIENT_FRAME_BYTES_MAX, SERVER_FRAME_BYTES_MAX, type ClientFrame, type ServerFrame } from '../protocol/messages.js';
+import { CLIENT_FRAME_BYTES_MAX, SERVER_FRAME_BYTES_MAX, type Announcement, type ClientFrame, type ServerFrame } from '../protocol/messages.js';
 import { ClientError } from './errors.js';
 import { parseAddress } from './servers.js';
 
@@ -32,6 +32,8 @@ interface Waiting {
 
 interface LinkEvents {
   push: [message: StoredMessage];
+  /** The replica at the other end reached status normal in a view and says where its primary is. */
+  announcement: [announcement: Announcement];
   lost: [reason: string];
 }
 
@@ -112,6 +114,10 @@ export class Link extends EventEmitter<LinkEvents> {
     const frame = parsed.value;
     if (frame.type === 'push') {
       this.emit('push', frame.message);
+      return;
+    }
+    if (frame.type === 'primary') {
+      this.emit('announcement', frame);
       return;
     }
     const waiting = this.waiting.get(frame.id);

@@ -4,7 +4,7 @@
 // the caller drops that connection rather than act on it.
 
 import type { ChatResults, StoredMessage } from '../chat/types.js';
-import type { HelloResult, LoginStartResult, ResumeResult } from '../protocol/messages.js';
+import { MEMBERS_MAX, type HelloResult, type LoginStartResult, type ResumeResult } from '../protocol/messages.js';
 
 type Fields = Record<string, unknown>;
 
@@ -41,6 +41,8 @@ export function checkHelloResult(result: unknown): HelloResult | null {
   const primary = result.primary;
   if (!isFields(primary) || !isCount(primary.replica) || !isCount(primary.view)) return null;
   if (primary.address !== null && !isText(primary.address)) return null;
+  const members = result.members;
+  if (!isTexts(members) || members.length === 0 || members.length > MEMBERS_MAX) return null;
   return result as unknown as HelloResult;
 }
 

@@ -19,7 +19,7 @@
 //     REPL shows the same code whether the codec or the chat machine caught it.
 
 import assert from 'node:assert/strict';
-import type { ClientFrame, ErrorBody, ErrorCode, PrimaryHint, ServerFrame } from './messages.js';
+import { MEMBERS_MAX, type ClientFrame, type ErrorBody, type ErrorCode, type PrimaryHint, type ServerFrame } from './messages.js';
 import {
   IDS_PER_REQUEST_MAX,
   LIST_PATTERN_LENGTH_MAX,
@@ -300,6 +300,22 @@ const replySchemas: Record<'true' | 'false', Schema> = {
     ),
   },
 };
+/** A "host:port" a replica reports: bounded, so that a replica cannot make a client hold much. */
+const ADDRESS_CHARS_MAX = 300;
+const isAddress = (v: unknown): boolean => typeof v === 'string' && v.length > 0 && v.length <= ADDRESS_CHARS_MAX;
+const announcementSchema: Schema = {
+  type: literal('BAD_FRAME', 'primary'),
+  primary: nested('BAD_FRAME', {
+    replica: integer('BAD_FRAME', 0),
+    view: integer('BAD_FRAME', 0),
+    address: { check: isAddress, expect: `a string of 1..${ADDRESS_CHARS_MAX} characters`, code: 'BAD_FRAME' },
+  }),
+  members: {
+    check: (v) => Array.isArray(v) && v.length >= 1 && v.length <= MEMBERS_MAX && v.every(isAddress),
+    expect: `a list of 1..${MEMBERS_MAX} addresses`,
+    code: 'BAD_FRAME',
+  },
+};
 const pushSchema: Schema = {
   type: literal('BAD_FRAME', 'push'),
   message: nested('BAD_FRAME', {
@@ -315,8 +331,9 @@ const pushSchema: Schema = {
  *  valid, else null (pushes have no id). */
 export function parseServerFrame(value: unknown): ParseResult<ServerFrame> {
   if (!isPlainObject(value)) return failure(null, 'BAD_FRAME', 'frame must be a JSON object');
-  if (value.type === 'push') {
-    const error = checkFields(value, 'push', pushSchema, 'BAD_FRAME');
+  if (value.type === 'push' || value.type === 'primary') {
+    const [name, schema] = value.type === 'push' ? ['push', pushSchema] : ['primary', announcementSchema];
+    const error = checkFields(value, name, schema, 'BAD_FRAME');
     return error === null ? { ok: true, value: value as ServerFrame } : { ok: false, error, id: null };
   }
   if (value.type !== 'reply') {

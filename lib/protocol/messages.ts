@@ -3,11 +3,17 @@
 // one for people; lib/protocol/codec.ts checks each one for machines.
 //
 // Every request has a numeric `id` chosen by the client; the reply names the same id. Pushes
-// (`type: 'push'`) are sent by the replica unasked and carry no id.
+// (`type: 'push'`, a message for the logged-in user) and announcements (`type: 'primary'`, where
+// the primary now is) are sent by the replica unasked and carry no id.
 
 import type { ChatReply, ClientCommand, StoredMessage } from '../chat/types.js';
 
-export const PROTOCOL_VERSION = 1;
+/** 2: hello answers with the cluster's members, and replicas announce a new primary. */
+export const PROTOCOL_VERSION = 2;
+
+/** Most members a hello answer or an announcement may list (the largest cluster is 7 replicas;
+ *  the rest is room for a later change of membership). A client refuses a longer list. */
+export const MEMBERS_MAX = 16;
 
 /** Largest frame a client may send. Checked before the body is buffered. */
 export const CLIENT_FRAME_BYTES_MAX = 64 * 1024;
@@ -71,13 +77,27 @@ export interface PrimaryHint {
 export type ServerFrame =
   | { type: 'reply'; id: number; ok: true; result: HelloResult | RegisterResult | LoginStartResult | ResumeResult | CallResult }
   | { type: 'reply'; id: number; ok: false; error: ErrorBody; primary?: PrimaryHint }
-  | { type: 'push'; message: StoredMessage };
+  | { type: 'push'; message: StoredMessage }
+  | Announcement;
+
+/** Sent unasked by a replica to every client connected to it as soon as it reaches status normal
+ *  in a view — as that view's primary or as a backup — so that a client waiting there for a new
+ *  primary goes straight to it instead of searching. `primary.address` is never null here. */
+export interface Announcement {
+  type: 'primary';
+  primary: PrimaryHint;
+  /** The client addresses of the cluster's members, as in HelloResult. */
+  members: string[];
+}
 
 export interface HelloResult {
   version: number;
   replica: number;
   view: number;
   primary: PrimaryHint;
+  /** The client addresses ("host:port") of every replica in the cluster, this one included: a
+   *  client given one address learns the rest here. A later change of membership is a new list. */
+  members: string[];
 }
 type RegisterResult = Record<string, never>;
 export interface LoginStartResult {

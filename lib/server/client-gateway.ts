@@ -73,6 +73,8 @@ const FAULT_LOG_INTERVAL_MS = 10_000;
 export interface ReplicaHost {
   status(): ReplicaStatusReport;
   primaryHint(): PrimaryHint;
+  /** The client addresses of the cluster's members (HelloResult.members). */
+  members(): string[];
   machine(): ChatMachine;
   submit(request: ClientRequest<ChatCommand>): void;
 }
@@ -261,7 +263,7 @@ export class ClientGateway {
       return this.fail(client, frame.id, 'BAD_VERSION', `this replica speaks protocol version ${PROTOCOL_VERSION}, not ${frame.version}`);
     }
     const status = this.host.status();
-    this.reply(client, frame.id, { version: PROTOCOL_VERSION, replica: status.replica, view: status.view, primary: this.host.primaryHint() });
+    this.reply(client, frame.id, { version: PROTOCOL_VERSION, replica: status.replica, view: status.view, primary: this.host.primaryHint(), members: this.host.members() });
   }
 
   /** login-start and resume read the primary's state; a backup's could be stale or missing. */

@@ -89,6 +89,7 @@ export class ReplicaServer {
     this.gateway = new ClientGateway({
       status: () => this.replica().statusReport(),
       primaryHint: () => this.primaryHint(),
+      members: () => config.replicas.map((r) => r.client),
       machine: () => this.replica().stateMachine() as ChatMachine,
       submit: (request) => this.replica().onRequest(request),
     }, this.logger, { clusterSecret: config.secret, connectionsMax: config.clientConnectionsMax });

@@ -17,6 +17,7 @@ import { TestCluster } from './harness.js';
 import { Connector } from '../../lib/client/connector.js';
 import { VERIFIER_ITERATIONS_MIN } from '../../lib/chat/limits.js';
 import { encodeJsonFrame, FRAME_HEADER_BYTES } from '../../lib/transport/frame.js';
+import { PROTOCOL_VERSION } from '../../lib/protocol/messages.js';
 
 const REPLICAS = 3;
 /** How long the normal client keeps sending after an attack's bytes are written: long enough for
@@ -132,7 +133,7 @@ test('10,000 copies of {"id":1} in one write at the primary', async (t) => {
 });
 
 test('60,000 hello frames in one write at the primary', async (t) => {
-  const hellos = Buffer.concat(Array.from({ length: 60_000 }, (_, i) => encodeJsonFrame({ type: 'hello', id: i + 1, version: 1 })));
+  const hellos = Buffer.concat(Array.from({ length: 60_000 }, (_, i) => encodeJsonFrame({ type: 'hello', id: i + 1, version: PROTOCOL_VERSION })));
   await measure(t, '60,000 × hello', async () => burst((await primary()).client, hellos));
 });
 

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { TestCluster, runClientScript, spawnClient, waitFor } from './harness.js';
 import { encodeJsonFrame } from '../../lib/transport/frame.js';
+import { PROTOCOL_VERSION } from '../../lib/protocol/messages.js';
 
 let cluster: TestCluster;
 
@@ -101,7 +102,7 @@ test('a client sending garbage or an oversize frame is cut off while another kee
     new Promise((_, reject) => setTimeout(() => reject(new Error('server did not close the misbehaving connections')), 10_000)),
   ]);
   const valid = await rawClient();
-  valid.socket.write(encodeJsonFrame({ type: 'hello', id: 1, version: 1 }));
+  valid.socket.write(encodeJsonFrame({ type: 'hello', id: 1, version: PROTOCOL_VERSION }));
   valid.socket.write(encodeJsonFrame({ type: 'teleport', id: 2 }));
   let received = '';
   valid.socket.on('data', (chunk: Buffer) => (received += chunk.toString('utf8')));

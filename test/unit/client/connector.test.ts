@@ -9,7 +9,7 @@ import { hashToken } from '../../../lib/auth/tokens.js';
 import type { Connector } from '../../../lib/client/connector.js';
 import { ClientError } from '../../../lib/client/errors.js';
 import type { StoredMessage } from '../../../lib/chat/types.js';
-import { CLIENT_FRAME_BYTES_MAX, type ClientFrame } from '../../../lib/protocol/messages.js';
+import { CLIENT_FRAME_BYTES_MAX, PROTOCOL_VERSION, type ClientFrame } from '../../../lib/protocol/messages.js';
 import type { FakeCluster, Interception, Received } from './fake-cluster.js';
 import { makeConnector, startCluster, TEST_TIMEOUT_MS, waitFor, waitForFrame } from './helpers.js';
 
@@ -558,8 +558,8 @@ test('finding the primary: hints and primaries from a view older than one alread
       dropped = true;
       return { action: 'drop-before' };
     }
-    if (replica === 2 && frame.type === 'hello') return { action: 'reply', frame: { type: 'reply', id: frame.id, ok: true, result: { version: 1, replica: 2, view: 3, primary: stale } } };
-    if (replica === 0 && frame.type === 'hello') return { action: 'reply', frame: { type: 'reply', id: frame.id, ok: true, result: { version: 1, replica: 0, view: 3, primary: stale } } };
+    if (replica === 2 && frame.type === 'hello') return { action: 'reply', frame: { type: 'reply', id: frame.id, ok: true, result: { version: PROTOCOL_VERSION, replica: 2, view: 3, primary: stale, members: cluster.addresses } } };
+    if (replica === 0 && frame.type === 'hello') return { action: 'reply', frame: { type: 'reply', id: frame.id, ok: true, result: { version: PROTOCOL_VERSION, replica: 0, view: 3, primary: stale, members: cluster.addresses } } };
     return undefined;
   };
   const before = lines.length;

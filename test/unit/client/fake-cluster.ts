@@ -273,7 +273,7 @@ export class FakeReplica {
   private answer(connection: Connection, frame: ClientFrame): object {
     const cluster = this.cluster;
     if (frame.type === 'hello') {
-      return { ok: true, result: { version: PROTOCOL_VERSION, replica: this.replica, view: cluster.view, primary: cluster.hint() } };
+      return { ok: true, result: { version: PROTOCOL_VERSION, replica: this.replica, view: cluster.view, primary: cluster.hint(), members: cluster.addresses } };
     }
     if (cluster.primary !== this.replica) return error('NOT_PRIMARY', `replica ${this.replica} is a backup`, cluster.hint());
     switch (frame.type) {

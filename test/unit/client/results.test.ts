@@ -21,8 +21,11 @@ test('every kind of call result is checked against its own shape', () => {
 });
 
 test('hello, login-start and resume results', () => {
-  const hello = { version: 1, replica: 0, view: 3, primary: { replica: 1, view: 3, address: null } };
+  const hello = { version: 2, replica: 0, view: 3, primary: { replica: 1, view: 3, address: null }, members: ['127.0.0.1:7001'] };
   assert.deepEqual(checkHelloResult(hello), hello);
+  assert.equal(checkHelloResult({ ...hello, members: [] }), null, 'a cluster has at least one member');
+  assert.equal(checkHelloResult({ ...hello, members: Array(17).fill('127.0.0.1:7001') }), null, 'more members than MEMBERS_MAX');
+  assert.equal(checkHelloResult({ ...hello, members: [7001] }), null);
   assert.equal(checkHelloResult({ ...hello, primary: { ...hello.primary, address: 7 } }), null);
   assert.equal(checkHelloResult({ ...hello, primary: null }), null);
   assert.equal(checkHelloResult({ ...hello, view: -1 }), null);

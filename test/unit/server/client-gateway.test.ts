@@ -12,7 +12,7 @@ import { hashToken, newToken } from '../../../lib/auth/tokens.js';
 import { LOGIN_FAILURES_BEFORE_LOCK } from '../../../lib/chat/limits.js';
 import { ChatMachine } from '../../../lib/chat/machine.js';
 import type { ChatCommand } from '../../../lib/chat/types.js';
-import { CLIENT_FRAME_BYTES_MAX, SERVER_FRAME_BYTES_MAX } from '../../../lib/protocol/messages.js';
+import { CLIENT_FRAME_BYTES_MAX, PROTOCOL_VERSION, SERVER_FRAME_BYTES_MAX } from '../../../lib/protocol/messages.js';
 import type { ClientRequest } from '../../../lib/replication/types.js';
 import { CLIENT_FIRST_REQUEST_MS, CLIENT_FRAME_MS, CLIENT_IDLE_MS, ClientGateway, DESCRIPTORS_RESERVED, type GatewayOptions, type ReplicaHost } from '../../../lib/server/client-gateway.js';
 import { createLogger } from '../../../lib/server/logger.js';
@@ -40,6 +40,10 @@ class Primary implements ReplicaHost {
 
   primaryHint() {
     return { replica: 0, view: 0, address: null };
+  }
+
+  members() {
+    return ['127.0.0.1:7001'];
   }
 
   machine(): ChatMachine {
@@ -298,8 +302,8 @@ test('a connection holding an unfinished frame past CLIENT_FRAME_MS is closed, l
   const closed = loris.closed;
   // A whole hello and, in the same write, the first bytes of a frame that never ends: the hello's
   // reply says both were read.
-  const hello = { type: 'hello', id: 99, version: 1 };
-  const unfinished = Buffer.concat([encodeJsonFrame(hello), encodeJsonFrame({ type: 'hello', id: 100, version: 1 }).subarray(0, 12)]);
+  const hello = { type: 'hello', id: 99, version: PROTOCOL_VERSION };
+  const unfinished = Buffer.concat([encodeJsonFrame(hello), encodeJsonFrame({ type: 'hello', id: 100, version: PROTOCOL_VERSION }).subarray(0, 12)]);
   const replied = loris.replyTo(99);
   loris.write(unfinished);
   assert.equal((await replied).ok, true);
