@@ -1,8 +1,9 @@
 // The driver of the replication core: it carries out the driver duties of types.ts, for any host.
 // Whatever driving the core takes that is not I/O lives here — rebuilding the replica from its
 // journal, the input queue, the end of a burst, the one dispatch of effects, pushes on the
-// primary only, hanging up on clients when deposed, the slow-disk and late-tick warnings — and
-// the world is reached only through the small ports below. The replica server (lib/server) wires
+// primary only, hanging up on clients when deposed, telling them where the primary is when the
+// replica reaches status normal, the slow-disk and late-tick warnings — and the world is reached
+// only through the small ports below. The replica server (lib/server) wires
 // sockets, a timer and the real store to them; a simulator wires simulated ones, and then what
 // the server does around the core is what the simulator tests.
 //
@@ -60,6 +61,10 @@ export interface ClientPort<R, E> {
   /** This replica was primary and is no more: hang up on every client, so that an idle one does
    *  not wait here for pushes that the new primary sends. Its connector finds the new primary. */
   disconnectAll(): void;
+  /** This replica has just reached status normal in a view (as its primary or as a backup): tell
+   *  every connected client where the primary now is, so a client waiting here for a new primary
+   *  goes straight to it (docs/protocol.md, "Protocol version 2"). */
+  announce(): void;
 }
 
 export interface DriverPorts<C, R, E> {
@@ -277,8 +282,9 @@ export class ReplicaDriver<C, R, E> {
     }
   }
 
-  /** After a burst: tells onRoleChange of a change of status, view or role, and hangs up on every
-   *  client if this replica was primary and is no more (ClientPort.disconnectAll says why). */
+  /** After a burst: tells onRoleChange of a change of status, view or role; hangs up on every
+   *  client if this replica was primary and is no more (ClientPort.disconnectAll says why), or
+   *  else announces the primary if this replica has just reached status normal. */
   private noticeRoleChange(): void {
     const { status, view, isPrimary } = this.core.statusReport();
     const last = this.lastRole;
@@ -286,7 +292,11 @@ export class ReplicaDriver<C, R, E> {
     this.lastRole = { status, view, isPrimary };
     if (last?.isPrimary && !isPrimary) {
       this.log('info', 'deposed', { clients: this.ports.clients.connections() });
+      // No announcement as well: these connections are being closed, and a frame sent on a
+      // closing one is dropped. Their clients ask the other replicas.
       this.ports.clients.disconnectAll();
+    } else if (reachedNormal(last, status, view)) {
+      this.ports.clients.announce();
     }
     this.ports.onRoleChange?.();
   }
@@ -313,4 +323,13 @@ export class ReplicaDriver<C, R, E> {
   private log(level: LogLevel, event: string, fields: Record<string, unknown>): void {
     this.ports.log(level, event, fields, { replica: this.options.replica, view: this.core.statusReport().view });
   }
+}
+
+/** Whether a replica whose role was `last` before a burst and is (`status`, `view`) after it has
+ *  just reached status normal: in a new view, or again in the same one after recovering. Not at
+ *  start-up (no role before): a host has no clients connected before it starts the replica, and
+ *  a client that connects later learns the primary from its hello. */
+function reachedNormal(last: Role | null, status: Role['status'], view: number): boolean {
+  if (last === null || status !== 'normal') return false;
+  return last.status !== 'normal' || last.view !== view;
 }

@@ -25,7 +25,7 @@ import { describePeer, FramedConnection } from '../transport/connection.js';
 import { InboundBudget } from '../transport/inbound-budget.js';
 import { encodeJsonFrame } from '../transport/frame.js';
 import { errorReply, okReply, parseClientFrame, type OkResult } from '../protocol/codec.js';
-import { CLIENT_FRAME_BYTES_MAX, PROTOCOL_VERSION, SERVER_FRAME_BYTES_MAX, type ClientFrame, type ErrorCode, type PrimaryHint, type ServerFrame } from '../protocol/messages.js';
+import { CLIENT_FRAME_BYTES_MAX, PROTOCOL_VERSION, SERVER_FRAME_BYTES_MAX, type Announcement, type ClientFrame, type ErrorCode, type PrimaryHint, type ServerFrame } from '../protocol/messages.js';
 import type { ChatCommand, ChatEvent, ChatReply, ClientCommand, LoggedCommand, LoginRecord } from '../chat/types.js';
 import { recordLogin } from '../chat/login.js';
 import type { ChatMachine } from '../chat/machine.js';
@@ -168,6 +168,17 @@ export class ClientGateway {
   /** Closes every client connection (this replica stopped being primary); clients reconnect. */
   disconnectAll(): void {
     for (const client of this.clients) client.connection.close();
+  }
+
+  /** Tells every client connection where the primary now is: this replica has just reached
+   *  status normal in a view (ClientPort.announce). Encoded once for all of them. Only a
+   *  connection open now gets it: one accepted later asks hello, which answers the same. */
+  announce(): void {
+    const announcement: Announcement = { type: 'primary', primary: this.host.primaryHint(), members: this.host.members() };
+    // Status normal is when the hint has an address, and the driver announces only then.
+    assert.ok(announcement.primary.address !== null, 'an announcement names the primary\'s address');
+    const frame = encodeJsonFrame(announcement);
+    for (const client of this.clients) client.connection.sendFrame(frame);
   }
 
   get connectionCount(): number {

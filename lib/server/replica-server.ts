@@ -7,8 +7,9 @@
 //            a snapshot is framed around the snapshot file the store wrote (duty 4);
 //   store    the ReplicaStore: records in seq order, its onDurable to the driver (duty 2), and
 //            its onFailure to driver.fail, after which the process exits (duty 3);
-//   clients  the ClientGateway: requests to the driver; replies, rejects and pushes back, and
-//            every connection closed when this replica is deposed (duty 5);
+//   clients  the ClientGateway: requests to the driver; replies, rejects and pushes back, every
+//            connection closed when this replica is deposed (duty 5), and told where the primary
+//            is when this replica reaches status normal;
 //   time     a timer that calls tick() every tickMs (duty 6), setImmediate for the flush the
 //            driver asks for (duty 7: one per event-loop turn), performance.now() for its
 //            warnings;
@@ -144,6 +145,7 @@ export class ReplicaServer {
         push: (events) => this.gateway!.deliverEvents(events),
         connections: () => this.gateway!.connectionCount,
         disconnectAll: () => this.gateway!.disconnectAll(),
+        announce: () => this.gateway!.announce(),
       },
       log: (level, event, fields, context) => this.logger.log(level, event, fields, context),
       scheduleFlush: () => setImmediate(() => this.replica().flush()),

@@ -405,6 +405,7 @@ export class World<C, R, E> {
         connections: () => node.connections.size,
         // Hung up: answers to what they sent here are lost; they time out and ask elsewhere.
         disconnectAll: () => node.connections.clear(),
+        announce: () => {}, // The simulated clients find the primary by asking.
       },
       log: (level, event, fields) => {
         if (level === 'warn' || level === 'error') this.trace.add(this.now, `r${node.id} ${level} ${event} ${JSON.stringify(fields)}`);

@@ -53,6 +53,7 @@ class FakeHost {
       push: (events) => this.record(`push ${events.join(',')}`),
       connections: () => 3,
       disconnectAll: () => this.record('disconnect all'),
+      announce: () => this.record('announce'),
     },
     log: (level, event, fields, context) => {
       this.logs.push({ level, event, fields, context });
@@ -199,8 +200,38 @@ test('driver: a primary that is deposed logs it and hangs up on its clients; eve
   assert.equal(host.driver.statusReport().isPrimary, false);
   assert.deepEqual(host.logged('deposed').map((line) => line.fields), [{ clients: 3 }]);
   const deposedAt = host.calls.indexOf('log deposed');
-  assert.equal(host.calls[deposedAt + 1], 'disconnect all');
+  assert.deepEqual(host.calls.slice(deposedAt + 1), ['disconnect all'], 'normal in view 2 as a backup, but nothing announced to connections being closed');
   assert.equal(host.roleChanges, roleChanges + 1);
+});
+
+test('driver: the primary is announced once each time the replica reaches status normal, as primary or backup; not at start-up', () => {
+  const announced = (host: FakeHost) => host.calls.filter((call) => call === 'announce').length;
+  const host = new FakeHost(1, 3);
+  host.driver.start();
+  assert.deepEqual([host.driver.statusReport().status, announced(host)], ['normal', 0], 'a backup of view 0 from start-up: no clients yet');
+  host.driver.onMessage(startViewChange(1, 0));
+  assert.equal(announced(host), 0, 'a view change is no news: no primary to name');
+  host.driver.onMessage(startViewChange(1, 2));
+  host.driver.onMessage({ type: 'do-view-change', view: 1, from: 2, logView: 0, op: 0, commit: 0, entries: [] });
+  assert.ok(host.driver.statusReport().isPrimary);
+  assert.equal(announced(host), 1, 'primary of view 1');
+  for (const request of [registration('c'), registration('d')]) {
+    host.driver.onRequest(request);
+    host.driver.flush();
+    host.driver.tick();
+  }
+  assert.equal(host.calls.filter((call) => call.startsWith('broadcast prepare')).length, 2, 'both registers went out');
+  assert.equal(announced(host), 1, 'not again for the bursts that follow in the same view');
+
+  const changing = new FakeHost(0, 3); // D4: from start-up in a view change to view 1
+  changing.driver.start();
+  changing.driver.onMessage({ type: 'start-view', view: 1, from: 1, op: 0, commit: 0, entries: [] });
+  assert.deepEqual([changing.driver.statusReport().status, announced(changing)], ['normal', 1], 'a backup that ends a view change');
+
+  const backup = new FakeHost(2, 3); // normal in view 0 from start-up
+  backup.driver.start();
+  backup.driver.onMessage({ type: 'start-view', view: 1, from: 1, op: 0, commit: 0, entries: [] });
+  assert.deepEqual([backup.driver.statusReport().view, announced(backup)], [1, 1], 'a backup moved from normal in one view to normal in the next');
 });
 
 test('driver: after fail() nothing more goes in — no onDurable, message, tick, request or flush — and onFatal is told once', () => {

@@ -12,7 +12,7 @@ import { hashToken, newToken } from '../../../lib/auth/tokens.js';
 import { LOGIN_FAILURES_BEFORE_LOCK } from '../../../lib/chat/limits.js';
 import { ChatMachine } from '../../../lib/chat/machine.js';
 import type { ChatCommand } from '../../../lib/chat/types.js';
-import { CLIENT_FRAME_BYTES_MAX, PROTOCOL_VERSION, SERVER_FRAME_BYTES_MAX } from '../../../lib/protocol/messages.js';
+import { CLIENT_FRAME_BYTES_MAX, PROTOCOL_VERSION, SERVER_FRAME_BYTES_MAX, type PrimaryHint } from '../../../lib/protocol/messages.js';
 import type { ClientRequest } from '../../../lib/replication/types.js';
 import { CLIENT_FIRST_REQUEST_MS, CLIENT_FRAME_MS, CLIENT_IDLE_MS, ClientGateway, DESCRIPTORS_RESERVED, type GatewayOptions, type ReplicaHost } from '../../../lib/server/client-gateway.js';
 import { createLogger } from '../../../lib/server/logger.js';
@@ -22,12 +22,15 @@ import { encodeJsonFrame } from '../../../lib/transport/frame.js';
 const SECRET = 'the cluster secret, at least this long';
 const VERIFIER = makeVerifier('right', 4096);
 const CLIENT = { clientId: 'c'.repeat(32), clientSecret: newToken() };
+const MEMBERS = ['127.0.0.1:7001', '127.0.0.1:7002', '127.0.0.1:7003'];
 
 /** A primary with one account, alice, that executes every request as it is submitted. */
 class Primary implements ReplicaHost {
   readonly chat = ChatMachine.fromSnapshot(null);
   readonly submitted: ClientRequest<ChatCommand>[] = [];
   gateway: ClientGateway | null = null;
+  /** Where this stand-in says the primary is: itself, in view 0, at an address it does not know. */
+  hint: PrimaryHint = { replica: 0, view: 0, address: null };
   private op = 0;
 
   constructor() {
@@ -39,11 +42,11 @@ class Primary implements ReplicaHost {
   }
 
   primaryHint() {
-    return { replica: 0, view: 0, address: null };
+    return this.hint;
   }
 
   members() {
-    return ['127.0.0.1:7001'];
+    return MEMBERS;
   }
 
   machine(): ChatMachine {
@@ -81,8 +84,9 @@ async function until(condition: () => boolean): Promise<void> {
   while (!condition()) await new Promise((resolve) => setImmediate(resolve));
 }
 
-/** A connection that sends nothing, and what the replica sent it until it closed. */
-async function openSilent(t: TestContext, port: number): Promise<{ frames: unknown[]; closed: Promise<unknown> }> {
+/** A connection that sends nothing (unless a test makes it), and what the replica sent it until
+ *  it closed. */
+async function openSilent(t: TestContext, port: number): Promise<{ connection: FramedConnection; frames: unknown[]; closed: Promise<unknown> }> {
   const socket = connect(port, '127.0.0.1');
   t.after(() => socket.destroy());
   await once(socket, 'connect');
@@ -90,7 +94,7 @@ async function openSilent(t: TestContext, port: number): Promise<{ frames: unkno
   const frames: unknown[] = [];
   connection.on('frame', (frame) => frames.push(frame));
   connection.on('error', () => {});
-  return { frames, closed: once(connection, 'close') };
+  return { connection, frames, closed: once(connection, 'close') };
 }
 
 /** One client connection: sends a request and resolves with the reply of the same id. */
@@ -98,11 +102,14 @@ class Client {
   private nextId = 1;
   private readonly waiting = new Map<number, (reply: Record<string, unknown>) => void>();
   private requestNumber = 0;
+  /** Frames the replica sent unasked (no id): pushes and announcements. */
+  readonly unasked: Record<string, unknown>[] = [];
 
   private constructor(private readonly connection: FramedConnection) {
     connection.on('frame', (value: unknown) => {
       const frame = value as Record<string, unknown>;
-      this.waiting.get(frame.id as number)?.(frame);
+      if (frame.id === undefined) this.unasked.push(frame);
+      else this.waiting.get(frame.id as number)?.(frame);
     });
   }
 
@@ -317,4 +324,35 @@ test('a connection holding an unfinished frame past CLIENT_FRAME_MS is closed, l
   await closed;
   assert.ok(lines.some((line) => /event=client-timed-out .*reason=slow-frame/.test(line)), lines.join('\n'));
   assert.equal((await other.loginStart('alice')).ok, true, 'a connection without one goes on');
+});
+
+test('an announcement of the primary, with the members, goes to every connection open then, and only to those', async (t) => {
+  const { primary, port } = await startGateway(t);
+  const loggedIn = await Client.open(t, port);
+  assert.equal((await loggedIn.login('alice', 'right')).reply.ok, true);
+  const anonymous = await Client.open(t, port);
+  const silent = await openSilent(t, port); // it has not even said hello: it is told too
+  await until(() => primary.gateway!.connectionCount === 3);
+  primary.hint = { replica: 2, view: 4, address: '127.0.0.1:7003' };
+  primary.gateway!.announce();
+
+  // A hello on each connection after it: frames arrive in order, so by its reply the
+  // announcement has arrived too, if it was sent.
+  const hello = { type: 'hello', version: PROTOCOL_VERSION };
+  const helloResult = { version: PROTOCOL_VERSION, replica: 0, view: 0, primary: primary.hint, members: MEMBERS };
+  const announcement = { type: 'primary', primary: { replica: 2, view: 4, address: '127.0.0.1:7003' }, members: MEMBERS };
+  for (const client of [loggedIn, anonymous]) {
+    assert.deepEqual((await client.request(hello)).result, helloResult);
+    assert.deepEqual(client.unasked, [announcement]);
+  }
+  silent.connection.send({ ...hello, id: 1 });
+  await until(() => silent.frames.some((frame) => (frame as { id?: number }).id === 1));
+  assert.deepEqual(silent.frames, [announcement, { type: 'reply', id: 1, ok: true, result: helloResult }]);
+
+  const later = await Client.open(t, port);
+  assert.deepEqual((await later.request(hello)).result, helloResult, 'a later connection asks');
+  assert.deepEqual(later.unasked, [], 'and is sent no announcement of the past');
+
+  primary.hint = { replica: 2, view: 5, address: null };
+  assert.throws(() => primary.gateway!.announce(), /an announcement names the primary's address/, 'only a replica in status normal announces');
 });
