@@ -12,7 +12,8 @@ import { EventEmitter } from 'node:events';
 import type { ReplicaStatusReport } from '../replication/types.js';
 import { RotatingLogFile, type LogFileOptions } from './log-file.js';
 
-export type ReplicaStatus = ReplicaStatusReport & { peersUp: number[]; clients: number };
+/** ReplicaServer.status(): `clients` connected now, `accepted` since the replica started. */
+export type ReplicaStatus = ReplicaStatusReport & { peersUp: number[]; clients: number; accepted: number };
 
 export interface ReplicaSlot {
   id: number;

@@ -118,6 +118,8 @@ interface Waiter {
 export class ClientGateway {
   private server: Server | null = null;
   private readonly clients = new Set<Client>();
+  /** Connections taken in since the gateway was built (refused ones are not counted). */
+  private accepted = 0;
   /** Connections bound to a session, by account name: every executed send looks up its
    *  recipient here, so a push must not cost a scan of every connection. Invariant: holds
    *  exactly the clients whose `session` is set, under that session's account name. */
@@ -185,6 +187,12 @@ export class ClientGateway {
     return this.clients.size;
   }
 
+  /** How many connections were taken in since start: beside connectionCount, it shows whether
+   *  clients keep reconnecting (after an announcement, say) or stay on the connections they have. */
+  get acceptedCount(): number {
+    return this.accepted;
+  }
+
   /** Closes every connection past a deadline (CLIENT_FRAME_MS, CLIENT_FIRST_REQUEST_MS,
    *  CLIENT_IDLE_MS) and writes the fault log's summaries. Every SWEEP_INTERVAL_MS; tests call
    *  it on a fake clock. */
@@ -221,6 +229,7 @@ export class ClientGateway {
     });
     const client: Client = { connection, acceptedAt: this.now(), lastRequestAt: null, challenge: null, session: null, waiting: 0, loginFailures: new FailureRun() };
     this.clients.add(client);
+    this.accepted++;
     connection.on('frame', (value: unknown) => this.onFrame(client, value));
     connection.on('error', (error: Error & { code?: string }) => {
       this.faults.note('warn', 'client-dropped', error.code ?? error.name, { remote: connection.remoteAddress, code: error.code, error: error.message });

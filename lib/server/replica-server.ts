@@ -102,8 +102,11 @@ export class ReplicaServer {
     this.tickTimer = setInterval(() => this.replica().tick(), config.tickMs);
   }
 
-  status(): ReplicaStatusReport & { peersUp: number[]; clients: number } {
-    return { ...this.replica().statusReport(), peersUp: this.peers?.connectedPeers() ?? [], clients: this.gateway?.connectionCount ?? 0 };
+  /** What bin/server reports to its parent (lib/cluster/launcher.ts ReplicaStatus): the core's
+   *  status, the peers connected, the client connections open and those accepted since start. */
+  status(): ReplicaStatusReport & { peersUp: number[]; clients: number; accepted: number } {
+    const gateway = this.gateway;
+    return { ...this.replica().statusReport(), peersUp: this.peers?.connectedPeers() ?? [], clients: gateway?.connectionCount ?? 0, accepted: gateway?.acceptedCount ?? 0 };
   }
 
   setPartitioned(partitioned: boolean): void {

@@ -356,3 +356,16 @@ test('an announcement of the primary, with the members, goes to every connection
   primary.hint = { replica: 2, view: 5, address: null };
   assert.throws(() => primary.gateway!.announce(), /an announcement names the primary's address/, 'only a replica in status normal announces');
 });
+
+test('accepted counts the connections taken in since start, not those refused at the cap', async (t) => {
+  const { primary, port } = await startGateway(t, { connectionsMax: 2, descriptorLimit: null });
+  assert.equal(primary.gateway!.acceptedCount, 0);
+  const first = await Client.open(t, port);
+  await Client.open(t, port);
+  await (await openSilent(t, port)).closed; // refused: TOO_MANY_CONNECTIONS
+  assert.deepEqual([primary.gateway!.acceptedCount, primary.gateway!.connectionCount], [2, 2]);
+  first.close();
+  await until(() => primary.gateway!.connectionCount === 1);
+  await Client.open(t, port);
+  assert.deepEqual([primary.gateway!.acceptedCount, primary.gateway!.connectionCount], [3, 2], 'a connection closed is still counted');
+});
