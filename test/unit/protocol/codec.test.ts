@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { errorReply, okReply, parseClientFrame, parseServerFrame } from '../../../lib/protocol/codec.js';
-import type { ErrorCode } from '../../../lib/protocol/messages.js';
+import { MEMBERS_MAX, type ErrorCode } from '../../../lib/protocol/messages.js';
 import {
   IDS_PER_REQUEST_MAX,
   LIST_PATTERN_LENGTH_MAX,
@@ -274,6 +274,10 @@ test('error messages quote untrusted names only briefly', () => {
 
 const PRIMARY = { replica: 2, view: 7, address: '127.0.0.1:7002' };
 const MESSAGE = { id: 5, from: 'alice', to: 'bob', text: 'hi', at: 1_700_000_000_000 };
+const MEMBERS = ['127.0.0.1:7001', '127.0.0.1:7002', '127.0.0.1:7003'];
+/** The longest address a replica may report (ADDRESS_CHARS_MAX in codec.ts). */
+const LONGEST_ADDRESS = `${'h'.repeat(295)}:7001`;
+const ANNOUNCEMENT = { type: 'primary', primary: PRIMARY, members: MEMBERS };
 const VALID_SERVER_FRAMES: Record<string, Json> = {
   'ok reply': { type: 'reply', id: 4, ok: true, result: { name: 'alice', unread: 3 } },
   'ok reply with an empty result': { type: 'reply', id: 0, ok: true, result: {} },
@@ -283,6 +287,9 @@ const VALID_SERVER_FRAMES: Record<string, Json> = {
   'NOT_OWNER reply': { type: 'reply', id: 4, ok: false, error: { code: 'NOT_OWNER', message: 'another secret' } },
   'CLIENT_TABLE_FULL reply': { type: 'reply', id: 4, ok: false, error: { code: 'CLIENT_TABLE_FULL', message: 'no room' } },
   push: { type: 'push', message: MESSAGE },
+  announcement: ANNOUNCEMENT,
+  'announcement at the bounds': { type: 'primary', primary: { ...PRIMARY, address: LONGEST_ADDRESS }, members: Array.from({ length: MEMBERS_MAX }, () => LONGEST_ADDRESS) },
+  'announcement of a cluster of one': { type: 'primary', primary: { replica: 0, view: 0, address: 'a:1' }, members: ['a:1'] },
 };
 
 test('every valid server frame passes, unchanged', () => {
@@ -329,6 +336,23 @@ test('every malformed server frame is refused with its code and id', () => {
     ['push message text null', withField(push, 'message', { ...MESSAGE, text: null }), 'BAD_FRAME', null],
     ['push message at a string', withField(push, 'message', { ...MESSAGE, at: '2024' }), 'BAD_FRAME', null],
     ['push message with an extra field', withField(push, 'message', { ...MESSAGE, read: true }), 'BAD_FRAME', null],
+    ['announcement without primary', withField(ANNOUNCEMENT, 'primary', REMOVE), 'BAD_FRAME', null],
+    ['announcement without members', withField(ANNOUNCEMENT, 'members', REMOVE), 'BAD_FRAME', null],
+    ['announcement with an id', withField(ANNOUNCEMENT, 'id', 3), 'BAD_FRAME', null],
+    ['announcement with an extra field', withField(ANNOUNCEMENT, 'view', 7), 'BAD_FRAME', null],
+    ['announcement primary not an object', withField(ANNOUNCEMENT, 'primary', '127.0.0.1:7002'), 'BAD_FRAME', null],
+    ['announcement primary with an extra field', withField(ANNOUNCEMENT, 'primary', { ...PRIMARY, status: 'normal' }), 'BAD_FRAME', null],
+    ['announcement primary view missing', withField(ANNOUNCEMENT, 'primary', { replica: 2, address: PRIMARY.address }), 'BAD_FRAME', null],
+    ['announcement primary replica negative', withField(ANNOUNCEMENT, 'primary', { ...PRIMARY, replica: -1 }), 'BAD_FRAME', null],
+    ['announcement primary address null', withField(ANNOUNCEMENT, 'primary', { ...PRIMARY, address: null }), 'BAD_FRAME', null],
+    ['announcement primary address empty', withField(ANNOUNCEMENT, 'primary', { ...PRIMARY, address: '' }), 'BAD_FRAME', null],
+    ['announcement primary address too long', withField(ANNOUNCEMENT, 'primary', { ...PRIMARY, address: `${LONGEST_ADDRESS}0` }), 'BAD_FRAME', null],
+    ['announcement members not a list', withField(ANNOUNCEMENT, 'members', MEMBERS[0]), 'BAD_FRAME', null],
+    ['announcement members none', withField(ANNOUNCEMENT, 'members', []), 'BAD_FRAME', null],
+    ['announcement members too many', withField(ANNOUNCEMENT, 'members', Array.from({ length: MEMBERS_MAX + 1 }, () => MEMBERS[0])), 'BAD_FRAME', null],
+    ['announcement member null', withField(ANNOUNCEMENT, 'members', [...MEMBERS, null]), 'BAD_FRAME', null],
+    ['announcement member empty', withField(ANNOUNCEMENT, 'members', [...MEMBERS, '']), 'BAD_FRAME', null],
+    ['announcement member too long', withField(ANNOUNCEMENT, 'members', [...MEMBERS, `${LONGEST_ADDRESS}0`]), 'BAD_FRAME', null],
   ];
   for (const [name, frame, code, id] of rows) {
     const result = parseServerFrame(frame);
@@ -345,6 +369,9 @@ test('a nested server-frame error names the inner field', () => {
   const result = parseServerFrame(frame);
   assert.ok(!result.ok);
   assert.equal(result.error.message, 'push.message.at must be a non-negative safe integer');
+  const announcement = parseServerFrame(withField(ANNOUNCEMENT, 'primary', { ...PRIMARY, address: null }));
+  assert.ok(!announcement.ok);
+  assert.equal(announcement.error.message, 'primary.primary.address must be a string of 1..300 characters');
 });
 
 test('okReply and errorReply build frames that the client-side parser accepts', () => {
