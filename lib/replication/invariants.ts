@@ -40,6 +40,9 @@ export function checkInvariants<C, R, E>(s: ReplicaState<C, R, E>): void {
     assert.ok(pending.every((entry) => entry.view === s.view), 'the primary admits in its own view');
     assert.ok(!s.primary.startViewSent || s.viewDurable(), 'START-VIEW only after the view record is durable');
     for (const acked of s.primary.acks.values()) assert.ok(acked <= s.log.op, 'acks are for prepared ops');
+    const { heardFrom } = s.primary;
+    assert.ok(heardFrom.size < s.f || heardFrom.size === 0, 'check-quorum: the heard-from set is cleared once it reaches f');
+    assert.ok(!heardFrom.has(s.id), 'check-quorum: a primary does not count itself');
   }
   if (s.backup !== null) assert.ok(s.backup.ackedOp <= s.log.op, 'a backup acknowledges only ops it holds');
   const fetch = s.viewChange?.logFetch ?? null;

@@ -1,5 +1,6 @@
 // Every message replicas exchange, one interface per message, named as in VRR (§4.1 normal
-// operation, §4.2 view change, §5.2 state transfer, §5.3 fetching the chosen log). Each is a plain JSON object carrying the
+// operation, §4.2 view change, §5.2 state transfer, §5.3 fetching the chosen log) — all but ALIVE,
+// which is ours (check-quorum, normal.ts). Each is a plain JSON object carrying the
 // sender's view, so a replica can tell at once whether it is behind, level or ahead (§4: "every
 // message carries its view"). The driver serialises them; the core never sees bytes.
 
@@ -31,6 +32,14 @@ export interface PrepareOk extends Header {
 export interface Commit extends Header {
   type: 'commit';
   commit: number;
+}
+
+/** Check-quorum (normal.ts): → the primary of `view`, every heartbeat: I am in your view, a backup
+ *  or catching up. Only the header; it votes for nothing and promises nothing. Without it an idle
+ *  backup sends its primary nothing (COMMIT heartbeats go one way), and a primary could not tell a
+ *  quiet cluster from a partition. */
+export interface Alive extends Header {
+  type: 'alive';
 }
 
 /** §4.2 step 1: to all. "I have given up on the previous view; I am in view-change for `view`." */
@@ -106,6 +115,7 @@ export type ReplicationMessage<C, R> =
   | Prepare<C>
   | PrepareOk
   | Commit
+  | Alive
   | StartViewChange
   | DoViewChange<C>
   | StartView<C>
@@ -155,6 +165,7 @@ export function messageProblem(message: unknown, replicaCount: number): string |
       return isCount(m.op) ? null : 'op is not a count';
     case 'commit':
       return isCount(m.commit) ? null : 'commit is not a count';
+    case 'alive':
     case 'start-view-change':
       return null;
     case 'do-view-change':

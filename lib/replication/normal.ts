@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { admit } from './client-table.js';
 import { executeCommitted, learnCommit } from './execute.js';
-import type { Commit, Prepare, PrepareOk } from './messages.js';
+import type { Alive, Commit, Prepare, PrepareOk } from './messages.js';
 import { quorumOp } from './quorum.js';
 import type { ReplicaState } from './state.js';
 import { requestState } from './state-transfer.js';
@@ -149,6 +149,7 @@ export function onPrepareOk<C, R, E>(s: ReplicaState<C, R, E>, m: PrepareOk): vo
     return s.logLine('warn', 'ignoring prepare-ok', { reason: 'acknowledges an op we never prepared', from: m.from, op: m.op });
   }
   s.primary.acks.set(m.from, Math.max(s.primary.acks.get(m.from) ?? 0, m.op));
+  heard(s, m.from);
 }
 
 /** §4.1 step 4: commit what f + 1 replicas hold durably in this view — ourselves only once our
@@ -205,4 +206,70 @@ export function onCommitTimeout<C, R, E>(s: ReplicaState<C, R, E>): void {
 /** §4.2 step 1: the primary has been silent for the timeout; try the next view. */
 export function onPrimaryTimeout<C, R, E>(s: ReplicaState<C, R, E>): void {
   startViewChange(s, s.view + 1, `no word from primary ${s.primaryOf(s.view)} for ${s.viewChangeTimeoutTicks} ticks`);
+}
+
+// ---- check-quorum: a primary that hears no majority steps down ------------------------------
+//
+// A primary cut off from the other replicas (a partition) commits nothing — a commit needs f + 1 —
+// but without this rule it stays in status normal in its view for ever: it keeps its clients,
+// answers them from stale state, and never hangs up an idle one, while the others have moved on.
+// So a primary must hear, within every view-change timeout (its own, as its backups wait for it),
+// from f other replicas of its view — with itself a majority — or it steps down: it starts a view
+// change to view + 1, as a backup whose primary fell silent does (§4.2 step 1). Leaving status
+// normal does the rest: the driver logs `deposed` and hangs up its clients, who are refused with
+// VIEW_CHANGE until they find the new primary; when the partition heals, the replica meets the
+// others' newer view by the usual paths (view-change.ts, scenarios 1–7), and in an asymmetric
+// partition, where its backups still hear it, its START-VIEW-CHANGE moves them at once (scenario 3).
+//
+// Hearing from a replica means a PREPARE-OK of this view, or an ALIVE of this view, which a backup
+// and a replica catching up (state transfer, storage repair) send their primary every heartbeat:
+// an idle backup sends it nothing else. The replica catching up must count. With N = 3, one
+// replica dead and the other fetching a snapshot that takes seconds, the primary hears no
+// PREPARE-OK; stepping down would throw the transfer away, the next view's primary would start it
+// again from the beginning and step down in turn — a livelock, one view change per timeout.
+//
+// Timing only: no safety argument is touched (view-change.ts, scenario 10). Stepping down is a
+// replica starting a view change on its own timer, which VRR §4.2 allows any replica at any
+// moment; it changes no log, commits nothing, and votes for nothing the replica would not vote for
+// anyway. It adds liveness: the clients of a cut-off primary are released, and in an asymmetric
+// partition the view moves. What it costs: a backup stalled for longer than the timeout while
+// every other backup is down makes the primary step down — a view change where a pause would have
+// done. The clock starts once START-VIEW has gone out: before that nobody can know the view has
+// started, and the primary's own disk sets the pace (D2). A cluster of one (f = 0) has nobody to
+// hear from: its own disk is its majority, and it never steps down.
+
+/** Check-quorum: `from`, another replica, is in our view (its ALIVE or PREPARE-OK of it). */
+function heard<C, R, E>(s: ReplicaState<C, R, E>, from: ReplicaId): void {
+  const p = s.primary!;
+  p.heardFrom.add(from);
+  if (p.heardFrom.size < s.f) return;
+  p.heardFrom.clear();
+  p.quorumTimeout.reset();
+}
+
+/** Check-quorum: a backup or a replica catching up says it is in our view. */
+export function onAlive<C, R, E>(s: ReplicaState<C, R, E>, m: Alive): void {
+  if (m.view !== s.view) return s.ignore('alive', m.view < s.view ? 'older view' : 'newer view', { from: m.from });
+  if (s.primary === null) return s.ignore('alive', 'not the primary in status normal', { from: m.from });
+  heard(s, m.from);
+}
+
+/** Check-quorum, every heartbeat: a backup, or a replica catching up in a view it does not lead,
+ *  tells that view's primary it is there. No wait for the view record (D2): ALIVE promises
+ *  nothing and votes for nothing, and waiting on a slow disk would only cost a view change. */
+export function sendAlive<C, R, E>(s: ReplicaState<C, R, E>): void {
+  const primary = s.primaryOf(s.view);
+  if ((s.backup === null && s.transfer === null) || primary === s.id) return;
+  s.send(primary, { type: 'alive', view: s.view, from: s.id });
+}
+
+/** Check-quorum, on each tick of a primary: step down if fewer than f others were heard from in a
+ *  whole timeout since START-VIEW went out or the set last reached f. */
+export function onQuorumTick<C, R, E>(s: ReplicaState<C, R, E>): void {
+  const p = s.primary!;
+  if (!p.startViewSent || s.f === 0 || !p.quorumTimeout.tick()) return;
+  const heardFrom = [...p.heardFrom].sort((a, b) => a - b);
+  const ticks = p.quorumTimeout.after;
+  s.logLine('warn', 'primary stepping down', { reason: 'quorum lost', ticks, heardFrom, f: s.f });
+  startViewChange(s, s.view + 1, `check-quorum: in ${ticks} ticks heard from replicas [${heardFrom.join(', ')}] of this view, fewer than f = ${s.f}`);
 }

@@ -14,14 +14,18 @@ export interface ReplicaOptions {
   replica: ReplicaId;
   /** N = 2f + 1 (1, 3, 5, 7 all work; N = 1 commits on its own fsync). */
   replicaCount: number;
-  /** The primary sends COMMIT (the heartbeat) this often; view-change messages are resent this
-   *  often too. Default 5 ticks. */
+  /** The primary sends COMMIT (the heartbeat) this often, and each backup (or replica catching
+   *  up) sends ALIVE to its primary (check-quorum, normal.ts); view-change messages are resent
+   *  this often too. Default 5 ticks. */
   heartbeatTicks?: number;
   /** A backup starts a view change after this many ticks without hearing from its primary. A view
    *  change that has not completed after this many ticks (doubled for each view change in a row
    *  that failed, up to 8 times) moves on to the next view if f + 1 replicas took part in it, and
-   *  otherwise stays in its view and asks again (view-change.ts, scenario 6). Each replica waits
-   *  `replica` ticks longer than this, so backups do not all fire at once. Default 20. */
+   *  otherwise stays in its view and asks again (view-change.ts, scenario 6). It also bounds how
+   *  long a primary serves without hearing a majority: one that has heard from fewer than f other
+   *  replicas of its view (ALIVE or PREPARE-OK) for this many ticks steps down (check-quorum,
+   *  normal.ts). Each replica waits `replica` ticks longer than this, so backups do not all fire
+   *  at once. Default 20. */
   viewChangeTimeoutTicks?: number;
   /** Entries per PREPARE (and per `entries` persist record). Default 256. */
   batchEntriesMax?: number;

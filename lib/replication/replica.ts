@@ -18,12 +18,15 @@ import {
   commitAsPrimary,
   flush,
   onCommit,
+  onAlive,
   onCommitTimeout,
   onPrepare,
   onPrepareOk,
   onPrimaryTimeout,
+  onQuorumTick,
   onReceiving,
   onRequest,
+  sendAlive,
   sendPrepareOk,
 } from './normal.js';
 import { type ReplicaOptions, settingsFrom } from './options.js';
@@ -195,6 +198,8 @@ export class Replica<C, R, E> {
         return onPrepareOk(s, message);
       case 'commit':
         return onCommit(s, message);
+      case 'alive':
+        return onAlive(s, message);
       case 'start-view-change':
         return onStartViewChange(s, message);
       case 'do-view-change':
@@ -218,6 +223,7 @@ export class Replica<C, R, E> {
     if (s.primary !== null) {
       if (s.primary.commitTimeout.tick()) onCommitTimeout(s);
       if (s.primary !== null) onPrimaryRejoinTick(s);
+      if (s.primary !== null) onQuorumTick(s);
     } else if (s.backup !== null) {
       if (s.backup.repairTimeout?.tick()) s.backup.repairTimeout = null;
       if (s.backup.primaryTimeout.tick()) onPrimaryTimeout(s);
@@ -228,5 +234,6 @@ export class Replica<C, R, E> {
       if (s.transfer.primaryTimeout.tick()) onTransferPrimaryTimeout(s);
       else if (s.transfer.resendTimeout.tick()) onStateResendTimeout(s);
     }
+    if (s.aliveTimeout.tick()) sendAlive(s);
   }
 }

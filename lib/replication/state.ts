@@ -10,7 +10,7 @@ import type { Log } from './log.js';
 import type { DoViewChange, ReplicationMessage } from './messages.js';
 import type { Settings } from './options.js';
 import { faultsTolerated, primaryOf, quorumSize } from './quorum.js';
-import type { Timeout } from './timeout.js';
+import { Timeout } from './timeout.js';
 import type { Effect, JournalRecord, LogEntry, ReplicaId, Snapshot, StateMachine, StateMachineFactory, Status } from './types.js';
 
 export type CoreEffect<C, R, E> = Effect<C, R, E, ReplicationMessage<C, R>>;
@@ -40,6 +40,13 @@ interface PrimaryState<C> {
    *  `stallCommit` is the commit number when it was last reset. */
   stallTimeout: Timeout;
   stallCommit: number;
+  /** Check-quorum (normal.ts): fires when fewer than f other replicas of this view were heard from
+   *  since it was last reset — the primary then steps down. It counts only once START-VIEW has gone
+   *  out. */
+  quorumTimeout: Timeout;
+  /** The other replicas heard from in this view (ALIVE or PREPARE-OK) since quorumTimeout was last
+   *  reset. Reaching f members resets the timeout and clears the set, so it stays below f. */
+  heardFrom: Set<ReplicaId>;
 }
 
 /** Exists exactly while this replica is a backup in status normal. */
@@ -180,6 +187,9 @@ export class ReplicaState<C, R, E> {
   /** View changes in a row left for a higher view before completing (volatile; 0 once normal). Each one
    *  doubles the next view change's timeout, up to VIEW_CHANGE_BACKOFF_DOUBLINGS_MAX. */
   failedViewChanges = 0;
+  /** A backup, or a replica catching up, sends ALIVE to the primary of its view when this fires
+   *  (check-quorum, normal.ts). */
+  readonly aliveTimeout: Timeout;
 
   constructor(
     readonly id: ReplicaId,
@@ -208,6 +218,7 @@ export class ReplicaState<C, R, E> {
     this.executed = fields.log.base;
     this.snapshotOp = fields.log.base;
     this.snapshotDueOp = fields.log.base;
+    this.aliveTimeout = new Timeout('alive', settings.heartbeatTicks);
   }
 
   get replicaCount(): number {

@@ -83,6 +83,8 @@ export function becomePrimary<C, R, E>(s: ReplicaState<C, R, E>): void {
     rejoinTimeout: null,
     stallTimeout: new Timeout('stall', 1),
     stallCommit: 0,
+    quorumTimeout: new Timeout('quorum', s.viewChangeTimeoutTicks),
+    heardFrom: new Set(),
   };
   s.persistView();
   s.rebuildInFlight();

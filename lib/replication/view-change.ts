@@ -110,6 +110,17 @@ function addParticipant<C, R, E>(s: ReplicaState<C, R, E>, from: ReplicaId): voi
 //     it leaves one for the next view: timing, which no safety argument relies on — any replica
 //     may move to a higher view at any moment). Which log wins, and what is durable before each
 //     message (D2/D3), is as before.
+// 10. Check-quorum (normal.ts): a primary that has not heard from f other replicas of its view
+//     (ALIVE or PREPARE-OK) for its view-change timeout moves to v + 1 by itself. Like a backup's
+//     timeout (8) it is one replica starting a view change on its own timer, which VRR §4.2 allows
+//     any replica at any moment: it changes no log, commits nothing, and votes for nothing it
+//     would not vote for anyway, so 9 holds for it as well. The others meet it as in 1–7. Cut off
+//     from everyone, it waits alone at v + 1 (6) while the majority moves on; healed, the others'
+//     START-VIEW, PREPARE or COMMIT takes it to their view (5). Cut off in one direction only —
+//     its backups hear it, it hears none of them — its START-VIEW-CHANGE moves them at once (3),
+//     and the view moves where before it stayed for ever. The cost: a primary whose only
+//     remaining backups stall for longer than the timeout steps down, a view change where a
+//     pause would have done.
 
 /** The view we join on this START-VIEW-CHANGE for a newer view, or null to stay (scenarios 1–4). */
 function viewToJoin<C, R, E>(s: ReplicaState<C, R, E>, m: StartViewChange): number | null {

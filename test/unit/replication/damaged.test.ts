@@ -12,9 +12,10 @@ import { Cluster, commitMany, type Envelope, type Message, req, toyMachine } fro
 /** What `id` sent while its disk said its log was damaged. */
 const sentWhileDamaged = (cluster: Cluster, id: number): Message[] => cluster.sent[id]!.filter((sent) => sent.damaged).map((sent) => sent.message);
 
-/** What `id` sent while damaged that is not an ask to be repaired: a vote. */
+/** What `id` sent while damaged that is not an ask to be repaired, nor ALIVE (check-quorum: "I am
+ *  in your view, catching up", which carries no log): a vote. */
 const votesWhileDamaged = (cluster: Cluster, id: number): Message[] =>
-  sentWhileDamaged(cluster, id).filter((m) => m.type !== 'start-view-change' && m.type !== 'get-state');
+  sentWhileDamaged(cluster, id).filter((m) => m.type !== 'start-view-change' && m.type !== 'get-state' && m.type !== 'alive');
 
 /** A cluster of `replicas` in which `count` requests committed, then the replica `pick` names
  *  restarted with its log damaged: every op above `keptOp` lost. */

@@ -37,6 +37,29 @@ test('§5.2 a replica that missed a view change catches up from the new primary,
   assert.deepEqual(cluster.items(lagging), ['m1', 'm2', 'm3']);
 });
 
+test('check-quorum: a catch-up lasting several view-change timeouts while the third replica is dead keeps the primary in its view — the ALIVEs of the replica catching up count', () => {
+  const { cluster, next, lagging } = viewStartedWithout();
+  commitMany(cluster, next, 1, 3);
+  const view = cluster.replica(next).statusReport().view;
+  cluster.crash([0, 1, 2].find((id) => id !== next && id !== lagging)!);
+  cluster.isolated.delete(lagging);
+  // The pieces of state are slow to come (a snapshot that takes seconds): none arrives for five
+  // view-change timeouts, and the primary hears no PREPARE-OK from anyone meanwhile.
+  for (let t = 0; t < 5 * 25; t++) {
+    cluster.tick(1, undefined, false);
+    cluster.deliverAll((e) => e.message.type !== 'new-state');
+  }
+  assert.equal(cluster.replica(lagging).statusReport().status, 'recovering');
+  const alive = cluster.sent[lagging]!.filter(({ message }) => message.type === 'alive' && message.view === view);
+  assert.ok(alive.length >= 20, `it told the primary of view ${view} it is there, every heartbeat (${alive.length} times)`);
+  const primary = cluster.replica(next).statusReport();
+  assert.deepEqual([primary.status, primary.view, primary.isPrimary], ['normal', view, true], 'stepping down would throw the transfer away, again and again');
+  // The next GET-STATE (they are resent ever more slowly meanwhile) is answered in full.
+  cluster.tickUntil('the catch-up completes', () => cluster.replica(lagging).statusReport().status === 'normal');
+  assert.deepEqual(cluster.items(lagging), ['m1', 'm2', 'm3']);
+  assert.equal(cluster.replica(next).statusReport().view, view);
+});
+
 test('a replica catching up hears its primary through part of a large NEW-STATE arriving', () => {
   const catchingUp = (receiving: boolean) => {
     const { cluster, next, lagging } = viewStartedWithout();
