@@ -2,7 +2,7 @@
 // (request number 0) with a secret of its own, then sends requests with increasing numbers and
 // the same secret, one outstanding at a time (VRR §4). A NOT_PRIMARY answer sends it to the
 // replica named in the hint; a timeout sends the same request — same number, same command — to
-// the next replica, with a backoff. Because the client table deduplicates by (client id,
+// the next replica, with a backoff; so does a view change that has not ended within a timeout. Because the client table deduplicates by (client id,
 // request number), a retry never runs twice (§4.1), and the client's record of what was
 // acknowledged is what the checkers hold the cluster to.
 
@@ -75,6 +75,8 @@ export class SimClient<C, R> {
    *  to it from no newer view is not followed, or two replicas cut off together (a deposed
    *  primary and a backup that still believes in it) could bounce the client between them. */
   private suspect: { replica: ReplicaId; view: number } | null = null;
+  /** Since when every answer has been VIEW_CHANGE, or null. */
+  private viewChangeSince: number | null = null;
 
   constructor(
     readonly index: number,
@@ -142,6 +144,7 @@ export class SimClient<C, R> {
   onAnswer(answer: Answer<R>, from: ReplicaId, now: number): Acknowledged<C, R> | null {
     const current = this.outstanding;
     if (current === null || answer.requestNumber !== current.request.requestNumber) return null; // late or duplicate
+    if (answer.type !== 'reject' || answer.code !== 'VIEW_CHANGE') this.viewChangeSince = null;
     if (answer.type === 'reply') return this.acknowledge(current.request, answer, now);
     const fresh = answer.view >= this.viewSeen;
     this.viewSeen = Math.max(this.viewSeen, answer.view);
@@ -152,6 +155,10 @@ export class SimClient<C, R> {
         this.retrySoon(hint !== null && hint !== from ? hint : (from + 1) % this.replicaCount, now);
         return null;
       case 'VIEW_CHANGE':
+        this.viewChangeSince ??= now;
+        if (now - this.viewChangeSince >= this.timing.requestTimeoutMs) return this.leaveViewChange(from, now);
+        this.retrySoon(hint ?? from, now + this.backoff());
+        return null;
       case 'BUSY':
         this.retrySoon(hint ?? from, now + this.backoff());
         return null;
@@ -198,6 +205,18 @@ export class SimClient<C, R> {
     this.suspect = null;
     this.wakeAt = this.paused ? Infinity : now + this.prng.int(this.timing.thinkMinMs, this.timing.thinkMaxMs);
     return acked;
+  }
+
+  /** A view change that has not ended within a request timeout may never end where we ask: a
+   *  primary cut off from the majority steps down (check-quorum, lib/replication/normal.ts), and
+   *  it and the replicas cut off with it stay in a view change that can never complete, naming
+   *  one of themselves as its primary. So leave, as after a timeout — as the connector leaves a
+   *  replica in a view change that announces no primary within its park (lib/client). */
+  private leaveViewChange(from: ReplicaId, now: number): null {
+    this.viewChangeSince = null;
+    this.suspect = { replica: from, view: this.viewSeen };
+    this.retrySoon((from + 1) % this.replicaCount, now + this.backoff());
+    return null;
   }
 
   private trusted(replica: ReplicaId, view: number): boolean {
