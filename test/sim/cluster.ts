@@ -409,6 +409,7 @@ export class World<C, R, E> {
       },
       log: (level, event, fields) => {
         if (level === 'warn' || level === 'error') this.trace.add(this.now, `r${node.id} ${level} ${event} ${JSON.stringify(fields)}`);
+        if (event === 'primary stepping down') this.faultsSeen.add('primary-stepped-down');
       },
       scheduleFlush: () => (node.flushAsked = true),
       now: () => this.now,

@@ -53,6 +53,7 @@ const FAULT_KINDS = [
   'message-for-an-earlier-run-lost',
   // what the protocol went through
   'liveness-with-replicas-down',
+  'primary-stepped-down',
   'state-transfer-snapshot',
   'stolen-client-id-refused',
 ];
