@@ -530,6 +530,44 @@ const VIEW_CHANGE_TIMING: Mutant[] = [
   },
 ];
 
+/** Check-quorum (lib/replication/normal.ts; docs/architecture.md, view change step 10): a
+ *  primary that hears no majority of its view steps down. */
+const CHECK_QUORUM: Mutant[] = [
+  {
+    id: 'check-quorum-never-steps-down',
+    file: 'lib/replication/normal.ts',
+    find: '  if (!p.startViewSent || s.f === 0 || !p.quorumTimeout.tick()) return;',
+    replace: '  if (!p.startViewSent || s.f >= 0 || !p.quorumTimeout.tick()) return;',
+    rule: 'VRR §4.2 step 1 (liveness): a primary that has heard from fewer than f others of its view for a view-change timeout starts a view change (check-quorum)',
+    why:
+      'A primary cut off from the others commits nothing, yet stays in status normal in its view for ever: its ' +
+      'clients stay connected and are answered from stale state, and in a partition where its backups still hear ' +
+      'it but it hears none of them, no backup ever times out and the view never moves.',
+  },
+  {
+    id: 'check-quorum-counts-any-view',
+    file: 'lib/replication/normal.ts',
+    find: "  if (m.view !== s.view) return s.ignore('alive', m.view < s.view ? 'older view' : 'newer view', { from: m.from });\n",
+    replace: '',
+    rule: 'VRR §4 (every message carries its view): check-quorum counts only replicas in the primary\'s own view',
+    why:
+      'An ALIVE of an older view comes from a replica still loyal to a primary it has left behind, or one held up ' +
+      'in the network; counting it keeps a primary serving that has no majority in its view — the partition the ' +
+      'rule exists to end.',
+  },
+  {
+    id: 'check-quorum-ignores-catching-up',
+    file: 'lib/replication/normal.ts',
+    find: '  if ((s.backup === null && s.transfer === null) || primary === s.id) return;',
+    replace: '  if (s.backup === null || primary === s.id) return;',
+    rule: 'VRR §5.2 with check-quorum: a replica catching up by state transfer is in the primary\'s view and counts',
+    why:
+      'With N = 3, one replica dead and the other fetching a snapshot that takes seconds, the primary hears no ' +
+      'PREPARE-OK and steps down, throwing the transfer away; the next primary starts it again and steps down in ' +
+      'turn: a livelock, one view change per timeout.',
+  },
+];
+
 /** Edits that cannot change behaviour, with the argument. They show how a survivor that is not a
  *  gap in the tests is recorded, and the runner proves each argument wrong if anything kills it. */
 const EQUIVALENT: Mutant[] = [
@@ -559,5 +597,6 @@ export const MUTANTS: readonly Mutant[] = [
   F11_HEARTBEAT,
   ...STORAGE_REPAIR,
   ...VIEW_CHANGE_TIMING,
+  ...CHECK_QUORUM,
   ...EQUIVALENT,
 ];
