@@ -1,8 +1,9 @@
 // One connection to one replica. It numbers the requests sent on it, matches each reply to its
-// request by id, and hands pushes and announcements on. Whatever goes wrong — the socket closes, a reply is late,
-// the replica sends a frame that is not valid — ends the link: every request still waiting on
-// it fails with LinkLost and 'lost' is emitted once. Deciding what to do next (which replica,
-// how long to wait, whether a retry is safe) is the connector's business, not the link's.
+// request by id, and hands pushes and announcements on. Whatever goes wrong — the socket closes,
+// a reply is late, the replica sends a frame that is not valid — ends the link: every request
+// still waiting on it fails with LinkLost and 'lost' is emitted once. Deciding what to do next
+// (which replica, how long to wait, whether a retry is safe) is the connector's business, not
+// the link's.
 
 import { EventEmitter } from 'node:events';
 import { connect } from 'node:net';
@@ -44,6 +45,10 @@ export class Link extends EventEmitter<LinkEvents> {
   private readonly waiting = new Map<number, Waiting>();
   /** Why the link ended; null while it is up. Set once, never cleared. */
   private endReason: string | null = null;
+  /** The newest announcement received, if any. Frames that arrive in one read are emitted
+   *  together, so an announcement right behind the hello reply is emitted before the code awaiting
+   *  that reply can listen for it: it reads this instead. */
+  latestAnnouncement: Announcement | null = null;
 
   private constructor(
     /** "host:port" this link was opened to, as given (not as resolved). */
@@ -117,6 +122,7 @@ export class Link extends EventEmitter<LinkEvents> {
       return;
     }
     if (frame.type === 'primary') {
+      this.latestAnnouncement = frame;
       this.emit('announcement', frame);
       return;
     }

@@ -7,6 +7,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { test, type TestContext } from 'node:test';
 import { hashToken } from '../../../lib/auth/tokens.js';
 import type { Connector } from '../../../lib/client/connector.js';
+import type { SearchProgress } from '../../../lib/client/primary-channel.js';
 import { ClientError } from '../../../lib/client/errors.js';
 import type { StoredMessage } from '../../../lib/chat/types.js';
 import { CLIENT_FRAME_BYTES_MAX, PROTOCOL_VERSION, type ClientFrame } from '../../../lib/protocol/messages.js';
@@ -26,6 +27,11 @@ function interceptOnce(cluster: FakeCluster, matches: (received: Received) => bo
     done = true;
     return typeof interception === 'function' ? interception(received) : interception;
   };
+}
+
+/** The replicas that received a hello, in order. */
+function hellos(cluster: FakeCluster): number[] {
+  return cluster.received.filter((r) => r.frame.type === 'hello').map((r) => r.replica);
 }
 
 async function loggedIn(t: TestContext, cluster: FakeCluster, name: string, options = {}): Promise<Connector> {
@@ -84,15 +90,79 @@ test('finding the primary: a NOT_PRIMARY answer is followed, with the same reque
   assert.deepEqual(failovers, [{ replica: 1, view: 1, address: cluster.addresses[1] }]);
 });
 
-test('finding the primary: hints without an address send the connector round the list', scenario, async (t) => {
+test('finding the primary: a replica in a view change (a hint without an address) is parked at, and its announcement followed', scenario, async (t) => {
+  const cluster = await startCluster(t, 3);
+  cluster.replicas[0]!.viewChanging = true;
+  const connector = makeConnector(t, [cluster.addresses[0]!]);
+  const parked = waitFor<[SearchProgress]>(connector, 'searching', 'the park at replica 0', (progress) => progress.parkedAt === cluster.addresses[0]);
+  const connecting = connector.connect();
+  await parked;
+  cluster.replicas[0]!.viewChanging = false;
+  cluster.primary = 2;
+  cluster.view = 2;
+  cluster.replicas[0]!.announce();
+  await connecting;
+  assert.equal(connector.status().replica, 2);
+  assert.deepEqual(hellos(cluster), [0, 2], 'one hello at the replica parked at, one at the primary it announced');
+});
+
+test('finding the primary: an announcement that arrives with the hello reply is not missed', scenario, async (t) => {
   const cluster = await startCluster(t, 3);
   cluster.primary = 2;
-  cluster.view = 5;
-  cluster.hintAddresses = false;
-  const connector = makeConnector(t, cluster.addresses);
+  cluster.view = 1;
+  cluster.replicas[0]!.viewChanging = true;
+  const lines: string[] = [];
+  const connector = makeConnector(t, [cluster.addresses[0]!], { log: (line: string) => lines.push(line) });
+  // Replica 0 reaches status normal as the hello arrives: its announcement goes out just before
+  // the answer, in the same write, and the connector reads both at once.
+  cluster.intercept = ({ replica, frame }) => {
+    if (replica === 0 && frame.type === 'hello') cluster.replicas[0]!.announce();
+    return undefined;
+  };
   await connector.connect();
   assert.equal(connector.status().replica, 2);
-  assert.deepEqual(cluster.received.filter((r) => r.frame.type === 'hello').map((r) => r.replica), [0, 1, 2]);
+  assert.ok(!lines.some((line) => line.includes('no announcement within')), `followed at once, not after the park ran out:\n${lines.join('\n')}`);
+});
+
+test('finding the primary: a park that brings no announcement ends after requestTimeoutMs, and the search goes on', scenario, async (t) => {
+  const cluster = await startCluster(t, 3);
+  cluster.primary = 2;
+  cluster.replicas[1]!.viewChanging = true; // and stays there
+  const lines: string[] = [];
+  const connector = makeConnector(t, [cluster.addresses[1]!], { requestTimeoutMs: 200, log: (line: string) => lines.push(line) });
+  await connector.connect();
+  assert.equal(connector.status().replica, 2);
+  assert.ok(lines.some((line) => line === `leaving ${cluster.addresses[1]}: no announcement within 200 ms`), lines.join('\n'));
+});
+
+test('finding the primary: a client given one address learns the others from hello and survives the death of that replica', scenario, async (t) => {
+  const cluster = await startCluster(t, 3);
+  const connector = makeConnector(t, [cluster.addresses[0]!]);
+  await connector.connect();
+  assert.deepEqual(connector.status().members, cluster.addresses);
+  await cluster.replicas[0]!.close();
+  cluster.primary = 1; // the view change is over: the backups name replica 1
+  cluster.view = 1;
+  const reply = await connector.call({ kind: 'list', pattern: '*', page: 1 });
+  assert.equal(reply.ok, false, 'answered (not logged in) by the new primary');
+  assert.equal(connector.status().replica, 1);
+  assert.deepEqual(connector.status().unreachable, [cluster.addresses[0]]);
+});
+
+test('finding the primary: a primary that answers VIEW_CHANGE has stepped down; its connection is dropped and the call goes elsewhere', scenario, async (t) => {
+  const cluster = await startCluster(t, 3);
+  const connector = makeConnector(t, cluster.addresses);
+  await connector.connect();
+  const hellosBefore = cluster.frames('hello', 0).length;
+  interceptOnce(cluster, (r) => isCall('list')(r.frame), ({ frame }) => {
+    cluster.primary = 1;
+    cluster.view = 1;
+    return { action: 'reply', frame: { type: 'reply', id: frame.id, ok: false, error: { code: 'VIEW_CHANGE', message: 'stepped down' } } };
+  });
+  await connector.call({ kind: 'list', pattern: '*', page: 1 });
+  assert.deepEqual(cluster.received.filter((r) => r.frame.type === 'call').map((r) => r.replica), [0, 1]);
+  assert.equal(cluster.frames('hello', 0).length, hellosBefore, 'the replica that stepped down is not asked again');
+  assert.equal(connector.status().replica, 1);
 });
 
 test('exactly once: a call whose connection dies after it ran is retried with the same numbers and not run again', scenario, async (t) => {
@@ -331,6 +401,25 @@ test('login: its attempt committed but the reply was lost; it starts again with 
   assert.equal(connector.status().name, 'alice');
 });
 
+test('login: a failover after its attempt committed starts it again on the new primary with the same token, so one session', scenario, async (t) => {
+  const cluster = await startCluster(t, 2);
+  const connector = makeConnector(t, cluster.addresses);
+  await connector.createAccount('alice', 'secret');
+  interceptOnce(cluster, (r) => isCall('login')(r.frame), () => {
+    // The primary commits the login and dies before answering; replica 1 takes over.
+    cluster.primary = 1;
+    cluster.view = 1;
+    return { action: 'drop-after' };
+  });
+  const reply = await connector.login('alice', 'secret');
+  assert.ok(reply.ok, 'logged in after all');
+  const logins = cluster.received.flatMap((r) => (r.frame.type === 'call' && r.frame.command.kind === 'login' ? [{ replica: r.replica, tokenHash: r.frame.command.tokenHash }] : []));
+  assert.deepEqual(logins.map((login) => login.replica), [0, 1, 1], 'the attempt, its resend (no challenge on the new primary), the new attempt');
+  assert.equal(new Set(logins.map((login) => login.tokenHash)).size, 1, 'one token throughout');
+  assert.deepEqual([...cluster.sessions.values()], ['alice'], 'no orphaned session');
+  assert.deepEqual(connector.status(), { ...connector.status(), replica: 1, name: 'alice' });
+});
+
 test('createAccount makes a verifier with the iterations it was given', scenario, async (t) => {
   const cluster = await startCluster(t, 1);
   const connector = makeConnector(t, cluster.addresses, { verifierIterations: 5000 });
@@ -462,10 +551,9 @@ test('giving up: a replica that never answers times out each request, then UNAVA
 
 test('closing: a call sleeping in a backoff fails with CLOSED at once, and later calls too', { timeout: 5_000 }, async (t) => {
   // Backoff far longer than the test's timeout: only close() waking the sleep can pass it.
-  const log = new EventEmitter();
-  const options = { giveUpMs: 60_000, backoffBaseMs: 20_000, backoffMaxMs: 20_000, log: (line: string) => log.emit('line', line) };
+  const options = { giveUpMs: 60_000, backoffBaseMs: 20_000, backoffMaxMs: 20_000 };
   const connector = makeConnector(t, [await closedPort()], options);
-  const retrying = waitFor(log, 'line', 'the first retry', (line: string) => line.startsWith('retrying'));
+  const retrying = waitFor(connector, 'searching', 'the first pause');
   const call = connector.call({ kind: 'list', pattern: '*', page: 1 });
   await retrying;
   const closed = connector.close();
@@ -474,71 +562,131 @@ test('closing: a call sleeping in a backoff fails with CLOSED at once, and later
   await rejectsWith(connector.call({ kind: 'list', pattern: '*', page: 1 }), 'CLOSED');
 });
 
-test('finding the primary after it died: backups naming the dead primary are not followed there, and are asked again at the short pace', scenario, async (t) => {
+test('closing: a connector parked at a replica, or about to park, stops at once with CLOSED', { timeout: 5_000 }, async (t) => {
+  const cluster = await startCluster(t, 1);
+  cluster.replicas[0]!.viewChanging = true; // it parks, for longer than the test may last
+  const parked = makeConnector(t, cluster.addresses, { requestTimeoutMs: 20_000 });
+  const waiting = waitFor(parked, 'searching', 'the park');
+  const connecting = parked.connect();
+  await waiting;
+  const closed = parked.close();
+  await rejectsWith(connecting, 'CLOSED');
+  await closed;
+  // Closed while its hello is on the wire: the park it would begin ends before it starts.
+  const early = makeConnector(t, cluster.addresses, { requestTimeoutMs: 20_000 });
+  let closing: Promise<void> | null = null;
+  cluster.intercept = ({ frame }) => {
+    if (frame.type === 'hello' && closing === null) closing = early.close();
+    return undefined;
+  };
+  await rejectsWith(early.connect(), 'CLOSED');
+  await closing;
+});
+
+test('finding the primary after it died: backups naming the dead primary are not followed there; a call parks at one and follows its announcement', scenario, async (t) => {
   const cluster = await startCluster(t, 3);
   const lines: string[] = [];
-  // A dead connection doubles the wait up to 1 s; an answer from a live replica waits 5–10 ms.
-  const connector = makeConnector(t, cluster.addresses, { backoffBaseMs: 5, backoffMaxMs: 1_000, log: (line: string) => lines.push(line) });
+  const connector = makeConnector(t, cluster.addresses, { log: (line: string) => lines.push(line) });
   await connector.connect();
   const dead = cluster.addresses[0]!;
   await cluster.replicas[0]!.close();
-  // The backups still name replica 0 (their view change has not finished) for a while.
+  const connected = lines.length;
+  // The backups still name replica 0: their view change has not finished.
+  const parked = waitFor<[SearchProgress]>(connector, 'searching', 'a park', (progress) => progress.parkedAt !== null);
   const call = connector.createAccount('carol', 'carol-password');
-  const retries = () => lines.filter((line) => line.startsWith('retrying'));
-  for (let i = 0; i < 500 && retries().filter((line) => line.includes('is a backup')).length < 6; i++) await new Promise((resolve) => setTimeout(resolve, 5));
-  cluster.primary = 1;
+  const [progress] = await parked;
+  const at = cluster.addresses.indexOf(progress.parkedAt!);
+  assert.deepEqual(progress, { known: 3, unreachable: 1, parkedAt: progress.parkedAt });
+  assert.ok(at === 1 || at === 2, `parked at a backup: ${progress.parkedAt}`);
+  const accepted = cluster.replicas.map((replica) => replica.accepted);
+  cluster.primary = 3 - at; // the other backup
   cluster.view = 1;
+  cluster.replicas[at]!.announce();
   const reply = await call;
   assert.ok(reply.ok, `the call succeeds on the new primary: ${JSON.stringify(reply)}`);
-  assert.equal(connector.status().replica, 1);
-  const all = retries();
-  const lastNamingDead = all.map((line) => line.includes('the primary is replica 0')).lastIndexOf(true);
-  const whileDead = all.slice(0, lastNamingDead + 1);
-  assert.ok(whileDead.filter((line) => line.includes('is a backup')).length >= 6, whileDead.join('\n'));
-  for (const line of whileDead.filter((l) => l.includes('is a backup'))) {
-    assert.doesNotMatch(line, /at once/, `a hint naming the dead primary ${dead} is not followed: ${line}`);
-    const delay = Number(/in (\d+) ms/.exec(line)?.[1]);
-    assert.ok(delay <= 10, `a live backup's answer is retried at the short pace: ${line}`);
+  assert.equal(connector.status().replica, cluster.primary);
+  assert.deepEqual(cluster.replicas.map((replica) => replica.accepted), accepted.map((n, i) => (i === cluster.primary ? n + 1 : n)), 'one connection more: to the primary announced');
+  assert.ok(!lines.slice(connected).some((line) => line.startsWith(`dialling ${dead}`)), `the dead primary is not dialled again:\n${lines.join('\n')}`);
+  assert.ok(lines.some((line) => line.startsWith(`dialling ${cluster.addresses[cluster.primary]} at once`)), 'a call follows the announcement at once');
+  assert.deepEqual(connector.status().unreachable, [dead]);
+});
+
+test('finding the primary after it died: an idle client reconnects at once, parks at a backup, and follows its announcement with the patient spread', scenario, async (t) => {
+  const cluster = await startCluster(t, 3);
+  const lines: string[] = [];
+  const alice = await loggedIn(t, cluster, 'alice', { log: (line: string) => lines.push(line) });
+  const parked = waitFor<[SearchProgress]>(alice, 'searching', 'the idle client parked', (progress) => progress.parkedAt !== null);
+  await cluster.replicas[0]!.close();
+  const [{ parkedAt }] = await parked;
+  const at = cluster.addresses.indexOf(parkedAt!);
+  const accepted = cluster.replicas.map((replica) => replica.accepted);
+  cluster.primary = 3 - at;
+  cluster.view = 1;
+  cluster.replicas[at]!.announce();
+  await waitForFrame(cluster, 'the session resumed on the new primary', (frame) => frame.type === 'resume' && cluster.frames('resume', cluster.primary).length > 0);
+  assert.equal(alice.status().replica, cluster.primary);
+  assert.deepEqual(cluster.replicas.map((replica) => replica.accepted), accepted.map((n, i) => (i === cluster.primary ? n + 1 : n)));
+  // random() = 0.5 of 4 × backoffBaseMs (5 ms): a thousand idle clients would not all come at once.
+  assert.ok(lines.some((line) => line.startsWith(`dialling ${cluster.addresses[cluster.primary]} in 10 ms`)), lines.join('\n'));
+});
+
+test('finding the primary after it died: idle clients spread over the backups, and the one parked at the new primary keeps its connection', scenario, async (t) => {
+  const cluster = await startCluster(t, 5);
+  // Each client's random() picks one of the four backups left: floor(draw × 4).
+  const draws = [0.1, 0.3, 0.6, 0.9];
+  const clients = await Promise.all(draws.map((draw, i) => loggedIn(t, cluster, `user${i}`, { random: () => draw })));
+  const parks = clients.map((client) => waitFor<[SearchProgress]>(client, 'searching', 'a park', (progress) => progress.parkedAt !== null));
+  await cluster.replicas[0]!.close();
+  const parkedAt = (await Promise.all(parks)).map(([progress]) => cluster.addresses.indexOf(progress.parkedAt!));
+  assert.deepEqual(parkedAt, [1, 2, 3, 4], 'one client at each backup');
+  const hellosBefore = cluster.frames('hello', 1).length;
+  cluster.primary = 1;
+  cluster.view = 1;
+  for (const replica of cluster.replicas.slice(1)) replica.announce();
+  for (const name of ['user0', 'user1', 'user2', 'user3']) {
+    const resumedOn1 = (r: Received): boolean => r.replica === 1 && r.frame.type === 'resume' && cluster.sessions.get(hashToken(r.frame.token)) === name;
+    if (!cluster.received.some(resumedOn1)) await waitFor<[Received]>(cluster, 'received', `${name} resumed on replica 1`, resumedOn1);
   }
-  // The dead address is still tried in its turn round the list, at the doubling pace.
-  const refused = whileDead.filter((line) => line.includes(`${dead}:`));
-  assert.ok(refused.length >= 1 && refused.length <= Math.ceil(whileDead.length / 2), `the dead replica is dialled once per round, not after every hint:\n${whileDead.join('\n')}`);
+  assert.equal(cluster.frames('hello', 1).length, hellosBefore + 3, 'the client parked at replica 1 adopted that connection; the three others came');
 });
 
-test('finding the primary after it died: an idle client reconnecting for its pushes keeps the doubling pace', scenario, async (t) => {
+test('announcements: while parked, one from a view older than one known is ignored; a fresh one is followed', scenario, async (t) => {
   const cluster = await startCluster(t, 3);
-  const lines: string[] = [];
-  const alice = await loggedIn(t, cluster, 'alice', { backoffBaseMs: 5, backoffMaxMs: 1_000, log: (line: string) => lines.push(line) });
+  cluster.view = 3; // replica 0 is primary of view 3
+  const log = new EventEmitter();
+  const connector = makeConnector(t, cluster.addresses, { log: (line: string) => log.emit('line', line) });
+  await connector.connect();
   await cluster.replicas[0]!.close();
-  // No call waits: after a failover every idle client reconnects at once, and at the short pace
-  // hundreds of them would flood replicas that are busy changing views.
-  const backupAnswers = () => lines.filter((line) => line.startsWith('retrying') && line.includes('is a backup'));
-  for (let i = 0; i < 1000 && backupAnswers().length < 5; i++) await new Promise((resolve) => setTimeout(resolve, 5));
-  const delays = backupAnswers().map((line) => Number(/in (\d+) ms/.exec(line)?.[1] ?? 0));
-  assert.ok(delays.length >= 5 && Math.max(...delays) > 10, `backups' answers are retried at the doubling pace: ${delays.join(', ')} ms`);
-  cluster.primary = 1;
-  cluster.view = 1;
-  const resumedOn1 = (r: Received) => r.frame.type === 'resume' && r.replica === 1;
-  if (!cluster.received.some(resumedOn1)) await waitFor<[Received]>(cluster, 'received', 'the session resumed on replica 1', resumedOn1);
-  assert.equal(alice.status().replica, 1);
+  const parked = waitFor<[SearchProgress]>(connector, 'searching', 'a park', (progress) => progress.parkedAt !== null);
+  const call = connector.call({ kind: 'list', pattern: '*', page: 1 });
+  const at = cluster.addresses.indexOf((await parked)[0].parkedAt!);
+  // Late news from a replica that has fallen behind: it names the replica parked at, in view 2.
+  const ignored = waitFor(log, 'line', 'the stale announcement ignored', (line: string) => line.endsWith('ignored an announcement of view 2, but view 3 has begun'));
+  cluster.replicas[at]!.announce({ replica: at, view: 2, address: cluster.addresses[at]! });
+  await ignored;
+  cluster.primary = 3 - at;
+  cluster.view = 4;
+  cluster.replicas[at]!.announce();
+  await call;
+  assert.equal(connector.status().replica, cluster.primary);
+  assert.equal(cluster.frames('call', at).length, 0, 'the stale announcement did not make the replica parked at the primary');
 });
 
-test('resume: idle clients that lose their primary together spread their reconnects; a call meanwhile reconnects at once', scenario, async (t) => {
+test('announcements on the primary\'s connection: a newer view of the same primary is a failover in place; another primary is followed', scenario, async (t) => {
   const cluster = await startCluster(t, 3);
-  const lines: string[] = [];
-  // random() = 0.99 of backoffMaxMs = 20 s: the idle reconnect is due ~19.8 s after the loss.
-  const alice = await loggedIn(t, cluster, 'alice', { backoffBaseMs: 5, backoffMaxMs: 20_000, random: () => 0.99, log: (line: string) => lines.push(line) });
-  const hellosBefore = cluster.frames('hello').length;
-  await cluster.replicas[0]!.close();
+  const alice = await loggedIn(t, cluster, 'alice');
+  const failover = waitFor(alice, 'failover', 'the failover to view 3');
+  cluster.view = 3; // replica 0 again
+  cluster.replicas[0]!.announce();
+  assert.deepEqual(await failover, [{ replica: 0, view: 3, address: cluster.addresses[0] }]);
+  assert.equal(cluster.replicas[0]!.accepted, 1, 'on the same connection');
+  cluster.replicas[0]!.announce({ replica: 2, view: 1, address: cluster.addresses[2]! }); // stale
   cluster.primary = 1;
-  cluster.view = 1;
-  for (let i = 0; i < 400 && !lines.some((line) => line.startsWith('lost')); i++) await new Promise((resolve) => setTimeout(resolve, 5));
-  await new Promise((resolve) => setTimeout(resolve, 200));
-  assert.equal(cluster.frames('hello').length, hellosBefore, 'no replica was dialled yet: the idle reconnect waits its turn');
-  const reply = await alice.call({ kind: 'list', pattern: '*', page: 1 });
-  assert.ok(reply.ok, `a call reconnects at once: ${JSON.stringify(reply)}`);
+  cluster.view = 4;
+  cluster.replicas[0]!.announce(); // replica 0 is a backup of view 4 now
+  await waitForFrame(cluster, 'the session resumed on replica 1', (frame) => frame.type === 'resume' && cluster.frames('resume', 1).length > 0);
   assert.equal(alice.status().replica, 1);
-  assert.equal(cluster.frames('resume', 1).length, 1, 'resumed once, by the call');
+  assert.equal(cluster.replicas[2]!.accepted, 0, 'the stale announcement was not followed');
 });
 
 test('finding the primary: hints and primaries from a view older than one already seen are stale and not followed', scenario, async (t) => {
@@ -567,7 +715,8 @@ test('finding the primary: hints and primaries from a view older than one alread
   assert.equal(reply.ok, true, JSON.stringify(reply));
   assert.equal(connector.status().replica, 1, 'back on the primary of view 5');
   const after = lines.slice(before);
-  const staleHint = after.find((line) => line.includes('replica 2 is a backup; the primary is replica 0'));
-  assert.ok(staleHint !== undefined && !staleHint.includes('at once'), `the stale hint is not followed:\n${after.join('\n')}`);
+  const staleHint = after.findIndex((line) => line.includes('replica 2 names the primary of view 3, but view 5 has begun'));
+  assert.ok(staleHint >= 0, `replica 2's hint is judged stale:\n${after.join('\n')}`);
+  assert.ok(!after[staleHint + 1]!.startsWith(`dialling ${cluster.addresses[0]} at once`), `the stale hint is not followed:\n${after.join('\n')}`);
   assert.ok(!after.some((line) => line.startsWith('connected to replica 0')), `a primary of view 3 is not adopted:\n${after.join('\n')}`);
 });

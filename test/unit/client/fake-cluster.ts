@@ -2,7 +2,8 @@
 // real sockets: N fake replicas on 127.0.0.1 sharing one in-memory state (accounts, sessions,
 // client table, mailboxes) as if it were replicated. Which one is primary, and in which view,
 // is set by the test; a test can also intercept any frame to drop the connection before or
-// after executing it, stay silent, or answer with a frame of its choosing.
+// after executing it, stay silent, or answer with a frame of its choosing, put one replica in a
+// view change, and make a replica announce the primary to the clients connected to it.
 //
 // It speaks the protocol of docs/protocol.md with the real framing and codec, and checks login
 // proofs with the real lib/auth/scram.ts, so a connector that passes here speaks it too.
@@ -193,6 +194,10 @@ export class FakeCluster extends EventEmitter<{ received: [received: Received] }
 export class FakeReplica {
   private readonly connections = new Set<Connection>();
   private readonly sockets = new Set<Socket>();
+  /** Connections accepted so far, closed ones included. */
+  accepted = 0;
+  /** In a view change: hello names no primary address, every other request is VIEW_CHANGE. */
+  viewChanging = false;
 
   private constructor(
     private readonly cluster: FakeCluster,
@@ -233,6 +238,12 @@ export class FakeReplica {
     }
   }
 
+  /** Tells every connected client where the cluster's primary is, as a replica does when it
+   *  reaches status normal in a view. */
+  announce(primary: PrimaryHint = this.cluster.hint()): void {
+    this.sendToAll({ type: 'primary', primary, members: this.cluster.addresses });
+  }
+
   /** Sends a raw frame to every connection (for tests of pushes and of bad frames). */
   sendToAll(frame: unknown): void {
     for (const connection of this.connections) connection.framed.send(frame);
@@ -244,6 +255,7 @@ export class FakeReplica {
   }
 
   private accept(socket: Socket): void {
+    this.accepted += 1;
     this.sockets.add(socket);
     socket.on('close', () => this.sockets.delete(socket));
     const framed = new FramedConnection(socket, { maxFrameBytes: CLIENT_FRAME_BYTES_MAX, maxSendFrameBytes: SERVER_FRAME_BYTES_MAX });
@@ -273,8 +285,10 @@ export class FakeReplica {
   private answer(connection: Connection, frame: ClientFrame): object {
     const cluster = this.cluster;
     if (frame.type === 'hello') {
-      return { ok: true, result: { version: PROTOCOL_VERSION, replica: this.replica, view: cluster.view, primary: cluster.hint(), members: cluster.addresses } };
+      const primary = this.viewChanging ? { ...cluster.hint(), address: null } : cluster.hint();
+      return { ok: true, result: { version: PROTOCOL_VERSION, replica: this.replica, view: cluster.view, primary, members: cluster.addresses } };
     }
+    if (this.viewChanging) return error('VIEW_CHANGE', 'a view change is in progress; retry shortly');
     if (cluster.primary !== this.replica) return error('NOT_PRIMARY', `replica ${this.replica} is a backup`, cluster.hint());
     switch (frame.type) {
       case 'register': {

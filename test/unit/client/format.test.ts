@@ -116,14 +116,14 @@ test('login, send, delete', () => {
 
 test('status: replica, view, address, user and client id, or what is not known yet', () => {
   const clientId = 'ab'.repeat(16);
-  assert.deepEqual(formatStatus({ replica: 3, view: 7, address: '127.0.0.1:7004', name: 'alice', clientId }), [
+  assert.deepEqual(formatStatus({ replica: 3, view: 7, address: '127.0.0.1:7004', name: 'alice', clientId, members: [], unreachable: [] }), [
     'replica:   3',
     'view:      7',
     'address:   127.0.0.1:7004',
     'user:      alice',
     `client id: ${clientId}`,
   ]);
-  const fresh = formatStatus({ replica: null, view: null, address: null, name: null, clientId });
+  const fresh = formatStatus({ replica: null, view: null, address: null, name: null, clientId, members: [], unreachable: [] });
   assert.deepEqual(fresh.slice(0, 4), ['replica:   (not connected yet)', 'view:      (not connected yet)', 'address:   (not connected yet)', 'user:      (not logged in)']);
 });
 

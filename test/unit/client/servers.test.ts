@@ -1,8 +1,9 @@
-// Server addresses and the order in which the connector tries them.
+// Server addresses as --server and the replicas write them. The order in which the connector
+// tries them is primary-finder.test.ts's.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseAddress, parseServerList, ServerRing, tryParseAddress } from '../../../lib/client/servers.js';
+import { parseAddress, parseServerList, tryParseAddress } from '../../../lib/client/servers.js';
 
 test('addresses: host:port and [v6]:port; anything else is refused by name', () => {
   assert.deepEqual(parseAddress('127.0.0.1:7001'), { host: '127.0.0.1', port: 7001 });
@@ -17,26 +18,4 @@ test('addresses: host:port and [v6]:port; anything else is refused by name', () 
 test('--server lists are comma-separated, spaces allowed', () => {
   assert.deepEqual(parseServerList('127.0.0.1:7001, 127.0.0.1:7002'), ['127.0.0.1:7001', '127.0.0.1:7002']);
   assert.throws(() => parseServerList('127.0.0.1:7001,'), /bad server address ''/);
-});
-
-test('the ring goes round the list in order', () => {
-  const ring = new ServerRing(['a:1', 'b:2', 'c:3']);
-  assert.deepEqual([1, 2, 3, 4, 5].map(() => ring.next()), ['a:1', 'b:2', 'c:3', 'a:1', 'b:2']);
-});
-
-test('a hint is tried next, once; the round then continues after the hinted replica', () => {
-  const ring = new ServerRing(['a:1', 'b:2', 'c:3']);
-  assert.equal(ring.next(), 'a:1');
-  assert.equal(ring.prefer('c:3'), true);
-  assert.deepEqual([1, 2, 3].map(() => ring.next()), ['c:3', 'a:1', 'b:2']);
-  assert.equal(ring.prefer('elsewhere:9'), true, 'a hinted address need not be in the list');
-  assert.deepEqual([1, 2].map(() => ring.next()), ['elsewhere:9', 'c:3']);
-});
-
-test('a hint without a usable address changes nothing', () => {
-  const ring = new ServerRing(['a:1', 'b:2']);
-  assert.equal(ring.prefer(null), false);
-  assert.equal(ring.prefer('garbage'), false);
-  assert.deepEqual([1, 2].map(() => ring.next()), ['a:1', 'b:2']);
-  assert.throws(() => new ServerRing([]), /at least one server/);
 });
