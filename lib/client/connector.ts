@@ -10,7 +10,8 @@
 //      (primary-channel.ts — dial, greet, park, adopt, and the deadline: after giveUpMs a
 //      request fails with UNAVAILABLE).
 //   3. The session (session.ts): login, and its resume on every new primary, with one token
-//      across a login that starts over.
+//      across a login that starts over; a new primary's BAD_TOKEN is doubted for a while, since
+//      it may not have run the login yet.
 //   4. Pushes once (pushes.ts): shown once, acked in batches. When the primary's connection is
 //      lost, a logged-in client reconnects at once without waiting for a command (patient pace:
 //      it parks at a backup like a call would, and spreads its dial of the primary announced).
@@ -122,7 +123,7 @@ export class Connector extends EventEmitter<ConnectorEvents> {
       sessionOpen: () => this.session.name !== null,
       log,
     });
-    this.session = new Session(this.channel, this.calls, this.pushes, { lost: (reason) => this.emit('session-lost', reason), log });
+    this.session = new Session(this.channel, this.calls, this.pushes, { lost: (reason) => this.emit('session-lost', reason), log, doubtMs: requestTimeoutMs });
     this.channel.prepareWith([this.calls.register, this.session.resume]);
     this.channel.on('push', (message) => {
       // While closing, a push could be shown but not acked, and would be shown again later.
