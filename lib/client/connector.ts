@@ -10,8 +10,7 @@
 //      (primary-channel.ts — dial, greet, park, adopt, and the deadline: after giveUpMs a
 //      request fails with UNAVAILABLE).
 //   3. The session (session.ts): login, and its resume on every new primary, with one token
-//      across a login that starts over; a new primary's BAD_TOKEN is doubted for a while, since
-//      it may not have run the login yet.
+//      across a login that starts over.
 //   4. Pushes once (pushes.ts): shown once, acked in batches. When the primary's connection is
 //      lost, a logged-in client reconnects at once without waiting for a command (patient pace:
 //      it parks at a backup like a call would, and spreads its dial of the primary announced).
@@ -123,7 +122,7 @@ export class Connector extends EventEmitter<ConnectorEvents> {
       sessionOpen: () => this.session.name !== null,
       log,
     });
-    this.session = new Session(this.channel, this.calls, this.pushes, { lost: (reason) => this.emit('session-lost', reason), log, doubtMs: requestTimeoutMs });
+    this.session = new Session(this.channel, this.calls, this.pushes, { lost: (reason) => this.emit('session-lost', reason), log });
     this.channel.prepareWith([this.calls.register, this.session.resume]);
     this.channel.on('push', (message) => {
       // While closing, a push could be shown but not acked, and would be shown again later.

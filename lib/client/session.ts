@@ -5,15 +5,7 @@
 // One token per login, kept when the login starts over after a failover: if the interrupted
 // attempt committed and only its reply was lost, the cluster answers the new one with that same
 // session rather than open a second, orphaned one (lib/chat/login.ts).
-//
-// A BAD_TOKEN to a resume ends the session — unless it comes from a primary of a newer view than
-// the one that last confirmed the session. A new primary executes at once only the ops it knows
-// to be committed, and commits the rest of the log it inherited in its own view (VRR §4.2): a
-// login committed just before the failover may not have run there yet. So that BAD_TOKEN is
-// believed only once it has lasted `doubtMs`; until then the resume is asked again at the short
-// pace, as after BUSY.
 
-import assert from 'node:assert/strict';
 import { newNonce } from '../auth/scram.js';
 import { newToken } from '../auth/tokens.js';
 import type { ChatError, ChatResults, ClientCommand } from '../chat/types.js';
@@ -31,10 +23,6 @@ interface Open {
   token: string;
   /** The connection bound to this session; any other must resume before it can act for it. */
   link: Link | null;
-  /** The view of the primary that last confirmed the session: its login, or a resume. */
-  view: number;
-  /** When a primary of a newer view first answered BAD_TOKEN; null while none has. */
-  doubtedSince: number | null;
 }
 
 type Challenge = { ok: true; challenge: LoginStartResult; clientNonce: string; link: Link } | { ok: false; error: ChatError };
@@ -46,7 +34,7 @@ export class Session {
     private readonly channel: PrimaryChannel,
     private readonly calls: ExactlyOnce,
     private readonly pushes: Pushes,
-    private readonly hooks: { lost: (reason: string) => void; log: (line: string) => void; doubtMs: number },
+    private readonly hooks: { lost: (reason: string) => void; log: (line: string) => void },
   ) {}
 
   /** The user logged in, or null. */
@@ -82,18 +70,13 @@ export class Session {
     if (outcome.kind === 'retry') return outcome;
     const { reply } = outcome;
     if (!reply.ok && reply.error.code === 'BAD_TOKEN') {
-      if (this.mayBePremature(open)) {
-        const reason = `${link.address}: BAD_TOKEN from a primary new to its view; asking again`;
-        this.hooks.log(reason);
-        return { kind: 'retry', reason, busy: true };
-      }
       this.lose(`${reply.error.code}: ${reply.error.message}`);
       return { kind: 'progress' };
     }
     if (!reply.ok) throw new ClientError(reply.error.code, `resume refused: ${reply.error.message}`);
     const resumed = checkResumeResult(reply.result);
     if (resumed === null) return this.channel.dropBroken(link, 'malformed resume result');
-    Object.assign(open, { link, view: this.primaryView(), doubtedSince: null });
+    open.link = link;
     this.hooks.log(`resumed the session of ${resumed.name} (${resumed.unread} unread)`);
     return { kind: 'progress' };
   };
@@ -105,21 +88,6 @@ export class Session {
     if (!reply.ok && reply.error.code === 'NOT_LOGGED_IN' && this.open !== null) {
       this.lose(`${reply.error.code}: ${reply.error.message}`);
     }
-  }
-
-  /** Whether a BAD_TOKEN now may be one that a new primary gives before it has executed every
-   *  op it inherited (see the header). */
-  private mayBePremature(open: Open): boolean {
-    if (this.primaryView() <= open.view) return false;
-    const now = performance.now();
-    open.doubtedSince ??= now;
-    return now - open.doubtedSince < this.hooks.doubtMs;
-  }
-
-  private primaryView(): number {
-    const primary = this.channel.current;
-    assert.ok(primary !== null, 'a session is confirmed only by a primary');
-    return primary.view;
   }
 
   private async startLogin(name: string, deadline: number): Promise<Challenge> {
@@ -142,7 +110,7 @@ export class Session {
     }
     this.pushes.reset();
     // The gateway binds the connection that answered the challenge, which is this one.
-    this.open = { name: reply.result.name, token: login.token, link, view: this.primaryView(), doubtedSince: null };
+    this.open = { name: reply.result.name, token: login.token, link };
     return reply;
   }
 

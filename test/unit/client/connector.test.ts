@@ -493,33 +493,6 @@ test('resume: a session ended elsewhere is reported as lost', scenario, async (t
   assert.equal(bob.status().name, null);
 });
 
-test('resume: a BAD_TOKEN from a primary new to its view is asked again (the login may not have run there yet), and believed once it lasts', scenario, async (t) => {
-  const cluster = await startCluster(t, 3);
-  const alice = await loggedIn(t, cluster, 'alice', { requestTimeoutMs: 200 });
-  const lost: string[] = [];
-  alice.on('session-lost', (reason) => lost.push(reason));
-  interceptOnce(cluster, (r) => r.replica === 1 && r.frame.type === 'resume', ({ frame }) => ({
-    action: 'reply',
-    frame: { type: 'reply', id: frame.id, ok: false, error: { code: 'BAD_TOKEN', message: 'not executed here yet' } },
-  }));
-  cluster.primary = 1;
-  cluster.view = 1;
-  await cluster.replicas[0]!.close();
-  const message = cluster.deliver('bob', 'alice', 'still logged in');
-  await waitFor(alice, 'push', 'the message, pushed on resume by replica 1', (m: StoredMessage) => m.id === message.id);
-  assert.equal(cluster.frames('resume', 1).length, 2, 'the resume was asked again');
-  assert.deepEqual(lost, []);
-  // The session really ended meanwhile: the BAD_TOKEN of the next primary lasts, and is believed.
-  cluster.sessions.clear();
-  cluster.primary = 2;
-  cluster.view = 2;
-  const ended = waitFor(alice, 'session-lost', 'the session reported lost');
-  await cluster.replicas[1]!.close();
-  await ended;
-  assert.ok(cluster.frames('resume', 2).length >= 2, 'asked more than once first');
-  assert.equal(alice.status().name, null);
-});
-
 test('bad frames: a reply to a request never sent ends that connection, and the request is retried', scenario, async (t) => {
   const cluster = await startCluster(t, 1);
   const connector = makeConnector(t, cluster.addresses);
