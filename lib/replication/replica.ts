@@ -149,6 +149,7 @@ export class Replica<C, R, E> {
       op: s.log.op,
       commit: s.commit,
       executed: s.executed,
+      readsCurrent: s.primary !== null && s.executed >= s.primary.startOp,
       damaged: s.damaged || s.disk.damaged,
     };
   }

@@ -196,6 +196,12 @@ export interface ReplicaStatusReport {
   commit: number;
   /** Highest op executed on this replica's state machine. */
   executed: number;
+  /** A primary whose state machine has executed its whole log as of the start of its view
+   *  (startOp): every op any client was told committed before this view has run here. Until then
+   *  a new primary's state may lack them — it executes at once only what it knows committed, and
+   *  commits the rest of the log it inherited in its own view (§4.2) — so reads from its state
+   *  (the gateway's login-start and resume) must wait. False on every replica but the primary. */
+  readsCurrent: boolean;
   /** Its log may lack ops it acknowledged: it takes no part until repaired from its peers — true
    *  until the view record saying it is repaired is durable (a restart before would find it
    *  damaged again). */

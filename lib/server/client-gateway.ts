@@ -286,12 +286,21 @@ export class ClientGateway {
     this.reply(client, frame.id, { version: PROTOCOL_VERSION, replica: status.replica, view: status.view, primary: this.host.primaryHint(), members: this.host.members() });
   }
 
-  /** login-start and resume read the primary's state; a backup's could be stale or missing. */
+  /** login-start and resume read the primary's state; a backup's could be stale or missing, and so
+   *  could a new primary's until it has executed the log it inherited (ReplicaStatusReport
+   *  readsCurrent): a session opened just before a failover would be answered BAD_TOKEN there.
+   *  That wait is a round trip and a disk write or so, hence BUSY: the client asks again shortly,
+   *  here, while the announcement that sent it here stands. */
   private refuseUnlessPrimary(client: Client, id: number): boolean {
     const status = this.host.status();
-    if (status.isPrimary && status.status === 'normal') return false;
-    if (status.status !== 'normal') this.fail(client, id, 'VIEW_CHANGE', 'a view change is in progress; retry shortly');
-    else this.fail(client, id, 'NOT_PRIMARY', `replica ${status.replica} is a backup`, this.host.primaryHint());
+    if (status.isPrimary && status.status === 'normal') {
+      if (status.readsCurrent) return false;
+      this.fail(client, id, 'BUSY', 'this primary is still committing the log its view began with; retry shortly');
+    } else if (status.status !== 'normal') {
+      this.fail(client, id, 'VIEW_CHANGE', 'a view change is in progress; retry shortly');
+    } else {
+      this.fail(client, id, 'NOT_PRIMARY', `replica ${status.replica} is a backup`, this.host.primaryHint());
+    }
     return true;
   }
 

@@ -21,7 +21,7 @@ test('console commands parse, and mistakes say what is wrong', () => {
 test('the table shows role, view, op, commit and lag for each replica', () => {
   const up = (id: number, isPrimary: boolean, commit: number): ReplicaSlot => ({
     id, process: {} as ReplicaSlot['process'], partitioned: false, exit: null,
-    status: { replica: id, status: 'normal', view: 3, logView: 3, primary: 0, isPrimary, op: 12, commit, executed: commit, damaged: false, peersUp: [1, 2], clients: isPrimary ? 2 : 0, accepted: isPrimary ? 5 : 0 },
+    status: { replica: id, status: 'normal', view: 3, logView: 3, primary: 0, isPrimary, op: 12, commit, executed: commit, readsCurrent: isPrimary, damaged: false, peersUp: [1, 2], clients: isPrimary ? 2 : 0, accepted: isPrimary ? 5 : 0 },
   });
   const down: ReplicaSlot = { id: 2, process: null, status: null, partitioned: false, exit: 'killed by SIGKILL' };
   const table = renderTable([up(0, true, 12), up(1, false, 9), down]);

@@ -50,6 +50,31 @@ test('§4.2 step 3: the new primary executes ops committed in the old view and a
   assert.ok(cluster.ofType(next, 'reply').some((r) => r.clientId === 'c' && r.requestNumber === 1));
 });
 
+test('§4.2 step 3: a new primary reports its reads current only once it has executed the log its view began with', () => {
+  const cluster = new Cluster(3);
+  const primary = cluster.settle();
+  cluster.register('c');
+  cluster.request(primary, req('c', 1, 'x'));
+  cluster.deliverAll((e) => e.message.type !== 'prepare-ok'); // on every disk, committed nowhere
+  assert.equal(cluster.replica(primary).statusReport().readsCurrent, true);
+  cluster.crash(primary);
+  // The view change completes, but the PREPARE-OKs to the new primary's START-VIEW are held back.
+  const newPrimary = () => cluster.replicas.findIndex((r) => r?.statusReport().isPrimary === true);
+  for (let t = 0; newPrimary() < 0; t++) {
+    assert.ok(t < 500, 'a new primary within 500 ticks');
+    cluster.tick(1, undefined, false);
+    cluster.deliverAll((e) => e.message.type !== 'prepare-ok');
+  }
+  const next = newPrimary();
+  const report = cluster.replica(next).statusReport();
+  assert.equal(report.status, 'normal');
+  assert.ok(report.executed < report.op, 'the op it inherited is not committed in its view yet');
+  assert.equal(report.readsCurrent, false, 'its state lacks an op a client may have been told committed');
+  assert.equal(cluster.replica((next + 1) % 3 === primary ? (next + 2) % 3 : (next + 1) % 3).statusReport().readsCurrent, false, 'a backup never');
+  cluster.tickUntil('the new primary to execute its inherited log', () => cluster.replica(next).statusReport().readsCurrent);
+  assert.deepEqual(cluster.items(next), ['x']);
+});
+
 test('§4.2 the next primary dead too: the view change times out and moves on to the view after', () => {
   const cluster = new Cluster(5);
   const primary = cluster.settle();

@@ -37,8 +37,11 @@ class Primary implements ReplicaHost {
     this.chat.apply({ kind: 'create', name: 'alice', verifier: VERIFIER, at: 1, session: null }, { op: ++this.op, clientId: CLIENT.clientId });
   }
 
+  /** False: a new primary that has not yet executed the log its view began with. */
+  readsCurrent = true;
+
   status() {
-    return { replica: 0, status: 'normal' as const, view: 0, logView: 0, primary: 0, isPrimary: true, op: 0, commit: 0, executed: 0, damaged: false };
+    return { replica: 0, status: 'normal' as const, view: 0, logView: 0, primary: 0, isPrimary: true, op: 0, commit: 0, executed: 0, readsCurrent: this.readsCurrent, damaged: false };
   }
 
   primaryHint() {
@@ -164,6 +167,20 @@ class Client {
 }
 
 const WRONG = { code: 'AUTH_FAILED', message: 'wrong name or password' };
+
+test('a new primary answers login-start and resume BUSY until it has executed the log its view began with', async (t) => {
+  const { primary, port } = await startGateway(t);
+  const client = await Client.open(t, port);
+  primary.readsCurrent = false;
+  const start = await client.loginStart('alice');
+  assert.equal((start.error as { code: string }).code, 'BUSY', JSON.stringify(start));
+  const resume = await client.request({ type: 'resume', token: newToken(), lastSeen: 0 });
+  assert.equal((resume.error as { code: string }).code, 'BUSY', 'not BAD_TOKEN: the session may be in the log it has yet to run');
+  primary.readsCurrent = true;
+  assert.equal((await client.loginStart('alice')).ok, true);
+  const stale = await client.request({ type: 'resume', token: newToken(), lastSeen: 0 });
+  assert.equal((stale.error as { code: string }).code, 'BAD_TOKEN', 'once its reads are current, an unknown token is refused for good');
+});
 
 test('a login enters the log as the outcome of the primary\'s proof check: no nonce, no proof', async (t) => {
   const { primary, port } = await startGateway(t);
