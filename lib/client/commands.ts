@@ -93,7 +93,7 @@ export const GRAMMAR: Record<CommandName, Grammar> = {
     summary: 'delete your account and log out',
     parse: noArguments({ name: 'delete-account' }),
   },
-  status: { usage: 'status', summary: 'show the replica, view and login in use', parse: noArguments({ name: 'status' }) },
+  status: { usage: 'status', summary: 'show the replica, view and login in use, and the replicas known', parse: noArguments({ name: 'status' }) },
   help: { usage: 'help [command]', summary: 'show this list, or one command', parse: parseHelp },
   quit: { usage: 'quit', summary: 'leave', parse: noArguments({ name: 'quit' }) },
 };

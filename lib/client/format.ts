@@ -13,6 +13,7 @@
 import type { ChatResults, StoredMessage } from '../chat/types.js';
 import { GRAMMAR, COMMAND_NAMES, type CommandName } from './commands.js';
 import type { ConnectorStatus } from './connector.js';
+import type { SearchProgress } from './primary-channel.js';
 
 /** Characters that must not reach a screen as themselves, because each can make text read as
  *  something it is not: the C0 and C1 controls and DEL (Cc: newline, escape, tab …), the
@@ -122,7 +123,19 @@ export function formatStatus(status: ConnectorStatus): string[] {
     `address:   ${known(status.address)}`,
     `user:      ${status.name === null ? '(not logged in)' : printable(status.name)}`,
     `client id: ${status.clientId}`,
+    `replicas:  ${formatMembers(status.members, status.unreachable)}`,
   ];
+}
+
+/** The replicas a client knows of, each unreachable one marked: "a, b (unreachable), c". */
+function formatMembers(members: readonly string[], unreachable: readonly string[]): string {
+  return members.map((address) => printable(address) + (unreachable.includes(address) ? ' (unreachable)' : '')).join(', ');
+}
+
+/** The line the REPL prints while the connector waits for a primary. */
+export function formatSearching(progress: SearchProgress): string {
+  const where = progress.parkedAt === null ? 'looking for the primary…' : `waiting at ${printable(progress.parkedAt)} for the new primary…`;
+  return `${where} (${progress.unreachable} of ${plural(progress.known, 'replica')} unreachable)`;
 }
 
 export function formatHelp(topic: CommandName | null): string[] {

@@ -14,6 +14,7 @@ import {
   formatLogin,
   formatMessage,
   formatRead,
+  formatSearching,
   formatSent,
   formatStatus,
   printable,
@@ -31,19 +32,35 @@ interface ShellIo {
 interface ShellOptions {
   /** Ask for a new account's password twice (on a terminal, where a typo is invisible). */
   confirmNewPassword: boolean;
+  /** Milliseconds on a clock that never goes back: performance.now() unless a test injects one. */
+  now?: () => number;
 }
+
+/** A search for the primary is worth a line only once it has lasted this long, and then at most
+ *  one line per this long: a failover that takes a quarter of a second is not news. */
+const SEARCH_NOTICE_MS = 1000;
 
 export class Shell {
   /** Commands that failed so far (script mode exits non-zero if any did). */
   failures = 0;
+  private readonly now: () => number;
+  /** When the connector began waiting for a primary (null: it is not waiting), and when the
+   *  last line about it was printed. */
+  private searchingSince: number | null = null;
+  private searchNoticeAt = -Infinity;
 
   constructor(
     private readonly connector: Connector,
     private readonly io: ShellIo,
     private readonly options: ShellOptions,
   ) {
+    this.now = options.now ?? (() => performance.now());
     connector.on('push', (message) => io.notice(formatMessage(message)));
-    connector.on('failover', ({ replica, view }) => io.notice(`reconnected to replica ${replica} (view ${view})`));
+    connector.on('searching', (progress) => this.searching(formatSearching(progress)));
+    connector.on('failover', ({ replica, view }) => {
+      this.searchingSince = null;
+      io.notice(`reconnected to replica ${replica} (view ${view})`);
+    });
     connector.on('session-lost', (reason) => io.notice(`you are logged out: ${printable(reason)}`));
     connector.on('offline', (reason) => {
       io.notice(`lost contact with the cluster (${printable(reason)}); will try again at the next command`);
@@ -80,7 +97,19 @@ export class Shell {
     } catch (error) {
       if (!(error instanceof ClientError)) throw error;
       this.fail(formatError(error.code, error.message));
+    } finally {
+      this.searchingSince = null; // answered or given up: the search is over either way
     }
+  }
+
+  /** The connector is waiting for a primary: say so calmly — only once the wait has lasted
+   *  SEARCH_NOTICE_MS, and then at most once per SEARCH_NOTICE_MS. */
+  private searching(line: string): void {
+    const now = this.now();
+    this.searchingSince ??= now;
+    if (now - this.searchingSince < SEARCH_NOTICE_MS || now - this.searchNoticeAt < SEARCH_NOTICE_MS) return;
+    this.searchNoticeAt = now;
+    this.io.notice(line);
   }
 
   private async execute(command: Exclude<Command, { name: 'quit' }>): Promise<void> {

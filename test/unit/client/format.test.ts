@@ -12,6 +12,7 @@ import {
   formatMessage,
   formatRead,
   formatSent,
+  formatSearching,
   formatStatus,
   formatTime,
   printable,
@@ -114,17 +115,25 @@ test('login, send, delete', () => {
   assert.equal(formatDeleted({ deleted: [1] }), 'deleted 1 message');
 });
 
-test('status: replica, view, address, user and client id, or what is not known yet', () => {
+test('status: replica, view, address, user, client id and the replicas known, or what is not known yet', () => {
   const clientId = 'ab'.repeat(16);
-  assert.deepEqual(formatStatus({ replica: 3, view: 7, address: '127.0.0.1:7004', name: 'alice', clientId, members: [], unreachable: [] }), [
+  const members = ['127.0.0.1:7001', '127.0.0.1:7004', '127.0.0.1:7005'];
+  assert.deepEqual(formatStatus({ replica: 3, view: 7, address: '127.0.0.1:7004', name: 'alice', clientId, members, unreachable: ['127.0.0.1:7005'] }), [
     'replica:   3',
     'view:      7',
     'address:   127.0.0.1:7004',
     'user:      alice',
     `client id: ${clientId}`,
+    'replicas:  127.0.0.1:7001, 127.0.0.1:7004, 127.0.0.1:7005 (unreachable)',
   ]);
   const fresh = formatStatus({ replica: null, view: null, address: null, name: null, clientId, members: [], unreachable: [] });
   assert.deepEqual(fresh.slice(0, 4), ['replica:   (not connected yet)', 'view:      (not connected yet)', 'address:   (not connected yet)', 'user:      (not logged in)']);
+});
+
+test('searching: where the connector looks, and how many replicas did not answer', () => {
+  assert.equal(formatSearching({ known: 5, unreachable: 2, parkedAt: null }), 'looking for the primary… (2 of 5 replicas unreachable)');
+  assert.equal(formatSearching({ known: 1, unreachable: 0, parkedAt: '127.0.0.1:7002' }), 'waiting at 127.0.0.1:7002 for the new primary… (0 of 1 replica unreachable)');
+  assert.equal(formatSearching({ known: 3, unreachable: 1, parkedAt: 'evil\x1b[2J:1' }), 'waiting at evil\\u{001B}[2J:1 for the new primary… (1 of 3 replicas unreachable)', 'an address a replica sent is printed safely');
 });
 
 test('help lists every command with its usage, or one command', () => {

@@ -142,6 +142,31 @@ test('notices: a pushed message, a lost session and a failover each print one li
   assert.equal(shell.failures, 0);
 });
 
+test('notices: a search for the primary is told calmly — only once it has lasted a second, then at most once a second', options, async (t) => {
+  const cluster = await startCluster(t, 1);
+  const connector = makeConnector(t, cluster.addresses);
+  const notices: string[] = [];
+  let now = 0;
+  new Shell(connector, { print: () => {}, notice: (line) => notices.push(line), readPassword: async () => null }, { confirmNewPassword: false, now: () => now });
+  const searching = (at: number, unreachable: number) => {
+    now = at;
+    connector.emit('searching', { known: 5, unreachable, parkedAt: null });
+  };
+  searching(0, 1);
+  searching(600, 1);
+  assert.deepEqual(notices, [], 'a search shorter than a second is not news');
+  searching(1000, 2);
+  searching(1500, 2);
+  searching(1999, 2);
+  searching(2000, 3);
+  assert.deepEqual(notices, ['looking for the primary… (2 of 5 replicas unreachable)', 'looking for the primary… (3 of 5 replicas unreachable)']);
+  now = 2100;
+  connector.emit('failover', { replica: 2, view: 7, address: cluster.addresses[0]! });
+  searching(2200, 0);
+  searching(3100, 0);
+  assert.deepEqual(notices.slice(2), ['reconnected to replica 2 (view 7)'], 'a new search starts its second afresh');
+});
+
 test('terminal: passwords are not echoed, pushes print above the prompt, tab completes, quit leaves', options, async (t) => {
   const cluster = await startCluster(t, 1);
   const connector = makeConnector(t, cluster.addresses);
