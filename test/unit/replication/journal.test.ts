@@ -94,7 +94,7 @@ test('a replica starts from that state and rejoins the view change with its old 
   const state = recover<string, number>({ view: { view: 3, logView: 1, damaged: false }, snapshot: snapshot(16, 3), log: [{ kind: 'entries', entries: entries(1, 18, 1) }] });
   const replica = new Replica({ replica: 1, replicaCount: 3 }, state, toyMachine);
   replica.start();
-  assert.deepEqual(replica.statusReport(), { replica: 1, status: 'view-change', view: 3, logView: 1, primary: 0, isPrimary: false, op: 18, commit: 16, executed: 16, damaged: false });
+  assert.deepEqual(replica.statusReport(), { replica: 1, status: 'view-change', view: 3, logView: 1, primary: 0, isPrimary: false, op: 18, commit: 16, executed: 16, readsCurrent: false, damaged: false });
 });
 
 test('a crash after a replace of a newer view was durable, before its view record was: the replica resumes in that view, with its old log view (sim seed 853, FINDINGS F7)', () => {
