@@ -61,6 +61,9 @@ export interface ClientPort<R, E> {
   /** This replica was primary and is no more: hang up on every client, so that an idle one does
    *  not wait here for pushes that the new primary sends. Its connector finds the new primary. */
   disconnectAll(): void;
+  /** This primary's reads have just become current (ReplicaStatusReport.readsCurrent): answer the
+   *  reads of its state that arrived before and were held. */
+  answerHeldReads(): void;
   /** This replica has just reached status normal in a view (as its primary or as a backup): tell
    *  every connected client where the primary now is, so a client waiting here for a new primary
    *  goes straight to it (docs/protocol.md, "Protocol version 2"). */
@@ -81,7 +84,8 @@ export interface DriverPorts<C, R, E> {
   now(): number;
   /** Duty 3: storage failed; the replica takes no more inputs and the host must stop it. */
   onFatal(error: Error): void;
-  /** The replica's status, view or role changed (told after the burst that changed it). */
+  /** The replica's status, view or role changed, or its reads became current (told after the
+   *  burst that changed it). */
   onRoleChange?(): void;
   /** Sees every effect just before it is carried out (the simulator's checkers). */
   observe?(effect: CoreEffect<C, R, E>): void;
@@ -93,7 +97,7 @@ export interface DriverOptions extends ReplicaOptions {
 }
 
 type Input<C, R, E> = { run: (core: Replica<C, R, E>) => CoreEffect<C, R, E>[]; isFlush: boolean };
-type Role = Pick<ReplicaStatusReport, 'status' | 'view' | 'isPrimary'>;
+type Role = Pick<ReplicaStatusReport, 'status' | 'view' | 'isPrimary' | 'readsCurrent'>;
 
 export class ReplicaDriver<C, R, E> {
   private readonly core: Replica<C, R, E>;
@@ -282,14 +286,16 @@ export class ReplicaDriver<C, R, E> {
     }
   }
 
-  /** After a burst: tells onRoleChange of a change of status, view or role; hangs up on every
-   *  client if this replica was primary and is no more (ClientPort.disconnectAll says why), or
-   *  else announces the primary if this replica has just reached status normal. */
+  /** After a burst: tells onRoleChange of a change of status, view or role; has the reads held
+   *  for this primary answered once they are current; hangs up on every client if this replica was
+   *  primary and is no more (ClientPort.disconnectAll says why), or else announces the primary if
+   *  this replica has just reached status normal. */
   private noticeRoleChange(): void {
-    const { status, view, isPrimary } = this.core.statusReport();
+    const { status, view, isPrimary, readsCurrent } = this.core.statusReport();
     const last = this.lastRole;
-    if (last !== null && status === last.status && view === last.view && isPrimary === last.isPrimary) return;
-    this.lastRole = { status, view, isPrimary };
+    if (last !== null && status === last.status && view === last.view && isPrimary === last.isPrimary && readsCurrent === last.readsCurrent) return;
+    this.lastRole = { status, view, isPrimary, readsCurrent };
+    if (readsCurrent && !last?.readsCurrent) this.ports.clients.answerHeldReads();
     if (last?.isPrimary && !isPrimary) {
       this.log('info', 'deposed', { clients: this.ports.clients.connections() });
       // No announcement as well: these connections are being closed, and a frame sent on a

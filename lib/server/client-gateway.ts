@@ -102,10 +102,16 @@ interface Client {
   challenge: { name: string; nonce: string } | null;
   /** The session (token hash) this connection acts for, and its account name. */
   session: { hash: string; name: string } | null;
-  /** How many entries of `waiters` are this connection's. */
+  /** How many entries of `waiters` and `heldReads` are this connection's. */
   waiting: number;
   /** This connection's failed login proofs, and until when its login-starts are refused. */
   loginFailures: FailureRun;
+}
+
+/** A read of the primary's state that came before its reads were current (readable). */
+interface HeldRead {
+  client: Client;
+  frame: Extract<ClientFrame, { type: 'login-start' | 'resume' }>;
 }
 
 interface Waiter {
@@ -128,6 +134,9 @@ export class ClientGateway {
    *  The owner is part of the key, so a request with a stolen client id (and another secret)
    *  neither receives nor displaces the owner's answer. */
   private readonly waiters = new Map<string, Waiter>();
+  /** Reads held until this primary's reads are current, oldest first; each counts in its
+   *  client's `waiting`. */
+  private heldReads: HeldRead[] = [];
   private readonly clusterSecret: string;
   private readonly now: () => number;
   /** The cap on client connections, descriptor headroom included. */
@@ -244,6 +253,7 @@ export class ClientGateway {
     // Most connections close with nothing waiting: they skip the scan of every connection's waiters.
     if (client.waiting === 0) return;
     for (const [key, waiter] of this.waiters) if (waiter.client === client) this.waiters.delete(key);
+    this.heldReads = this.heldReads.filter((held) => held.client !== client);
   }
 
   /** One error frame, then the socket is destroyed once it has left: a refused peer that never
@@ -286,26 +296,45 @@ export class ClientGateway {
     this.reply(client, frame.id, { version: PROTOCOL_VERSION, replica: status.replica, view: status.view, primary: this.host.primaryHint(), members: this.host.members() });
   }
 
-  /** login-start and resume read the primary's state; a backup's could be stale or missing, and so
-   *  could a new primary's until it has executed the log it inherited (ReplicaStatusReport
-   *  readsCurrent): a session opened just before a failover would be answered BAD_TOKEN there.
-   *  That wait is a round trip and a disk write or so, hence BUSY: the client asks again shortly,
-   *  here, while the announcement that sent it here stands. */
-  private refuseUnlessPrimary(client: Client, id: number): boolean {
+  /** login-start and resume read the primary's state, so they are answered only when it is
+   *  current. A backup's could be stale or missing: refused. So could a new primary's, until it has
+   *  executed the log it inherited (ReplicaStatusReport readsCurrent): a session opened just before
+   *  the failover would be answered BAD_TOKEN. The clients that follow its announcement arrive
+   *  in that window, which lasts a round trip and a disk write or so; the read is held until
+   *  answerHeldReads rather than refused, so that they need not poll. True if `frame` may be
+   *  answered now. */
+  private readable(client: Client, frame: HeldRead['frame']): boolean {
     const status = this.host.status();
     if (status.isPrimary && status.status === 'normal') {
-      if (status.readsCurrent) return false;
-      this.fail(client, id, 'BUSY', 'this primary is still committing the log its view began with; retry shortly');
+      if (status.readsCurrent) return true;
+      if (client.waiting >= WAITING_PER_CONNECTION_MAX) this.fail(client, frame.id, 'BUSY', 'too many requests in flight on this connection');
+      else {
+        this.heldReads.push({ client, frame });
+        client.waiting++;
+      }
     } else if (status.status !== 'normal') {
-      this.fail(client, id, 'VIEW_CHANGE', 'a view change is in progress; retry shortly');
+      this.fail(client, frame.id, 'VIEW_CHANGE', 'a view change is in progress; retry shortly');
     } else {
-      this.fail(client, id, 'NOT_PRIMARY', `replica ${status.replica} is a backup`, this.host.primaryHint());
+      this.fail(client, frame.id, 'NOT_PRIMARY', `replica ${status.replica} is a backup`, this.host.primaryHint());
     }
-    return true;
+    return false;
+  }
+
+  /** This primary's reads have become current (driver: ClientPort.answerHeldReads): each held read
+   *  is handled again now, as if it had just arrived. */
+  answerHeldReads(): void {
+    const held = this.heldReads;
+    this.heldReads = [];
+    for (const { client, frame } of held) {
+      assert.ok(this.clients.has(client), 'forget() drops the reads held for a connection that closed');
+      client.waiting--;
+      if (frame.type === 'login-start') this.onLoginStart(client, frame);
+      else this.onResume(client, frame);
+    }
   }
 
   private onLoginStart(client: Client, frame: Extract<ClientFrame, { type: 'login-start' }>): void {
-    if (this.refuseUnlessPrimary(client, frame.id)) return;
+    if (!this.readable(client, frame)) return;
     // Refusing the start suffices: a login call needs the challenge this step gives.
     const wait = client.loginFailures.waitAt(this.now());
     if (wait > 0) {
@@ -327,7 +356,7 @@ export class ClientGateway {
   }
 
   private onResume(client: Client, frame: Extract<ClientFrame, { type: 'resume' }>): void {
-    if (this.refuseUnlessPrimary(client, frame.id)) return;
+    if (!this.readable(client, frame)) return;
     const machine = this.host.machine();
     const hash = hashToken(frame.token);
     const name = machine.sessionName(hash);

@@ -149,6 +149,7 @@ export class ReplicaServer {
         connections: () => this.gateway!.connectionCount,
         disconnectAll: () => this.gateway!.disconnectAll(),
         announce: () => this.gateway!.announce(),
+        answerHeldReads: () => this.gateway!.answerHeldReads(),
       },
       log: (level, event, fields, context) => this.logger.log(level, event, fields, context),
       scheduleFlush: () => setImmediate(() => this.replica().flush()),

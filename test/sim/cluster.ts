@@ -406,6 +406,7 @@ export class World<C, R, E> {
         // Hung up: answers to what they sent here are lost; they time out and ask elsewhere.
         disconnectAll: () => node.connections.clear(),
         announce: () => {}, // The simulated clients find the primary by asking.
+        answerHeldReads: () => {}, // Simulated clients read nothing outside the log.
       },
       log: (level, event, fields) => {
         if (level === 'warn' || level === 'error') this.trace.add(this.now, `r${node.id} ${level} ${event} ${JSON.stringify(fields)}`);

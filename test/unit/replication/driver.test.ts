@@ -54,6 +54,7 @@ class FakeHost {
       connections: () => 3,
       disconnectAll: () => this.record('disconnect all'),
       announce: () => this.record('announce'),
+      answerHeldReads: () => this.record('answer held reads'),
     },
     log: (level, event, fields, context) => {
       this.logs.push({ level, event, fields, context });
@@ -232,6 +233,22 @@ test('driver: the primary is announced once each time the replica reaches status
   backup.driver.start();
   backup.driver.onMessage({ type: 'start-view', view: 1, from: 1, op: 0, commit: 0, entries: [] });
   assert.deepEqual([backup.driver.statusReport().view, announced(backup)], [1, 1], 'a backup moved from normal in one view to normal in the next');
+});
+
+test('driver: the reads held for a new primary are answered once, when it has executed the log its view began with', () => {
+  const answered = (host: FakeHost) => host.calls.filter((call) => call === 'answer held reads').length;
+  const host = new FakeHost(1, 3);
+  host.driver.start();
+  host.driver.onMessage(startViewChange(1, 0));
+  host.driver.onMessage(startViewChange(1, 2));
+  host.driver.onMessage({ type: 'do-view-change', view: 1, from: 2, logView: 0, op: 1, commit: 0, entries: [entry(1, 0, null)] });
+  const report = host.driver.statusReport();
+  assert.deepEqual([report.isPrimary, report.readsCurrent, answered(host)], [true, false, 0], 'op 1 is inherited, not yet committed in view 1');
+  host.driver.onMessage({ type: 'prepare-ok', view: 1, from: 2, op: 1 });
+  assert.deepEqual([host.driver.statusReport().readsCurrent, answered(host)], [true, 1]);
+  host.driver.tick();
+  host.driver.onMessage({ type: 'prepare-ok', view: 1, from: 0, op: 1 });
+  assert.equal(answered(host), 1, 'once');
 });
 
 test('driver: after fail() nothing more goes in — no onDurable, message, tick, request or flush — and onFatal is told once', () => {

@@ -168,18 +168,40 @@ class Client {
 
 const WRONG = { code: 'AUTH_FAILED', message: 'wrong name or password' };
 
-test('a new primary answers login-start and resume BUSY until it has executed the log its view began with', async (t) => {
+test('a new primary holds login-start and resume until it has executed the log its view began with, then answers them', async (t) => {
   const { primary, port } = await startGateway(t);
   const client = await Client.open(t, port);
   primary.readsCurrent = false;
-  const start = await client.loginStart('alice');
-  assert.equal((start.error as { code: string }).code, 'BUSY', JSON.stringify(start));
-  const resume = await client.request({ type: 'resume', token: newToken(), lastSeen: 0 });
-  assert.equal((resume.error as { code: string }).code, 'BUSY', 'not BAD_TOKEN: the session may be in the log it has yet to run');
+  const start = client.loginStart('alice');
+  const resume = client.request({ type: 'resume', token: newToken(), lastSeen: 0 });
+  let answered = false;
+  void Promise.race([start, resume]).then(() => (answered = true));
+  // Frames are handled in order: once the hello sent after them is answered, they were held.
+  assert.equal((await client.request({ type: 'hello', version: PROTOCOL_VERSION })).ok, true);
+  assert.equal(answered, false, 'not refused, not answered from a state that may lack a session just opened');
+  const gone = await Client.open(t, port);
+  void gone.loginStart('alice');
+  await gone.request({ type: 'hello', version: PROTOCOL_VERSION });
+  gone.close();
+  await until(() => primary.gateway!.connectionCount === 1);
   primary.readsCurrent = true;
-  assert.equal((await client.loginStart('alice')).ok, true);
-  const stale = await client.request({ type: 'resume', token: newToken(), lastSeen: 0 });
-  assert.equal((stale.error as { code: string }).code, 'BAD_TOKEN', 'once its reads are current, an unknown token is refused for good');
+  primary.gateway!.answerHeldReads();
+  assert.equal((await start).ok, true);
+  assert.equal(((await resume).error as { code: string }).code, 'BAD_TOKEN', 'now an unknown token is refused for good');
+  primary.gateway!.answerHeldReads();
+  assert.equal((await client.loginStart('alice')).ok, true, 'answered at once once current; nothing held is answered twice');
+});
+
+test('a connection may have WAITING_PER_CONNECTION_MAX reads held; the next is refused BUSY', async (t) => {
+  const { primary, port } = await startGateway(t);
+  const client = await Client.open(t, port);
+  primary.readsCurrent = false;
+  const held = Array.from({ length: 64 }, () => client.request({ type: 'resume', token: newToken(), lastSeen: 0 }));
+  const refused = await client.request({ type: 'resume', token: newToken(), lastSeen: 0 });
+  assert.equal((refused.error as { code: string }).code, 'BUSY');
+  primary.readsCurrent = true;
+  primary.gateway!.answerHeldReads();
+  for (const reply of await Promise.all(held)) assert.equal((reply.error as { code: string }).code, 'BAD_TOKEN');
 });
 
 test('a login enters the log as the outcome of the primary\'s proof check: no nonce, no proof', async (t) => {
