@@ -62,6 +62,8 @@ interface ChannelEvents {
   lost: [reason: string];
   /** Waiting for a primary: each pause before a dial, each park. */
   searching: [progress: SearchProgress];
+  /** A connection was adopted as the primary's. */
+  found: [];
 }
 
 export interface ChannelOptions {
@@ -192,20 +194,28 @@ export class PrimaryChannel extends EventEmitter<ChannelEvents> {
   private async greet(address: string, deadline: number): Promise<Greeted | null> {
     const link = await unlessLost(Link.open(address, this.timeoutMs(deadline)));
     if (link instanceof LinkLost) return this.failed(address, link.message);
+    const hello = await this.hello(link, deadline);
+    return hello === null ? null : { link, hello };
+  }
+
+  /** Asks hello on `link`: the answer, or null (the link closed, the finder told) if there is
+   *  no good one. */
+  private async hello(link: Link, deadline: number): Promise<HelloResult | null> {
     const reply = await unlessLost(link.request({ type: 'hello', version: PROTOCOL_VERSION }, this.timeoutMs(deadline)));
-    if (reply instanceof LinkLost) return this.failed(address, reply.message);
+    if (reply instanceof LinkLost) return this.failed(link.address, reply.message);
     const hello = reply.ok ? checkHelloResult(reply.result) : null;
     if (hello === null || hello.version !== PROTOCOL_VERSION) {
       const why = reply.ok ? 'a malformed hello' : `${reply.error.code}: ${reply.error.message}`;
       link.close(why);
-      return this.failed(address, why);
+      return this.failed(link.address, why);
     }
-    return { link, hello };
+    return hello;
   }
 
-  /** Does what the finder says with a replica just greeted: the adopted link, or null. */
-  private async judge({ link, hello }: Greeted, deadline: number): Promise<Link | null> {
-    const verdict = this.options.finder.greeted(link.address, hello);
+  /** Does what the finder says with a replica just greeted (`again`: greeted a second time, at
+   *  the end of a park that asks again): the adopted link, or null. */
+  private async judge({ link, hello }: Greeted, deadline: number, again = false): Promise<Link | null> {
+    const verdict = this.options.finder.greeted(link.address, hello, again);
     switch (verdict.kind) {
       case 'adopt':
         return this.adopt(link, hello.replica, verdict.view);
@@ -219,8 +229,9 @@ export class PrimaryChannel extends EventEmitter<ChannelEvents> {
   }
 
   /** Keeps `link` to `replica` open and waits, at most the verdict's time, for an announcement
-   *  worth acting on: the adopted link if it names this replica, else null. */
-  private park(link: Link, replica: number, verdict: { ms: number; why: string }, deadline: number): Promise<Link | null> {
+   *  worth acting on: the adopted link if it names this replica, else null — or, if the verdict
+   *  says to ask again, what the finder makes of a second hello when the time is up. */
+  private park(link: Link, replica: number, verdict: { ms: number; why: string; askAgain: boolean }, deadline: number): Promise<Link | null> {
     this.lastFailure = `${link.address}: ${verdict.why}`;
     this.options.log(`parked at ${link.address}: ${verdict.why}`);
     this.emitSearching(link.address);
@@ -228,7 +239,7 @@ export class PrimaryChannel extends EventEmitter<ChannelEvents> {
     const signal = this.stopping.signal;
     return new Promise((resolve) => {
       /** Stops listening first: closing the link below must not count as losing it. */
-      const settle = (outcome: () => Link | null): void => {
+      const settle = (outcome: () => Link | null | Promise<Link | null>): void => {
         clearTimeout(timer);
         link.off('announcement', onAnnouncement);
         link.off('lost', onLost);
@@ -244,6 +255,7 @@ export class PrimaryChannel extends EventEmitter<ChannelEvents> {
       const onStop = (): void => settle(() => this.leave(link, 'closed by the client'));
       const timer = setTimeout(() => {
         finder.parkExpired();
+        if (verdict.askAgain) return settle(() => this.askAgain(link, deadline));
         settle(() => this.leave(link, `no announcement within ${Math.round(verdict.ms)} ms`));
       }, Math.max(0, Math.min(verdict.ms, deadline - performance.now())));
       link.on('announcement', onAnnouncement);
@@ -253,6 +265,13 @@ export class PrimaryChannel extends EventEmitter<ChannelEvents> {
       if (signal.aborted) onStop();
       else if (link.latestAnnouncement !== null) onAnnouncement(link.latestAnnouncement);
     });
+  }
+
+  /** The end of a park at a replica that named the primary we lost: greet it again and do what
+   *  the finder makes of it (back to that primary if the replica still names it). */
+  private async askAgain(link: Link, deadline: number): Promise<Link | null> {
+    const hello = await this.hello(link, deadline);
+    return hello === null ? null : this.judge({ link, hello }, deadline, true);
   }
 
   /** Makes `link` the connection to the primary, `replica` in `view`. */
@@ -265,6 +284,7 @@ export class PrimaryChannel extends EventEmitter<ChannelEvents> {
     link.once('lost', (reason) => this.onLost(link, reason));
     this.options.log(`connected to replica ${replica} (view ${view}) at ${link.address}`);
     this.becomePrimary({ replica, view, address: link.address });
+    this.emit('found');
     return link;
   }
 

@@ -25,6 +25,10 @@
 //      primary dies, the backups name it until their view change completes) or has no address
 //      (the replica is in a view change). Then we park at that replica instead: keep the
 //      connection and wait, at most parkMs, for its announcement, which names the new primary.
+//      But losing our connection does not prove the primary dead (a timeout, a network blip, a
+//      replica that cut off a slow reader): a replica in status normal that still names it once
+//      ASK_AGAIN_MS has passed — long after a backup notices a silent primary — hears it, so we
+//      ask that replica again then, and if it still names the primary, go back to it.
 //      Two replicas pointing at each other must not make us spin: a second hint in a row waits.
 //   4. The round. With nothing to follow, the next address is a random one among the known
 //      addresses not yet tried in this round, those that failed since they last answered coming
@@ -70,7 +74,7 @@ export interface Dial {
 export type Verdict =
   | { kind: 'adopt'; view: number }
   | { kind: 'follow'; address: string }
-  | { kind: 'park'; ms: number; why: string }
+  | { kind: 'park'; ms: number; why: string; askAgain: boolean }
   | { kind: 'leave'; why: string };
 
 /** What to do with an announcement from the replica at the other end of a connection: it is the
@@ -79,6 +83,10 @@ export type AnnouncementVerdict = { kind: 'adopt'; view: number } | { kind: 'fol
 
 /** A patient follow is spread over [0, this × backoffBaseMs). */
 const PATIENT_SPREAD_BASES = 4;
+/** How long to park at a replica in status normal that names the primary we lost before asking it
+ *  again (rule 3): well past the time its backups take to notice a dead primary (a view-change
+ *  timeout, 200 ms with the default ticks). Still naming it then, the replica hears it. */
+export const ASK_AGAIN_MS = 1000;
 
 export class PrimaryFinder {
   private members: readonly string[] = [];
@@ -128,11 +136,15 @@ export class PrimaryFinder {
     this.membersView = view;
   }
 
-  /** The replica at `address` answered hello. */
-  greeted(address: string, hello: HelloResult): Verdict {
+  /** The replica at `address` answered hello. `again`: its second hello, at the end of a park
+   *  that waited for it to stop naming the primary we lost (rule 3). */
+  greeted(address: string, hello: HelloResult, again = false): Verdict {
     this.failures.delete(address); // It answers again (restarted, or the network healed).
     this.learnMembers(hello.members, hello.view);
     const hint = hello.primary;
+    // Still in status normal and still naming it, well after a backup notices a silent primary:
+    // the replica hears that primary, so it is alive, and only our connection to it died.
+    if (again && hint.address !== null && this.justFailed(hint)) this.absolve(hint.address);
     const who = `replica ${hello.replica}`;
     if (hint.replica === hello.replica && hint.address !== null) {
       if (hint.view >= this.newestView) return this.adopt(hint.view);
@@ -144,7 +156,13 @@ export class PrimaryFinder {
       this.setback = 'live';
       return { kind: 'leave', why: `${who} names the primary of view ${hint.view}, but view ${this.newestView} has begun` };
     }
-    if (weighed === 'wait') return { kind: 'park', ms: this.options.parkMs, why: `${who} ${waitReason(hint)}` };
+    if (weighed === 'wait') {
+      // A replica in a view change will announce its end; one in status normal that names the
+      // primary we lost announces only if that primary is really dead: ask it again in a while.
+      const askAgain = hint.address !== null;
+      const ms = askAgain ? Math.min(this.options.parkMs, ASK_AGAIN_MS) : this.options.parkMs;
+      return { kind: 'park', ms, why: `${who} ${waitReason(hint)}`, askAgain };
+    }
     return this.follow(weighed.address);
   }
 
@@ -155,7 +173,9 @@ export class PrimaryFinder {
     if (primary.view < this.newestView) return { kind: 'ignore', why: `an announcement of view ${primary.view}, but view ${this.newestView} has begun` };
     this.newestView = primary.view;
     if (primary.replica === at.replica) return this.adopt(primary.view);
-    if (this.justFailed(primary) || !isUsable(primary.address)) return { kind: 'ignore', why: `an announcement naming replica ${primary.replica}, which we cannot reach` };
+    // Only the primary we lost, in the view we lost it in, is ignored: a replica whose dial failed
+    // earlier in this search and has since completed a view change is alive again.
+    if (this.isLost(primary) || !isUsable(primary.address)) return { kind: 'ignore', why: `an announcement naming replica ${primary.replica}, which we cannot reach` };
     this.hintsInARow = 0; // News of a finished view change, not one more hint: followed at once.
     return this.follow(primary.address!);
   }
@@ -264,9 +284,18 @@ export class PrimaryFinder {
   /** The hint names the primary we just lost, or an address that failed since we last had a
    *  primary. */
   private justFailed(hint: PrimaryHint): boolean {
+    return this.isLost(hint) || (hint.address !== null && this.failures.get(hint.address) === this.search);
+  }
+
+  private isLost(hint: PrimaryHint): boolean {
     const lost = this.lost;
-    if (lost !== null && lost.replica === hint.replica && lost.view === hint.view) return true;
-    return hint.address !== null && this.failures.get(hint.address) === this.search;
+    return lost !== null && lost.replica === hint.replica && lost.view === hint.view;
+  }
+
+  /** A replica we took for dead is alive after all (greeted, `again`): forget that it failed. */
+  private absolve(address: string): void {
+    this.lost = null;
+    this.failures.delete(address);
   }
 
   /** Rule 4: a random address not tried in this round, one that has not failed if there is any. */

@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { PrimaryFinder, type FinderOptions } from '../../../lib/client/primary-finder.js';
+import { ASK_AGAIN_MS, PrimaryFinder, type FinderOptions } from '../../../lib/client/primary-finder.js';
 import { PROTOCOL_VERSION, type Announcement, type HelloResult } from '../../../lib/protocol/messages.js';
 
 const A = 'a:1';
@@ -91,13 +91,41 @@ test('hints: one naming the primary that just failed parks at the backup; so doe
   f.primaryLost(A, { replica: 0, view: 3 });
   assert.deepEqual(f.unreachableAddresses(), [A]);
   const naming = f.greeted(B, hello(1, 3, 0));
-  assert.deepEqual(naming.kind === 'park' ? naming.ms : naming, 2_000, 'parks for parkMs');
+  assert.deepEqual(naming.kind === 'park' ? [naming.ms, naming.askAgain] : naming, [ASK_AGAIN_MS, true], 'a backup in status normal: parks, then asks again');
   assert.match(naming.kind === 'park' ? naming.why : '', /replica 1 names replica 0 as the primary of view 3/);
   const viewChange = f.greeted(C, hello(2, 4, 1, { address: null }));
-  assert.equal(viewChange.kind, 'park');
+  assert.deepEqual(viewChange.kind === 'park' ? [viewChange.ms, viewChange.askAgain] : viewChange, [2_000, false], 'in a view change: parks for parkMs, for its announcement');
   assert.match(viewChange.kind === 'park' ? viewChange.why : '', /replica 2 knows no working primary \(view 4\)/);
   // Matched by replica and view, not only by address: a seed may differ from the configured one.
   assert.equal(f.greeted(C, hello(2, 3, 0, { address: 'elsewhere:7' })).kind, 'park');
+});
+
+test('hints: a replica still naming the primary we lost when asked again hears it — back to that primary', () => {
+  const f = finder(ABC);
+  f.greeted(A, hello(0, 3, 0));
+  f.primaryLost(A, { replica: 0, view: 3 }); // our connection died: a timeout, a blip
+  assert.equal(f.greeted(B, hello(1, 3, 0)).kind, 'park');
+  f.parkExpired();
+  assert.deepEqual(f.greeted(B, hello(1, 3, 0), true), { kind: 'follow', address: A }, 'still normal, still naming A: A is alive');
+  assert.deepEqual(f.unreachableAddresses(), [], 'A is no longer taken for dead');
+  assert.deepEqual(f.next('urgent'), { address: A, waitMs: 0 });
+  const g = finder(ABC);
+  g.greeted(A, hello(0, 3, 0));
+  g.primaryLost(A, { replica: 0, view: 3 });
+  g.greeted(B, hello(1, 3, 0));
+  const changing = g.greeted(B, hello(1, 4, 1, { address: null }), true);
+  assert.deepEqual(changing.kind === 'park' ? changing.askAgain : changing, false, 'in a view change by now: the primary was dead, wait for the announcement');
+  assert.deepEqual(g.unreachableAddresses(), [A]);
+});
+
+test('announcements: one naming a replica whose dial failed in this search is followed — it has just completed a view change', () => {
+  const f = finder(ABC);
+  f.greeted(A, hello(0, 3, 0));
+  f.primaryLost(A, { replica: 0, view: 3 });
+  f.failed(C); // restarting when we dialled it
+  const late = f.announced({ replica: 1 }, announcement(0, 3));
+  assert.match(late.kind === 'ignore' ? late.why : '', /naming replica 0, which we cannot reach/, 'the primary we lost, in the view we lost it in');
+  assert.deepEqual(f.announced({ replica: 1 }, announcement(2, 4)), { kind: 'follow', address: C });
 });
 
 test('hints: an address that failed since we last had a primary is not followed; one that failed before is', () => {
