@@ -84,6 +84,9 @@ interface ConnectorEvents {
   offline: [reason: string];
   /** The connector is waiting for a primary: before each dial it waits for, and each park. */
   searching: [progress: SearchProgress];
+  /** It has a connection to the primary again (a new one, or the same after a lost connection):
+   *  the search, if there was one, is over. */
+  found: [];
 }
 
 export class Connector extends EventEmitter<ConnectorEvents> {
@@ -130,6 +133,7 @@ export class Connector extends EventEmitter<ConnectorEvents> {
     });
     this.channel.on('failover', (primary) => this.emit('failover', primary));
     this.channel.on('searching', (progress) => this.emit('searching', progress));
+    this.channel.on('found', () => this.emit('found'));
     this.channel.on('lost', () => this.reconnectForPushes());
   }
 

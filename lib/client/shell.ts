@@ -57,10 +57,8 @@ export class Shell {
     this.now = options.now ?? (() => performance.now());
     connector.on('push', (message) => io.notice(formatMessage(message)));
     connector.on('searching', (progress) => this.searching(formatSearching(progress)));
-    connector.on('failover', ({ replica, view }) => {
-      this.searchingSince = null;
-      io.notice(`reconnected to replica ${replica} (view ${view})`);
-    });
+    connector.on('found', () => (this.searchingSince = null));
+    connector.on('failover', ({ replica, view }) => io.notice(`reconnected to replica ${replica} (view ${view})`));
     connector.on('session-lost', (reason) => io.notice(`you are logged out: ${printable(reason)}`));
     connector.on('offline', (reason) => {
       io.notice(`lost contact with the cluster (${printable(reason)}); will try again at the next command`);

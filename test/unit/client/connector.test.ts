@@ -720,3 +720,22 @@ test('finding the primary: hints and primaries from a view older than one alread
   assert.ok(!after[staleHint + 1]!.startsWith(`dialling ${cluster.addresses[0]} at once`), `the stale hint is not followed:\n${after.join('\n')}`);
   assert.ok(!after.some((line) => line.startsWith('connected to replica 0')), `a primary of view 3 is not adopted:\n${after.join('\n')}`);
 });
+
+test('losing the connection to a primary that is alive costs one park: the backup asked again still names it, and the client goes back', { timeout: TEST_TIMEOUT_MS }, async (t) => {
+  const cluster = await startCluster(t, 5);
+  const lines: string[] = [];
+  const connector = makeConnector(t, cluster.addresses, { log: (line) => lines.push(line) });
+  await connector.connect();
+  assert.equal(connector.status().replica, 0);
+  assert.equal((await connector.createAccount('ann', 'pw-ann-123')).ok, true);
+  let found = 0;
+  connector.on('found', () => found++);
+  cluster.replicas[0]!.dropConnections(); // a network blip, say: replica 0 is still primary
+  const before = lines.length;
+  assert.equal((await connector.createAccount('bob', 'pw-bob-123')).ok, true);
+  assert.equal(found, 1, "'found' tells the REPL the search is over, though the primary is the same");
+  const after = lines.slice(before);
+  assert.equal(after.filter((line) => line.startsWith('parked at')).length, 1, `one park, not one per backup:\n${after.join('\n')}`);
+  assert.equal(connector.status().replica, 0, 'back on the same primary');
+  assert.ok(after.some((line) => line.startsWith('connected to replica 0')), after.join('\n'));
+});

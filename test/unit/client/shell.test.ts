@@ -161,10 +161,15 @@ test('notices: a search for the primary is told calmly — only once it has last
   searching(2000, 3);
   assert.deepEqual(notices, ['looking for the primary… (2 of 5 replicas unreachable)', 'looking for the primary… (3 of 5 replicas unreachable)']);
   now = 2100;
+  connector.emit('found');
   connector.emit('failover', { replica: 2, view: 7, address: cluster.addresses[0]! });
   searching(2200, 0);
   searching(3100, 0);
   assert.deepEqual(notices.slice(2), ['reconnected to replica 2 (view 7)'], 'a new search starts its second afresh');
+  now = 3500;
+  connector.emit('found'); // back on the same primary: no failover, but the search is over too
+  searching(4000, 1);
+  assert.deepEqual(notices.slice(3), [], 'a search that just began is not news');
 });
 
 test('terminal: passwords are not echoed, pushes print above the prompt, tab completes, quit leaves', options, async (t) => {
