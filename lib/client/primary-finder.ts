@@ -21,6 +21,8 @@
 //      an announcement from an older view comes from a replica that has not heard of that view
 //      (cut off, or deposed without knowing) and is not followed. Views of replicas in a view
 //      change do not count: one stuck there alone must not make us refuse a primary that works.
+//      Nor may a lie: once a majority of the members have answered from older views, the newest
+//      view cannot have started (it would hold one of them), and it is forgotten.
 //   3. Hints. A fresh hint is followed — unless it names the replica that just failed (after a
 //      primary dies, the backups name it until their view change completes) or has no address
 //      (the replica is in a view change). Then we park at that replica instead: keep the
@@ -103,6 +105,9 @@ export class PrimaryFinder {
   private lost: Pick<PrimaryHint, 'replica' | 'view'> | null = null;
   /** The newest view in which some replica reported a working primary (rule 2). */
   private newestView = -1;
+  /** Members greeted since the last primary was adopted whose answers were stale, with the view
+   *  each was in: once they are a majority, newestView was never a view that started (rule 2). */
+  private readonly staleAt = new Map<string, number>();
   /** An address a hint or announcement sent us to: the next dial. */
   private target: { address: string; secondHint: boolean } | null = null;
   /** Hints followed since the last answer, dead connection or park: the second one waits. */
@@ -148,14 +153,10 @@ export class PrimaryFinder {
     const who = `replica ${hello.replica}`;
     if (hint.replica === hello.replica && hint.address !== null) {
       if (hint.view >= this.newestView) return this.adopt(hint.view);
-      this.setback = 'live';
-      return { kind: 'leave', why: `${who} says it is primary of view ${hint.view}, but view ${this.newestView} has begun` };
+      return this.stale(address, hello, `${who} says it is primary of view ${hint.view}, but view ${this.newestView} has begun`);
     }
     const weighed = this.weigh(hint);
-    if (weighed === 'stale') {
-      this.setback = 'live';
-      return { kind: 'leave', why: `${who} names the primary of view ${hint.view}, but view ${this.newestView} has begun` };
-    }
+    if (weighed === 'stale') return this.stale(address, hello, `${who} names the primary of view ${hint.view}, but view ${this.newestView} has begun`);
     if (weighed === 'wait') {
       // A replica in a view change will announce its end; one in status normal that names the
       // primary we lost announces only if that primary is really dead: ask it again in a while.
@@ -257,12 +258,28 @@ export class PrimaryFinder {
 
   private adopt(view: number): { kind: 'adopt'; view: number } {
     this.newestView = view;
+    this.staleAt.clear();
     this.search += 1;
     this.lost = null;
     this.target = null;
     this.hintsInARow = 0;
     this.tried.clear();
     return { kind: 'adopt', view };
+  }
+
+  /** `address` answered from a view older than newestView: leave it — unless, with it, a majority
+   *  of the members has. A view starts only once f + 1 replicas are in it, and a replica's view
+   *  never goes back, so had newestView started, any majority would hold a member in it or later.
+   *  Then the word that raised it was false (a replica's hint cannot name a view that never
+   *  started: whoever answered at some address lied), and the newest view any of them is in
+   *  takes its place; the greeting is judged again against it. */
+  private stale(address: string, hello: HelloResult, why: string): Verdict {
+    this.setback = 'live';
+    if (this.members.includes(address)) this.staleAt.set(address, hello.view);
+    if (this.staleAt.size < Math.floor(this.members.length / 2) + 1) return { kind: 'leave', why };
+    this.newestView = Math.max(...this.staleAt.values());
+    this.staleAt.clear();
+    return this.greeted(address, hello);
   }
 
   private follow(address: string): { kind: 'follow'; address: string } {

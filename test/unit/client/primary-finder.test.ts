@@ -128,6 +128,23 @@ test('announcements: one naming a replica whose dial failed in this search is fo
   assert.deepEqual(f.announced({ replica: 1 }, announcement(2, 4)), { kind: 'follow', address: C });
 });
 
+test('stale news: a view far ahead that a majority of the members have never reached is forgotten — a lie cannot wedge the client', () => {
+  const f = finder(ABC);
+  f.greeted(A, hello(0, 3, 0));
+  // An impostor at some address: a hint of view 2^40. (A replica names a primary only of a view
+  // that has started, and a started view holds f + 1 replicas.)
+  assert.deepEqual(f.greeted(D, hello(3, 2 ** 40, 1, { members: ABC })), { kind: 'follow', address: B });
+  const first = f.greeted(B, hello(1, 3, 0));
+  assert.equal(first.kind, 'leave', 'one member behind the news: it may be the one left behind');
+  assert.deepEqual(f.greeted(C, hello(2, 3, 0)), { kind: 'follow', address: A }, 'two of three members in view 3: view 2^40 never started');
+  assert.deepEqual(f.greeted(A, hello(0, 3, 0)), { kind: 'adopt', view: 3 });
+  const g = finder([A, B, C, D, 'e:5']);
+  g.greeted(A, hello(0, 7, 0, { members: [A, B, C, D, 'e:5'], address: A }));
+  g.greeted(B, hello(1, 3, 1, { members: [A, B, C, D, 'e:5'], address: B })); // left behind in view 3
+  const behind = g.greeted(C, hello(2, 3, 1, { members: [A, B, C, D, 'e:5'], address: B }));
+  assert.equal(behind.kind, 'leave', 'two of five behind a real view 7 is a minority cut off: still stale');
+});
+
 test('hints: an address that failed since we last had a primary is not followed; one that failed before is', () => {
   const f = finder(ABC);
   f.next('urgent');
