@@ -160,7 +160,7 @@ export class PrimaryFinder {
     if (weighed === 'wait') {
       // A replica in a view change will announce its end; one in status normal that names the
       // primary we lost announces only if that primary is really dead: ask it again in a while.
-      const askAgain = hint.address !== null;
+      const askAgain = hint.address !== null && this.justFailed(hint);
       const ms = askAgain ? Math.min(this.options.parkMs, ASK_AGAIN_MS) : this.options.parkMs;
       return { kind: 'park', ms, why: `${who} ${waitReason(hint)}`, askAgain };
     }

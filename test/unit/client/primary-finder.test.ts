@@ -118,6 +118,12 @@ test('hints: a replica still naming the primary we lost when asked again hears i
   assert.deepEqual(g.unreachableAddresses(), [A]);
 });
 
+test('hints: one whose address this client cannot use parks for parkMs and is not asked again — the round goes on', () => {
+  const f = finder(ABC);
+  const verdict = f.greeted(B, hello(1, 3, 0, { address: 'not an address' }));
+  assert.deepEqual(verdict.kind === 'park' ? [verdict.ms, verdict.askAgain] : verdict, [2_000, false]);
+});
+
 test('announcements: one naming a replica whose dial failed in this search is followed — it has just completed a view change', () => {
   const f = finder(ABC);
   f.greeted(A, hello(0, 3, 0));
