@@ -9,11 +9,11 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EventEmitter } from 'node:events';
-import type { ReplicaStatusReport } from '../replication/types.js';
+import type { ReplicaServerStatus } from '../server/replica-server.js';
 import { RotatingLogFile, type LogFileOptions } from './log-file.js';
 
-/** ReplicaServer.status(): `clients` connected now, `accepted` since the replica started. */
-export type ReplicaStatus = ReplicaStatusReport & { peersUp: number[]; clients: number; accepted: number };
+/** What each replica process reports (ReplicaServer.status()). */
+export type ReplicaStatus = ReplicaServerStatus;
 
 export interface ReplicaSlot {
   id: number;

@@ -50,6 +50,10 @@ interface ReplicaServerOptions {
   onRoleChange?: () => void;
 }
 
+/** What bin/server reports to its parent (lib/cluster/launcher.ts): the core's status, the peers
+ *  connected, the client connections open now and those accepted since start. */
+export type ReplicaServerStatus = ReplicaStatusReport & { peersUp: number[]; clients: number; accepted: number };
+
 export class ReplicaServer {
   private driver: ChatDriver | null = null;
   private store: ReplicaStore<ChatCommand, ChatReply> | null = null;
@@ -102,9 +106,7 @@ export class ReplicaServer {
     this.tickTimer = setInterval(() => this.replica().tick(), config.tickMs);
   }
 
-  /** What bin/server reports to its parent (lib/cluster/launcher.ts ReplicaStatus): the core's
-   *  status, the peers connected, the client connections open and those accepted since start. */
-  status(): ReplicaStatusReport & { peersUp: number[]; clients: number; accepted: number } {
+  status(): ReplicaServerStatus {
     const gateway = this.gateway;
     return { ...this.replica().statusReport(), peersUp: this.peers?.connectedPeers() ?? [], clients: gateway?.connectionCount ?? 0, accepted: gateway?.acceptedCount ?? 0 };
   }
